@@ -1,0 +1,111 @@
+"""The application factory: ``create_app(settings)``; the pool lives in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from api.auth import PUBLIC_OPT, BearerAuthentication, role_guard
+from api.dependencies import DEPENDENCIES
+from api.errors import EXCEPTION_HANDLERS
+from api.openapi import openapi_config
+from api.routes import accounts, meta, operations, reports
+from schemas.settings import Settings
+from storage.db import Database, PooledDatabase, connect
+from storage.embedded import EmbeddedPostgres
+from storage.migrations import migrate
+from storage.receipts import ReceiptSigner
+
+log = logging.getLogger(__name__)
+
+
+def package_version() -> str:
+    try:
+        return version("plainsight")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0.0.0"
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    opt = {PUBLIC_OPT: True}  # noqa: RUF012 - Litestar reads this class attribute
+    include_in_schema = False
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
+    """Build the service. ``database`` lets tests share one connection in a rolled-back
+    transaction; otherwise the lifespan opens a pool (and the embedded PostgreSQL if needed)."""
+
+    state = State({"settings": settings, "signer": receipt_signer(settings)})
+    if database is not None:
+        state.db = database
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if database is not None:
+            yield
+            return
+        embedded = None
+        dsn = settings.database_url
+        if dsn is None:
+            embedded = EmbeddedPostgres(settings.data_path / "postgres")
+            dsn = embedded.start()
+        try:
+            await apply_migrations(dsn)
+            app.state.db = await PooledDatabase.open(
+                dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            )
+            try:
+                yield
+            finally:
+                await app.state.db.close()
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+    return Litestar(
+        route_handlers=[
+            *operations.ROUTES,
+            *meta.ROUTES,
+            *accounts.ROUTES,
+            *reports.ROUTES,
+            MetricsController,
+        ],
+        lifespan=[lifespan],
+        state=state,
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            PrometheusConfig(
+                app_name="plainsight", prefix="plainsight", group_path=True
+            ).middleware,
+            DefineMiddleware(
+                BearerAuthentication, exclude_from_auth_key=PUBLIC_OPT, exclude=["^/schema"]
+            ),
+        ],
+        guards=[role_guard],
+        openapi_config=openapi_config(package_version()),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )
+
+
+def receipt_signer(settings: Settings) -> ReceiptSigner:
+    if settings.receipt_key is not None:
+        return ReceiptSigner.from_seed(settings.receipt_key)
+    return ReceiptSigner.from_data_dir(settings.data_path)
+
+
+async def apply_migrations(dsn: str) -> list[int]:
+    conn = await connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()

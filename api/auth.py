@@ -1,0 +1,60 @@
+"""Bearer-token authentication and per-route role guards.
+
+Every route declares ``opt={"roles": ...}`` (or ``public=True``); the access-matrix test reads
+these from the route table, so a route without a rule cannot slip through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from schemas.auth import Principal, Role
+from storage.accounts import principal_for_token
+from storage.db import Database
+
+PUBLIC_OPT = "public"
+ROLES_OPT = "roles"
+STAFF = frozenset({Role.moderator, Role.admin})
+REPORTERS = frozenset({Role.observer, Role.officer, Role.admin})
+ACCOUNT_HOLDERS = frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin})
+ANY_ROLE = frozenset(Role)
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerAuthentication(AbstractAuthenticationMiddleware):
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        token = bearer_token(connection)
+        if token is None:
+            raise NotAuthorizedException("a bearer token is required")
+        db: Database = connection.app.state.db
+        async with db.acquire() as conn:
+            principal = await principal_for_token(conn, token)
+        if principal is None:
+            raise NotAuthorizedException("the token is unknown, expired or revoked")
+        return AuthenticationResult(user=principal, auth=token)
+
+
+def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if handler.opt.get(PUBLIC_OPT):
+        return
+    roles: frozenset[Role] | None = handler.opt.get(ROLES_OPT)
+    if roles is None:
+        # A route that forgot its rule is closed, not open.
+        raise PermissionDeniedException("this route has no access rule")
+    principal: Principal = connection.user
+    if principal.role not in roles:
+        raise PermissionDeniedException(f"the {principal.role} role may not use this endpoint")

@@ -1,0 +1,156 @@
+"""The ``plainsight`` command: serve, migrate, users create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import msgspec
+
+from api.logs import configure_logging
+from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
+from schemas.settings import Settings, SettingsError, load_settings
+from storage import accounts
+from storage.db import connect
+from storage.embedded import EmbeddedPostgres
+from storage.errors import Conflict
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"plainsight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level)
+    result: int = args.handler(settings, args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plainsight",
+        description="Plainsight: field reports on agents' identification, honest statistics.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply migrations and start the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(handler=run_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
+    migrate.set_defaults(handler=run_migrate)
+
+    users = commands.add_parser("users", help="manage staff accounts")
+    users_commands = users.add_subparsers(required=True, metavar="ACTION")
+    create = users_commands.add_parser(
+        "create", help="create an account; the password is read from stdin or a prompt"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", required=True, choices=[role.value for role in ACCOUNT_ROLES])
+    create.set_defaults(handler=run_users_create)
+    return parser
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured server, or the embedded one (started here, stopped on the way out)."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_path / "postgres")
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import apply_migrations
+
+    with database_url(settings) as dsn:
+        applied = asyncio.run(apply_migrations(dsn))
+        print(f"plainsight: database ready ({len(applied)} migrations applied)", file=sys.stderr)
+        # Workers read settings from the environment; hand them the resolved database.
+        os.environ["DATABASE_URL"] = dsn
+        uvicorn.run(
+            "api.server:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,  # access logs carry client addresses
+            log_config=None,
+            server_header=False,
+            proxy_headers=False,
+        )
+    return 0
+
+
+def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from api.app import apply_migrations
+
+    with database_url(settings) as dsn:
+        applied = asyncio.run(apply_migrations(dsn))
+    names = ", ".join(f"{v:04d}" for v in applied) or "none (already up to date)"
+    print(f"plainsight: migrations applied: {names}")
+    return 0
+
+
+def run_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    password = read_password()
+    try:
+        request = msgspec.convert(
+            {"email": args.email, "role": args.role, "password": password}, AccountCreate
+        )
+    except msgspec.ValidationError as exc:
+        print(f"plainsight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def create(dsn: str) -> None:
+        from api.app import apply_migrations
+
+        await apply_migrations(dsn)
+        conn = await connect(dsn)
+        try:
+            account = await accounts.create_account(
+                conn, email=request.email, role=Role(request.role), password=request.password
+            )
+        finally:
+            await conn.close()
+        print(f"created {account.role} account {account.email} ({account.id})")
+
+    with database_url(settings) as dsn:
+        try:
+            asyncio.run(create(dsn))
+        except Conflict as exc:
+            print(f"plainsight: {exc.detail}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def read_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("Repeat the password: ") != first:
+        print("plainsight: the passwords do not match", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    return first
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

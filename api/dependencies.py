@@ -1,0 +1,39 @@
+"""Request-scoped dependencies: one database transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+
+from storage.db import Database
+
+T = TypeVar("T")
+
+
+async def provide_transaction(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
+    """Yield a connection inside a transaction; commit on success, roll back on any error.
+
+    Litestar exits this before sending the response, so a 201 means committed.
+    """
+    db: Database = state.db
+    async with db.transaction() as conn:
+        yield conn
+
+
+DEPENDENCIES = {"conn": Provide(provide_transaction)}
+
+# How handlers ask for the request's transaction: ``conn: Transaction``.
+Transaction = NamedDependency[asyncpg.Connection]
+
+
+async def decode_json_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
+    """Decode the body strictly ("5" is not 5, unknown fields are errors, nested paths are
+    named in the error); the route declares ``body_type`` for OpenAPI via REQUEST_BODY_OPT."""
+    decoded: T = msgspec.json.decode(await request.body(), type=body_type)
+    return decoded

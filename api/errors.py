@@ -1,0 +1,164 @@
+"""Every exception becomes problem+json; internals never reach the client."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.types import ExceptionHandlersMap
+
+from api.problems import Problem, problem_response
+from storage.cursors import InvalidCursor
+from storage.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+DOMAIN_STATUS = {
+    "not_found": 404,
+    "conflict": 409,
+    "gone": 410,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "unavailable": 503,
+}
+RETRY_AFTER_S = "5"
+_MSGSPEC_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_FIELD_PREFIX = re.compile(r"^`([A-Za-z0-9_.\[\]]+)`: ")
+
+
+def field_of_validation_error(message: str) -> tuple[str, str]:
+    """Split msgspec's "Expected `int` - at `$.agents.count`" into (``$.agents.count``, text).
+
+    Cross-field rules raise "`field`: text" inside a Struct; the field is appended to the path.
+    """
+    path = "$"
+    match = _MSGSPEC_PATH.search(message)
+    if match is not None:
+        path = match[1]
+        message = message[: match.start()]
+    prefix = _FIELD_PREFIX.match(message)
+    if prefix is not None:
+        path = f"{path}.{prefix[1]}"
+        message = message[prefix.end() :]
+    return path, message
+
+
+class InvalidInput(Exception):
+    """A request part (query parameter, header, body field) that fails validation."""
+
+    def __init__(self, field: str, detail: str, *, status: int = 422) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+        self.status = status
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: msgspec.ValidationError) -> Response[Problem]:
+    field, detail = field_of_validation_error(str(exc))
+    return problem_response(422, "validation_failed", detail, field=field)
+
+
+def _decode_error(_: Request[Any, Any, Any], exc: msgspec.DecodeError) -> Response[Problem]:
+    return problem_response(400, "malformed_json", "the request body is not valid JSON")
+
+
+def _invalid_input(_: Request[Any, Any, Any], exc: InvalidInput) -> Response[Problem]:
+    return problem_response(exc.status, "validation_failed", exc.detail, field=exc.field)
+
+
+def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Problem]:
+    return problem_response(422, "validation_failed", str(exc), field="cursor")
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    status = DOMAIN_STATUS.get(exc.code, 400)
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return problem_response(status, exc.code, exc.detail, headers=headers)
+
+
+def _litestar_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    first = extra[0] if extra and isinstance(extra[0], dict) else {}
+    field = str(first.get("key") or "$")
+    detail = str(first.get("message") or "invalid request")
+    return problem_response(400, "invalid_parameter", detail, field=field)
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    if isinstance(exc, NotFoundException):
+        return problem_response(404, "not_found", "there is nothing at this address")
+    if isinstance(exc, MethodNotAllowedException):
+        allow = (exc.headers or {}).get("Allow")
+        return problem_response(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed here",
+            headers={"Allow": allow} if allow else None,
+        )
+    if isinstance(exc, NotAuthorizedException):
+        return problem_response(
+            401,
+            "unauthenticated",
+            exc.detail or "a valid bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if isinstance(exc, PermissionDeniedException):
+        return problem_response(403, "forbidden", exc.detail or "your role may not do this")
+    if exc.status_code == 413:
+        return problem_response(413, "payload_too_large", "the request body is too large")
+    if exc.status_code >= 500:
+        log.error("http error", extra={"status": exc.status_code})
+        return problem_response(exc.status_code, "internal_error", "something went wrong")
+    # Litestar's own client errors: keep the status, never echo the raw URL or query string.
+    return problem_response(exc.status_code, "bad_request", "the request could not be handled")
+
+
+def _database_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.warning("database unavailable", extra={"error": type(exc).__name__})
+    return problem_response(
+        503,
+        "database_unavailable",
+        "the database is not reachable right now; try again shortly",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return _database_unavailable(_, exc)
+    log.exception("unhandled exception", exc_info=exc)
+    return problem_response(500, "internal_error", "something went wrong on our side")
+
+
+DATABASE_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    msgspec.ValidationError: _validation_error,
+    msgspec.DecodeError: _decode_error,
+    InvalidInput: _invalid_input,
+    InvalidCursor: _invalid_cursor,
+    DomainError: _domain_error,
+    ValidationException: _litestar_validation,
+    HTTPException: _http_exception,
+    Exception: _unexpected,
+}

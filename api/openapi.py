@@ -1,0 +1,81 @@
+"""The OpenAPI 3.1 document, completed with request bodies the handlers decode themselves.
+
+Report bodies are decoded strictly with msgspec from the raw bytes (Litestar's own path
+converts leniently and loses the nested field path), so Litestar cannot see them; their
+schemas come from msgspec, which also emits the ``kind`` discriminator for tagged unions.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+REQUEST_BODY_OPT = "request_body"
+REF_TEMPLATE = "#/components/schemas/{name}"
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    return _document(app)
+
+
+@cache
+def _document(app: Litestar) -> dict[str, Any]:
+    document = app.openapi_schema.to_schema()
+    bodies = _declared_request_bodies(app)
+    if not bodies:
+        return document
+    types = [body_type for _, _, body_type in bodies]
+    refs, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
+    document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    for (path, method, _), ref in zip(bodies, refs, strict=True):
+        operation = document["paths"][path][method]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref}},
+        }
+    return document
+
+
+def _declared_request_bodies(app: Litestar) -> list[tuple[str, str, Any]]:
+    found = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            body_type = handler.opt.get(REQUEST_BODY_OPT)
+            if body_type is None:
+                continue
+            for method in sorted(handler.http_methods):
+                found.append((route.path_format, method.lower(), body_type))
+    return found
+
+
+class CompletedJsonRender(JsonRenderPlugin):
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return self.render_json(request, openapi_document(request.app))
+
+
+def openapi_config(version: str) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Plainsight API",
+        version=version,
+        description=(
+            "Field reports of encounters with plainclothes or masked agents, and honest "
+            "misidentification statistics. Errors are RFC 9457 problem+json with a stable `code`."
+        ),
+        path="/schema",
+        render_plugins=[CompletedJsonRender()],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer"),
+            }
+        ),
+        use_handler_docstrings=True,
+    )

@@ -1,0 +1,109 @@
+"""Observer devices, staff sessions and admin account management."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from api.auth import PUBLIC_OPT, ROLES_OPT, bearer_token
+from api.dependencies import Transaction, decode_json_body
+from api.openapi import REQUEST_BODY_OPT
+from schemas.auth import (
+    AccountCreate,
+    AccountPage,
+    AccountView,
+    DeviceCreated,
+    Role,
+    SessionCreated,
+    SessionRequest,
+)
+from storage import accounts
+
+ADMIN_ONLY = frozenset({Role.admin})
+PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
+
+
+@post("/v1/devices", opt={PUBLIC_OPT: True}, tags=["auth"], summary="Register an observer device")
+async def register_device(conn: Transaction) -> DeviceCreated:
+    """No personal data: the device is a random id with a bearer token (shown only once)."""
+    device_id, token = await accounts.create_device(conn)
+    return DeviceCreated(device_id=device_id, token=token)
+
+
+@post(
+    "/v1/sessions",
+    opt={PUBLIC_OPT: True, REQUEST_BODY_OPT: SessionRequest},
+    tags=["auth"],
+    summary="Log in to a staff account",
+)
+async def open_session(
+    conn: Transaction, state: State, request: Request[Any, Any, Any]
+) -> SessionCreated:
+    data = await decode_json_body(request, SessionRequest)
+    token, role, expires_at = await accounts.open_session(
+        conn,
+        email=data.email,
+        password=data.password,
+        lifetime=timedelta(hours=state.settings.session_hours),
+    )
+    return SessionCreated(token=token, role=role, expires_at=expires_at)
+
+
+@delete(
+    "/v1/sessions/current",
+    opt={ROLES_OPT: frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin})},
+    tags=["auth"],
+    summary="Log out (revoke the calling session token)",
+)
+async def close_session(conn: Transaction, request: Request[Any, Any, Any]) -> None:
+    token = bearer_token(request)
+    if token is not None:
+        await accounts.close_session(conn, token)
+
+
+@post(
+    "/v1/accounts",
+    opt={ROLES_OPT: ADMIN_ONLY, REQUEST_BODY_OPT: AccountCreate},
+    tags=["accounts"],
+    summary="Create an account",
+)
+async def create_account(conn: Transaction, request: Request[Any, Any, Any]) -> AccountView:
+    data = await decode_json_body(request, AccountCreate)
+    data = await decode_json_body(request, AccountCreate)
+    return await accounts.create_account(
+        conn, email=data.email, role=data.role, password=data.password
+    )
+
+
+@get("/v1/accounts", opt={ROLES_OPT: ADMIN_ONLY}, tags=["accounts"], summary="List accounts")
+async def list_accounts(
+    conn: Transaction, limit: PageLimit = 50, cursor: FromQuery[str | None] = None
+) -> AccountPage:
+    items, next_cursor = await accounts.list_accounts(conn, limit=limit, cursor=cursor)
+    return AccountPage(items=items, next_cursor=next_cursor)
+
+
+@post(
+    "/v1/accounts/{account_id:uuid}/disable",
+    opt={ROLES_OPT: ADMIN_ONLY},
+    tags=["accounts"],
+    summary="Disable an account and end its sessions",
+    status_code=200,
+)
+async def disable_account(conn: Transaction, account_id: FromPath[uuid.UUID]) -> AccountView:
+    return await accounts.disable_account(conn, account_id)
+
+
+ROUTES = [
+    register_device,
+    open_session,
+    close_session,
+    create_account,
+    list_accounts,
+    disable_account,
+]

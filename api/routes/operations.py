@@ -1,0 +1,39 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Response, get
+from litestar.datastructures import State
+
+from api.auth import PUBLIC_OPT
+from api.problems import Problem, problem_response
+from storage.db import Database
+from storage.migrations import pending_migrations
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+
+
+@get("/healthz", opt={PUBLIC_OPT: True}, tags=["operations"], summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get(
+    "/readyz",
+    opt={PUBLIC_OPT: True},
+    tags=["operations"],
+    summary="The database is reachable and fully migrated",
+)
+async def readyz(state: State) -> Health | Response[Problem]:
+    db: Database = state.db
+    async with db.acquire() as conn:
+        pending = await pending_migrations(conn)
+    if pending:
+        return problem_response(503, "migrations_pending", f"migrations not applied yet: {pending}")
+    return Health(status="ready")
+
+
+ROUTES = [healthz, readyz]

@@ -1,0 +1,113 @@
+"""Field reports and officer notes: submit, read, list, withdraw."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from api.auth import REPORTERS, ROLES_OPT
+from api.dependencies import Transaction, decode_json_body
+from api.errors import InvalidInput
+from api.openapi import REQUEST_BODY_OPT
+from schemas.auth import Principal, Role
+from schemas.codes import ReportStatus
+from schemas.receipts import ReportCreated
+from schemas.report import ReportIn, ReportView, minimise
+from storage import reports
+
+READERS = frozenset({Role.observer, Role.officer, Role.moderator, Role.admin})
+OWNERS = frozenset({Role.observer, Role.officer, Role.admin})
+# Which report kinds each role may submit (admins may test either).
+KINDS_BY_ROLE = {
+    Role.observer: frozenset({"observer_report"}),
+    Role.officer: frozenset({"officer_note"}),
+    Role.admin: frozenset({"observer_report", "officer_note"}),
+}
+PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
+
+
+class ReportPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[ReportView]
+    next_cursor: str | None
+
+
+@post(
+    "/v1/reports",
+    opt={ROLES_OPT: REPORTERS, REQUEST_BODY_OPT: ReportIn},
+    tags=["reports"],
+    summary="Submit a report (idempotent on client_id)",
+    responses={},
+)
+async def submit_report(
+    request: Request[Principal, str, State], conn: Transaction, state: State
+) -> Response[ReportCreated]:
+    """201 when stored; 200 with the original body when the same report is re-sent;
+    409 when the client_id was used for different content; 410 when it was withdrawn."""
+    report = await decode_json_body(request, ReportIn)  # type: ignore[arg-type]
+    principal = request.user
+    kind = reports.kind_of(report)
+    if kind not in KINDS_BY_ROLE.get(principal.role, frozenset()):
+        raise InvalidInput(
+            "$.kind", f"the {principal.role} role may not submit a {kind}", status=403
+        )
+    submission = await reports.submit_report(
+        conn, principal=principal, content=minimise(report), signer=state.signer
+    )
+    return Response(submission.created, status_code=200 if submission.replayed else 201)
+
+
+@get(
+    "/v1/reports/{report_id:uuid}",
+    opt={ROLES_OPT: READERS},
+    tags=["reports"],
+    summary="Read one report (location as its H3 cell)",
+)
+async def get_report(
+    request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
+) -> ReportView:
+    return await reports.get_report(conn, request.user, report_id)
+
+
+@get(
+    "/v1/reports",
+    opt={ROLES_OPT: READERS},
+    tags=["reports"],
+    summary="List reports, newest first (own reports; moderators and admins: all)",
+)
+async def list_reports(
+    request: Request[Principal, str, State],
+    conn: Transaction,
+    limit: PageLimit = 50,
+    cursor: FromQuery[str | None] = None,
+    status: FromQuery[ReportStatus | None] = None,
+) -> ReportPage:
+    if status is not None and not reports.can_read_all(request.user):
+        raise InvalidInput("status", "only moderators and admins may filter by status", status=403)
+    items, next_cursor = await reports.list_reports(
+        conn,
+        request.user,
+        limit=limit,
+        cursor=cursor,
+        status=None if status is None else status.value,
+    )
+    return ReportPage(items=items, next_cursor=next_cursor)
+
+
+@delete(
+    "/v1/reports/{report_id:uuid}",
+    opt={ROLES_OPT: OWNERS},
+    tags=["reports"],
+    summary="Withdraw one's own report: content and photos are purged",
+)
+async def withdraw_report(
+    request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
+) -> None:
+    await reports.withdraw_report(conn, request.user, report_id)
+
+
+ROUTES = [submit_report, get_report, list_reports, withdraw_report]

@@ -1,0 +1,91 @@
+"""Roles, the authenticated principal and the account/session wire types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+
+class Role(StrEnum):
+    observer = "observer"
+    officer = "officer"
+    researcher = "researcher"
+    moderator = "moderator"
+    admin = "admin"
+
+
+ACCOUNT_ROLES = (Role.officer, Role.researcher, Role.moderator, Role.admin)
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: an observer device or an account."""
+
+    id: uuid.UUID
+    role: Role
+
+    @property
+    def is_device(self) -> bool:
+        return self.role is Role.observer
+
+
+Email = Annotated[
+    str,
+    Meta(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="E-mail address of a staff account",
+        examples=["moderator@example.org"],
+    ),
+]
+Password = Annotated[str, Meta(min_length=1, max_length=1024)]
+NewPassword = Annotated[
+    str, Meta(min_length=12, max_length=1024, description="At least 12 characters")
+]
+AccountRole = Annotated[
+    Role, Meta(description="officer, researcher, moderator or admin (observers use devices)")
+]
+
+
+class DeviceCreated(msgspec.Struct, frozen=True, kw_only=True):
+    device_id: uuid.UUID
+    token: str
+
+
+class SessionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+
+
+class SessionCreated(msgspec.Struct, frozen=True, kw_only=True):
+    token: str
+    role: Role
+    expires_at: datetime
+
+
+class AccountCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+    role: AccountRole
+    password: NewPassword
+
+    def __post_init__(self) -> None:
+        if self.role is Role.observer:
+            raise ValueError("`role`: observers do not have accounts; they register a device")
+
+
+class AccountView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+    disabled: bool
+
+
+class AccountPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[AccountView]
+    next_cursor: str | None

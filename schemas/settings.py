@@ -1,0 +1,81 @@
+"""Service settings: one frozen Struct, read from the environment once and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from msgspec import Meta
+
+# Environment variable → Settings field. Only these are read, so a stray variable can't leak in.
+ENVIRONMENT_NAMES: dict[str, str] = {
+    "DATABASE_URL": "database_url",
+    "PLAINSIGHT_DATA_DIR": "data_dir",
+    "PLAINSIGHT_RATE_LIMITS": "rate_limits",
+    "PLAINSIGHT_TIMEZONE": "timezone",
+    "PLAINSIGHT_RECEIPT_KEY": "receipt_key",
+    "PLAINSIGHT_DB_POOL_MIN": "db_pool_min",
+    "PLAINSIGHT_DB_POOL_MAX": "db_pool_max",
+    "PLAINSIGHT_SESSION_HOURS": "session_hours",
+    "PLAINSIGHT_MAX_BODY_BYTES": "max_body_bytes",
+    "PLAINSIGHT_LOG_LEVEL": "log_level",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    database_url: str | None = None
+    """PostgreSQL DSN; None starts the embedded PostgreSQL in ``data_dir/postgres``."""
+    data_dir: str = "var"
+    rate_limits: Literal["on", "off"] = "on"
+    timezone: str = "UTC"
+    receipt_key: str | None = None
+    """base64url of a raw 32-byte Ed25519 seed; None uses (or creates) a key file in data_dir."""
+    db_pool_min: Annotated[int, Meta(ge=1, le=100)] = 2
+    db_pool_max: Annotated[int, Meta(ge=1, le=200)] = 20
+    session_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 12
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 256 * 1024
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("db_pool_min must not exceed db_pool_max")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from the environment (strings are converted, e.g. "20" → 20)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {
+        field: env[name] for name, field in ENVIRONMENT_NAMES.items() if env.get(name, "") != ""
+    }
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name_environment_variable(str(exc))) from exc
+
+
+def _name_environment_variable(message: str) -> str:
+    # msgspec says "- at `$.db_pool_max`"; operators set PLAINSIGHT_DB_POOL_MAX, so name that.
+    for name, field in ENVIRONMENT_NAMES.items():
+        message = message.replace(f"`$.{field}`", name)
+    return f"invalid setting: {message}"

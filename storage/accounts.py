@@ -1,0 +1,125 @@
+"""Plain SQL for devices, staff accounts and sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from schemas.auth import AccountView, Principal, Role
+from storage.cursors import decode_cursor, encode_cursor
+from storage.errors import Conflict, NotFound, Unauthenticated
+from storage.passwords import hash_password, verify_password
+from storage.tokens import TokenKind, new_token, token_hash, token_kind
+
+INSERT_DEVICE = "insert into devices (id, token_hash) values ($1, $2)"
+SELECT_ACTIVE_DEVICE = "select id from devices where token_hash = $1 and revoked_at is null"
+SELECT_ACTIVE_SESSION = """
+select a.id, a.role
+from sessions s join accounts a on a.id = s.account_id
+where s.token_hash = $1 and s.expires_at > now() and a.disabled_at is null
+"""
+INSERT_ACCOUNT = """
+insert into accounts (id, email, role, password_hash) values ($1, $2, $3, $4)
+on conflict do nothing
+returning id, email, role, created_at, disabled_at
+"""
+SELECT_ACCOUNT_FOR_LOGIN = """
+select id, role, password_hash from accounts where lower(email) = lower($1) and disabled_at is null
+"""
+INSERT_SESSION = "insert into sessions (token_hash, account_id, expires_at) values ($1, $2, $3)"
+DELETE_EXPIRED_SESSIONS = "delete from sessions where account_id = $1 and expires_at <= now()"
+DELETE_SESSION = "delete from sessions where token_hash = $1"
+SELECT_ACCOUNTS_PAGE = """
+select id, email, role, created_at, disabled_at from accounts
+where ($1::timestamptz is null or (created_at, id) > ($1, $2::uuid))
+order by created_at, id
+limit $3
+"""
+DISABLE_ACCOUNT = """
+update accounts set disabled_at = coalesce(disabled_at, now()) where id = $1
+returning id, email, role, created_at, disabled_at
+"""
+DELETE_ACCOUNT_SESSIONS = "delete from sessions where account_id = $1"
+
+
+async def create_device(conn: asyncpg.Connection) -> tuple[uuid.UUID, str]:
+    device_id = uuid.uuid4()
+    token = new_token(TokenKind.device)
+    await conn.execute(INSERT_DEVICE, device_id, token_hash(token))
+    return device_id, token
+
+
+async def principal_for_token(conn: asyncpg.Connection, token: str) -> Principal | None:
+    kind = token_kind(token)
+    if kind is TokenKind.device:
+        device_id = await conn.fetchval(SELECT_ACTIVE_DEVICE, token_hash(token))
+        return None if device_id is None else Principal(id=device_id, role=Role.observer)
+    if kind is TokenKind.session:
+        row = await conn.fetchrow(SELECT_ACTIVE_SESSION, token_hash(token))
+        return None if row is None else Principal(id=row["id"], role=Role(row["role"]))
+    return None
+
+
+async def create_account(
+    conn: asyncpg.Connection, *, email: str, role: Role, password: str
+) -> AccountView:
+    row = await conn.fetchrow(
+        INSERT_ACCOUNT, uuid.uuid4(), email.strip(), role.value, await hash_password(password)
+    )
+    if row is None:
+        raise Conflict("an account with this e-mail address already exists")
+    return _account_view(row)
+
+
+async def open_session(
+    conn: asyncpg.Connection, *, email: str, password: str, lifetime: timedelta
+) -> tuple[str, Role, datetime]:
+    """Check the password and start a session; unknown e-mail and wrong password look alike."""
+    row = await conn.fetchrow(SELECT_ACCOUNT_FOR_LOGIN, email.strip())
+    valid = await verify_password(None if row is None else row["password_hash"], password)
+    if row is None or not valid:
+        raise Unauthenticated("the e-mail address or the password is not correct")
+    token = new_token(TokenKind.session)
+    expires_at = datetime.now(UTC) + lifetime
+    await conn.execute(DELETE_EXPIRED_SESSIONS, row["id"])
+    await conn.execute(INSERT_SESSION, token_hash(token), row["id"], expires_at)
+    return token, Role(row["role"]), expires_at
+
+
+async def close_session(conn: asyncpg.Connection, token: str) -> None:
+    await conn.execute(DELETE_SESSION, token_hash(token))
+
+
+async def list_accounts(
+    conn: asyncpg.Connection, *, limit: int, cursor: str | None
+) -> tuple[list[AccountView], str | None]:
+    after: tuple[datetime, uuid.UUID] | tuple[None, None] = (None, None)
+    if cursor is not None:
+        after = decode_cursor(cursor)
+    rows = await conn.fetch(SELECT_ACCOUNTS_PAGE, after[0], after[1], limit + 1)
+    items = [_account_view(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["created_at"], last["id"])
+    return items, next_cursor
+
+
+async def disable_account(conn: asyncpg.Connection, account_id: uuid.UUID) -> AccountView:
+    row = await conn.fetchrow(DISABLE_ACCOUNT, account_id)
+    if row is None:
+        raise NotFound("no such account")
+    await conn.execute(DELETE_ACCOUNT_SESSIONS, account_id)
+    return _account_view(row)
+
+
+def _account_view(row: asyncpg.Record) -> AccountView:
+    return AccountView(
+        id=row["id"],
+        email=row["email"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        disabled=row["disabled_at"] is not None,
+    )

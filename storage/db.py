@@ -1,0 +1,100 @@
+"""Connection handling: the asyncpg pool and the per-request transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, cast
+
+import asyncpg
+
+from storage.errors import Unavailable
+
+# How long a request may wait for a pooled connection before it gets a 503 instead of hanging.
+ACQUIRE_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+class Database(Protocol):
+    """Where requests get a connection: a pool in production, one shared connection in tests."""
+
+    def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+    async def close(self) -> None: ...
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns hold msgspec-encoded text; asyncpg passes it through without re-parsing.
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: v, decoder=lambda v: v, schema="pg_catalog"
+    )
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
+    await _init_connection(conn)
+    return conn
+
+
+class PooledDatabase:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int, max_size: int) -> PooledDatabase:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=30,
+        )
+        return cls(pool)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
+            raise Unavailable("the database is not reachable right now") from exc
+        try:
+            # The pool hands out proxies that behave as connections.
+            yield cast(asyncpg.Connection, conn)
+        finally:
+            await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class SingleConnectionDatabase:
+    """Every request shares one connection, each in a savepoint of the caller's transaction.
+
+    Tests use it so that everything a test does is rolled back afterwards.
+    """
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._lock:
+            yield self.conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def close(self) -> None:
+        return None

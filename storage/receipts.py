@@ -1,0 +1,84 @@
+"""Ed25519 receipts: proof for the reporter that the service accepted exactly this report.
+
+The signature covers the canonical JSON (keys sorted, no whitespace, UTF-8) of report_id,
+client_id, payload_sha256 and received_at, exactly as they appear in the receipt.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from pathlib import Path
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+log = logging.getLogger(__name__)
+
+KEY_FILENAME = "receipt-ed25519.key"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def canonical_json(value: object) -> bytes:
+    return msgspec.json.encode(value, order="sorted")
+
+
+class ReceiptSigner:
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        raw = private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.public_key_b64 = b64url(raw)
+
+    def sign(self, fields: object) -> str:
+        return b64url(self._key.sign(canonical_json(fields)))
+
+    @classmethod
+    def from_seed(cls, seed_b64: str) -> ReceiptSigner:
+        seed = b64url_decode(seed_b64)
+        if len(seed) != 32:
+            raise ValueError("PLAINSIGHT_RECEIPT_KEY must be base64url of exactly 32 bytes")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> ReceiptSigner:
+        """Load the key from the data directory, creating it (mode 0600) on first start."""
+        key_dir = data_dir / "keys"
+        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = key_dir / KEY_FILENAME
+        if not path.exists():
+            seed = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            _write_exclusive(path, b64url(seed).encode())
+        return cls.from_seed(path.read_text().strip())
+
+
+def _write_exclusive(path: Path, content: bytes) -> None:
+    # Write a private temp file, then hard-link it into place: link() fails if the key exists,
+    # so when two processes start at once one key wins and nobody reads a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(tmp, path)
+        log.info("generated a new receipt signing key", extra={"path": str(path)})
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()

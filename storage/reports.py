@@ -1,0 +1,208 @@
+"""Plain SQL for reports: idempotent ingest, reads with keyset pagination, withdrawal."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import h3
+import msgspec
+
+from schemas.auth import Principal, Role
+from schemas.receipts import Receipt, ReportCreated, receipt_fields
+from schemas.report import ReportContent, ReportIn, ReportView
+from storage.cursors import decode_cursor, encode_cursor
+from storage.errors import Conflict, Gone, NotFound
+from storage.receipts import ReceiptSigner
+
+INSERT_REPORT = """
+insert into reports (id, device_id, account_id, client_id, kind, received_at, payload_sha256,
+                     receipt_signature, occurred_at, h3_cell, content)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+on conflict (owner_id, client_id) do nothing
+returning id
+"""
+SELECT_BY_CLIENT_ID = """
+select id, client_id, kind, status, received_at, payload_sha256, receipt_signature
+from reports where owner_id = $1 and client_id = $2
+"""
+# The view is the stored (already minimised) content plus the server's own fields.
+SELECT_ONE = """
+select content || jsonb_build_object('id', id, 'client_id', client_id, 'status', status,
+                                     'received_at', received_at) as view,
+       owner_id, status
+from reports where id = $1
+"""
+SELECT_PAGE = """
+select content || jsonb_build_object('id', id, 'client_id', client_id, 'status', status,
+                                     'received_at', received_at) as view,
+       received_at, id
+from reports
+where content is not null
+  and ($1::uuid is null or owner_id = $1)
+  and ($2::text is null or status = $2)
+  and ($3::timestamptz is null or (received_at, id) < ($3, $4::uuid))
+order by received_at desc, id desc
+limit $5
+"""
+WITHDRAW = """
+update reports
+set status = 'withdrawn', withdrawn_at = coalesce(withdrawn_at, now()),
+    content = null, occurred_at = null, h3_cell = null
+where id = $1 and owner_id = $2
+returning id
+"""
+
+STAFF_READERS = frozenset({Role.moderator, Role.admin})
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    created: ReportCreated
+    replayed: bool
+
+
+def canonical_content(content: ReportContent) -> bytes:
+    return msgspec.json.encode(content, order="sorted")
+
+
+async def submit_report(
+    conn: asyncpg.Connection,
+    *,
+    principal: Principal,
+    content: ReportContent,
+    signer: ReceiptSigner,
+) -> Submission:
+    """Store a minimised report once; a re-send replays the original answer.
+
+    The payload hash covers the minimised content (H3 cell, not coordinates): a hash of raw
+    coordinates could be brute-forced back to the reporter's position from the stored cell.
+    """
+    body = canonical_content(content)
+    payload_sha256 = hashlib.sha256(body).hexdigest()
+    report_id = uuid.uuid4()
+    received_at = datetime.now(UTC)
+    signature = signer.sign(
+        receipt_fields(report_id, content.client_id, payload_sha256, received_at)
+    )
+    device_id = principal.id if principal.is_device else None
+    account_id = None if principal.is_device else principal.id
+    inserted = await conn.fetchval(
+        INSERT_REPORT,
+        report_id,
+        device_id,
+        account_id,
+        content.client_id,
+        kind_of(content),
+        received_at,
+        payload_sha256,
+        signature,
+        content.occurred_at,
+        h3.str_to_int(content.location.h3_cell),
+        body.decode(),
+    )
+    if inserted is not None:
+        receipt = Receipt(
+            report_id=report_id,
+            client_id=content.client_id,
+            payload_sha256=payload_sha256,
+            received_at=received_at,
+            signature=signature,
+        )
+        return Submission(_created(report_id, kind_of(content), receipt), replayed=False)
+    return await _replay(conn, principal, content.client_id, payload_sha256)
+
+
+async def _replay(
+    conn: asyncpg.Connection, principal: Principal, client_id: uuid.UUID, payload_sha256: str
+) -> Submission:
+    row = await conn.fetchrow(SELECT_BY_CLIENT_ID, principal.id, client_id)
+    if row is None:  # pragma: no cover - the conflicting row cannot vanish inside a transaction
+        raise Conflict("the report is being stored by a concurrent request; retry")
+    if row["status"] == "withdrawn":
+        raise Gone("this report was withdrawn by its reporter and cannot be submitted again")
+    if row["payload_sha256"] != payload_sha256:
+        raise Conflict(
+            "a different report was already submitted with this client_id; "
+            "use a new client_id for a new report"
+        )
+    receipt = Receipt(
+        report_id=row["id"],
+        client_id=row["client_id"],
+        payload_sha256=row["payload_sha256"],
+        received_at=row["received_at"],
+        signature=row["receipt_signature"],
+    )
+    return Submission(_created(row["id"], row["kind"], receipt), replayed=True)
+
+
+def _created(report_id: uuid.UUID, kind: str, receipt: Receipt) -> ReportCreated:
+    return ReportCreated(
+        id=report_id,
+        client_id=receipt.client_id,
+        kind=kind,
+        status="pending",
+        received_at=receipt.received_at,
+        receipt=receipt,
+    )
+
+
+def can_read_all(principal: Principal) -> bool:
+    return principal.role in STAFF_READERS
+
+
+async def get_report(
+    conn: asyncpg.Connection, principal: Principal, report_id: uuid.UUID
+) -> ReportView:
+    """The report as submitted (location as its H3 cell)."""
+    row = await conn.fetchrow(SELECT_ONE, report_id)
+    if row is None or not (can_read_all(principal) or row["owner_id"] == principal.id):
+        raise NotFound("no such report")
+    if row["status"] == "withdrawn":
+        raise Gone("this report was withdrawn by its reporter")
+    return _view(row["view"])
+
+
+async def list_reports(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+) -> tuple[list[ReportView], str | None]:
+    """One page of reports, newest first: all for staff, otherwise the caller's own."""
+    after = decode_cursor(cursor) if cursor is not None else (None, None)
+    owner = None if can_read_all(principal) else principal.id
+    rows = await conn.fetch(SELECT_PAGE, owner, status, after[0], after[1], limit + 1)
+    items = [_view(row["view"]) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["received_at"], last["id"])
+    return items, next_cursor
+
+
+async def withdraw_report(
+    conn: asyncpg.Connection, principal: Principal, report_id: uuid.UUID
+) -> None:
+    """Purge the content; keep a tombstone so the client_id cannot be re-used (410)."""
+    if await conn.fetchval(WITHDRAW, report_id, principal.id) is None:
+        # Not the caller's report (or no such report): do not reveal which.
+        raise NotFound("no such report")
+
+
+def _view(view_json: str) -> ReportView:
+    # Decoding checks the stored row still matches the schema the API documents.
+    view: ReportView = msgspec.json.decode(view_json, type=ReportView)
+    return view
+
+
+def kind_of(report: ReportContent | ReportIn) -> str:
+    """The ``kind`` tag of a report Struct (msgspec keeps tags in the class config)."""
+    tag = type(report).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
