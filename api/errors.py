@@ -35,34 +35,37 @@ DOMAIN_STATUS = {
 }
 RETRY_AFTER_S = "5"
 _MSGSPEC_PATH = re.compile(r" - at `(\$[^`]*)`$")
-_FIELD_PREFIX = re.compile(r"^`([A-Za-z0-9_.\[\]]+)`: ")
+# A cross-field rule names its field first ("`occurred_at` is in the future"); msgspec names an
+# unknown field inside the message and points at the object that holds it.
+_LEADING_FIELD = re.compile(r"^`([A-Za-z0-9_.]+)`")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`$")
 
 
 def field_of_validation_error(message: str) -> tuple[str, str]:
-    """Split msgspec's "Expected `int` - at `$.agents.count`" into (``$.agents.count``, text).
-
-    Cross-field rules raise "`field`: text" inside a Struct; the field is appended to the path.
-    """
+    """Split msgspec's "Expected `int` - at `$.agents.count`" into (``$.agents.count``, text),
+    pointing at the field itself for unknown fields and cross-field rules."""
     path = "$"
     match = _MSGSPEC_PATH.search(message)
     if match is not None:
         path = match[1]
         message = message[: match.start()]
-    prefix = _FIELD_PREFIX.match(message)
-    if prefix is not None:
-        path = f"{path}.{prefix[1]}"
-        message = message[prefix.end() :]
+    named = _UNKNOWN_FIELD.match(message) or _LEADING_FIELD.match(message)
+    if named is not None:
+        path = f"{path}.{named[1]}"
     return path, message
 
 
 class InvalidInput(Exception):
     """A request part (query parameter, header, body field) that fails validation."""
 
-    def __init__(self, field: str, detail: str, *, status: int = 422) -> None:
+    def __init__(
+        self, field: str, detail: str, *, status: int = 422, code: str = "validation_failed"
+    ) -> None:
         super().__init__(detail)
         self.field = field
         self.detail = detail
         self.status = status
+        self.code = code
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: msgspec.ValidationError) -> Response[Problem]:
@@ -75,7 +78,7 @@ def _decode_error(_: Request[Any, Any, Any], exc: msgspec.DecodeError) -> Respon
 
 
 def _invalid_input(_: Request[Any, Any, Any], exc: InvalidInput) -> Response[Problem]:
-    return problem_response(exc.status, "validation_failed", exc.detail, field=exc.field)
+    return problem_response(exc.status, exc.code, exc.detail, field=exc.field)
 
 
 def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Problem]:

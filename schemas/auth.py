@@ -75,7 +75,7 @@ class AccountCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     def __post_init__(self) -> None:
         if self.role is Role.observer:
-            raise ValueError("`role`: observers do not have accounts; they register a device")
+            raise ValueError("`role` may not be observer: observers register a device instead")
 
 
 class AccountView(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,7 +5,8 @@ a ValueError there into a ValidationError naming the object's JSON path. Raw coo
 only in the input types: ``minimise`` replaces them with an H3 cell before anything is stored.
 
 There are deliberately no fields for names, immigration status or other free text: the only
-prose is ``narrative`` and ``location.description``.
+prose is ``narrative`` and ``location.description`` (officer notes add a unit name and a case
+number, both short and single-line).
 """
 
 from __future__ import annotations
@@ -208,18 +209,22 @@ ReportIn: TypeAlias = ObserverReportIn | OfficerNoteIn
 
 
 class _ReportContentBase(_ReportBody, frozen=True, kw_only=True, omit_defaults=False):
+    # Unlike the input, unknown top-level fields are ignored, so content stored under an older
+    # schema still loads. (The nested objects are shared with the input and stay strict.)
     location: LocationOut
 
 
 class ObserverReportContent(
     _ReportContentBase, frozen=True, kw_only=True, tag=ReportKind.OBSERVER_REPORT.value
 ):
-    pass
+    """An observer report as stored: the submitted fields with the location minimised."""
 
 
 class OfficerNoteContent(
     _ReportContentBase, frozen=True, kw_only=True, tag=ReportKind.OFFICER_NOTE.value
 ):
+    """An officer note as stored: the submitted fields with the location minimised."""
+
     officer: OfficerDetails
 
 
@@ -229,12 +234,16 @@ ReportContent: TypeAlias = ObserverReportContent | OfficerNoteContent
 # The three stored-record fields are repeated because msgspec Structs cannot mix in a second
 # base with fields; tests check both views carry the same ones.
 class ObserverReportView(ObserverReportContent, frozen=True, kw_only=True):
+    """A stored observer report as shown to its owner and moderators."""
+
     id: uuid.UUID
     status: ReportStatus
     received_at: AwareDatetime
 
 
 class OfficerNoteView(OfficerNoteContent, frozen=True, kw_only=True):
+    """A stored officer note as shown to its owner and moderators."""
+
     id: uuid.UUID
     status: ReportStatus
     received_at: AwareDatetime
