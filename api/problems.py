@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response
+from litestar.openapi import ResponseSpec
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -58,3 +59,16 @@ def problem_response(
         errors=None if field is None else [FieldError(field=field, message=detail)],
     )
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_specs(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json answers a route can give."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            generate_examples=False,
+            description=TITLES.get(status, "Error"),
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+        for status in statuses
+    }

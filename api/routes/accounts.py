@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from api.auth import PUBLIC_OPT, ROLES_OPT, bearer_token
 from api.dependencies import Transaction, decode_json_body
 from api.openapi import REQUEST_BODY_OPT
+from api.problems import problem_specs
 from schemas.auth import (
     AccountCreate,
     AccountPage,
@@ -40,6 +41,7 @@ async def register_device(conn: Transaction) -> DeviceCreated:
     opt={PUBLIC_OPT: True, REQUEST_BODY_OPT: SessionRequest},
     tags=["auth"],
     summary="Log in to a staff account",
+    responses=problem_specs(400, 401, 422),
 )
 async def open_session(
     conn: Transaction, state: State, request: Request[Any, Any, Any]
@@ -71,6 +73,8 @@ async def close_session(conn: Transaction, request: Request[Any, Any, Any]) -> N
     opt={ROLES_OPT: ADMIN_ONLY, REQUEST_BODY_OPT: AccountCreate},
     tags=["accounts"],
     summary="Create an account",
+    status_code=201,
+    responses=problem_specs(400, 401, 403, 409, 422),
 )
 async def create_account(conn: Transaction, request: Request[Any, Any, Any]) -> AccountView:
     data = await decode_json_body(request, AccountCreate)
@@ -93,6 +97,7 @@ async def list_accounts(
     opt={ROLES_OPT: ADMIN_ONLY},
     tags=["accounts"],
     summary="Disable an account and end its sessions",
+    responses=problem_specs(401, 403, 404),
     status_code=200,
 )
 async def disable_account(conn: Transaction, account_id: FromPath[uuid.UUID]) -> AccountView:

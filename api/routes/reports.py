@@ -14,6 +14,7 @@ from api.auth import REPORTERS, ROLES_OPT
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
 from api.openapi import REQUEST_BODY_OPT
+from api.problems import problem_specs
 from schemas.auth import Principal, Role
 from schemas.codes import ReportStatus
 from schemas.receipts import ReportCreated
@@ -41,20 +42,20 @@ class ReportPage(msgspec.Struct, frozen=True, kw_only=True):
     opt={ROLES_OPT: REPORTERS, REQUEST_BODY_OPT: ReportIn},
     tags=["reports"],
     summary="Submit a report (idempotent on client_id)",
-    responses={},
+    status_code=201,
+    responses=problem_specs(400, 401, 403, 409, 410, 413, 422),
 )
 async def submit_report(
     request: Request[Principal, str, State], conn: Transaction, state: State
 ) -> Response[ReportCreated]:
     """201 when stored; 200 with the original body when the same report is re-sent;
     409 when the client_id was used for different content; 410 when it was withdrawn."""
-    report = await decode_json_body(request, ReportIn)  # type: ignore[arg-type]
+    report: ReportIn = await decode_json_body(request, ReportIn)  # type: ignore[arg-type]
     principal = request.user
     kind = reports.kind_of(report)
     if kind not in KINDS_BY_ROLE.get(principal.role, frozenset()):
-        raise InvalidInput(
-            "$.kind", f"the {principal.role} role may not submit a {kind}", status=403
-        )
+        detail = f"the {principal.role} role may not submit a {kind}"
+        raise InvalidInput("$.kind", detail, status=403, code="kind_not_allowed")
     submission = await reports.submit_report(
         conn, principal=principal, content=minimise(report), signer=state.signer
     )
@@ -66,6 +67,7 @@ async def submit_report(
     opt={ROLES_OPT: READERS},
     tags=["reports"],
     summary="Read one report (location as its H3 cell)",
+    responses=problem_specs(401, 403, 404, 410),
 )
 async def get_report(
     request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
@@ -78,6 +80,7 @@ async def get_report(
     opt={ROLES_OPT: READERS},
     tags=["reports"],
     summary="List reports, newest first (own reports; moderators and admins: all)",
+    responses=problem_specs(401, 403, 422),
 )
 async def list_reports(
     request: Request[Principal, str, State],
@@ -87,7 +90,12 @@ async def list_reports(
     status: FromQuery[ReportStatus | None] = None,
 ) -> ReportPage:
     if status is not None and not reports.can_read_all(request.user):
-        raise InvalidInput("status", "only moderators and admins may filter by status", status=403)
+        raise InvalidInput(
+            "status",
+            "only moderators and admins may filter by status",
+            status=403,
+            code="forbidden",
+        )
     items, next_cursor = await reports.list_reports(
         conn,
         request.user,
@@ -103,6 +111,7 @@ async def list_reports(
     opt={ROLES_OPT: OWNERS},
     tags=["reports"],
     summary="Withdraw one's own report: content and photos are purged",
+    responses=problem_specs(401, 403, 404),
 )
 async def withdraw_report(
     request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
