@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import msgspec
 
@@ -18,7 +20,7 @@ from schemas.settings import Settings, SettingsError, load_settings
 from storage import accounts
 from storage.db import connect
 from storage.embedded import EmbeddedPostgres
-from storage.errors import Conflict
+from storage.errors import Conflict, MigrationError
 
 EXIT_USAGE = 2
 
@@ -32,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plainsight: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings.log_level)
-    result: int = args.handler(settings, args)
+    try:
+        result: int = args.handler(settings, args)
+    except MigrationError as exc:  # edited file, database newer than the code: say so plainly
+        print(f"plainsight: {exc}", file=sys.stderr)
+        return 1
     return result
 
 
@@ -76,11 +82,20 @@ def database_url(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, restores the previous handler and raises
+    # the signal again: exit through this handler, so the `finally` blocks (stopping the embedded
+    # PostgreSQL) run and a requested stop exits 0 (SIGINT: 130) instead of dying by the signal.
+    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
+
+
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import apply_migrations
 
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     with database_url(settings) as dsn:
         applied = asyncio.run(apply_migrations(dsn))
         print(f"plainsight: database ready ({len(applied)} migrations applied)", file=sys.stderr)

@@ -35,5 +35,8 @@ Transaction = NamedDependency[asyncpg.Connection]
 async def decode_json_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
     """Decode the body strictly ("5" is not 5, unknown fields are errors, nested paths are
     named in the error); the route declares ``body_type`` for OpenAPI via REQUEST_BODY_OPT."""
-    decoded: T = msgspec.json.decode(await request.body(), type=body_type)
+    try:
+        decoded: T = msgspec.json.decode(await request.body(), type=body_type)
+    except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 through as a bare ValueError
+        raise msgspec.DecodeError("the request body is not valid UTF-8") from exc
     return decoded

@@ -32,24 +32,28 @@ DOMAIN_STATUS = {
     "unauthenticated": 401,
     "forbidden": 403,
     "unavailable": 503,
+    "photo_rejected": 422,
+    "unsupported_media_type": 415,
+    "undecodable_image": 422,
+    "image_too_large": 422,
 }
 RETRY_AFTER_S = "5"
 _MSGSPEC_PATH = re.compile(r" - at `(\$[^`]*)`$")
 # A cross-field rule names its field first ("`occurred_at` is in the future"); msgspec names an
-# unknown field inside the message and points at the object that holds it.
+# unknown or missing field inside the message and points at the object that holds it.
 _LEADING_FIELD = re.compile(r"^`([A-Za-z0-9_.]+)`")
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`$")
+_OBJECT_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`$")
 
 
 def field_of_validation_error(message: str) -> tuple[str, str]:
     """Split msgspec's "Expected `int` - at `$.agents.count`" into (``$.agents.count``, text),
-    pointing at the field itself for unknown fields and cross-field rules."""
+    pointing at the field itself for unknown and missing fields and cross-field rules."""
     path = "$"
     match = _MSGSPEC_PATH.search(message)
     if match is not None:
         path = match[1]
         message = message[: match.start()]
-    named = _UNKNOWN_FIELD.match(message) or _LEADING_FIELD.match(message)
+    named = _OBJECT_FIELD.match(message) or _LEADING_FIELD.match(message)
     if named is not None:
         path = f"{path}.{named[1]}"
     return path, message
@@ -105,7 +109,8 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     if isinstance(exc, NotFoundException):
         return problem_response(404, "not_found", "there is nothing at this address")
     if isinstance(exc, MethodNotAllowedException):
-        allow = (exc.headers or {}).get("Allow")
+        # Litestar's router sets the header as "allow"; accept either spelling.
+        allow = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow")
         return problem_response(
             405,
             "method_not_allowed",

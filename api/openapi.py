@@ -11,11 +11,13 @@ from functools import cache
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+
+from api.auth import PUBLIC_OPT
 
 REQUEST_BODY_OPT = "request_body"
 REF_TEMPLATE = "#/components/schemas/{name}"
@@ -70,7 +72,10 @@ def openapi_config(version: str) -> OpenAPIConfig:
             "Field reports of encounters with plainclothes or masked agents, and honest "
             "misidentification statistics. Errors are RFC 9457 problem+json with a stable `code`."
         ),
-        path="/schema",
+        # Public like /healthz: without the opt the app-wide role guard answers 403.
+        openapi_router=Router(
+            path="/schema", route_handlers=[], opt={PUBLIC_OPT: True}, include_in_schema=False
+        ),
         render_plugins=[CompletedJsonRender()],
         components=Components(
             security_schemes={

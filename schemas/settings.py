@@ -48,9 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+            raise ValueError(f"`$.timezone`: unknown time zone {self.timezone!r}") from exc
         if self.db_pool_min > self.db_pool_max:
-            raise ValueError("db_pool_min must not exceed db_pool_max")
+            raise ValueError("`$.db_pool_min` must not exceed `$.db_pool_max`")
 
     @property
     def data_path(self) -> Path:

@@ -108,9 +108,9 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[Litestar]:
+def app(settings: Settings, conn: asyncpg.Connection) -> Litestar:
     # The database is handed in, so the lifespan has nothing to open: no need to run it.
-    yield create_app(settings, database=SingleConnectionDatabase(conn))
+    return create_app(settings, database=SingleConnectionDatabase(conn))
 
 
 @pytest.fixture

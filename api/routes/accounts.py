@@ -78,7 +78,6 @@ async def close_session(conn: Transaction, request: Request[Any, Any, Any]) -> N
 )
 async def create_account(conn: Transaction, request: Request[Any, Any, Any]) -> AccountView:
     data = await decode_json_body(request, AccountCreate)
-    data = await decode_json_body(request, AccountCreate)
     return await accounts.create_account(
         conn, email=data.email, role=data.role, password=data.password
     )

@@ -1,0 +1,416 @@
+"""The ``plainsight`` command as operators run it: real subprocesses, real databases.
+
+``migrate`` and ``users create`` run against a new empty database on the test server; ``serve``
+runs once against such a database and once with no DATABASE_URL at all, on the embedded
+PostgreSQL it starts (and must stop again) in its data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import cast
+
+import asyncpg
+import httpx
+import psutil  # type: ignore[import-untyped]
+import pytest
+
+from schemas.auth import Role
+from schemas.settings import ENVIRONMENT_NAMES
+from storage import accounts
+from storage.db import connect
+from storage.errors import Unauthenticated
+from storage.migrations import Migration, load_migrations, migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery staple"
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+COMMAND_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class Server:
+    process: asyncio.subprocess.Process
+    base_url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+async def empty_database(fresh_database: object) -> str:
+    make = cast(Callable[[], Awaitable[str]], fresh_database)
+    return await make()
+
+
+@pytest.fixture
+def data_path(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+def cli_environment(data_path: Path, database_url: str | None) -> dict[str, str]:
+    """The caller's environment minus every Plainsight setting, plus the ones given here."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ENVIRONMENT_NAMES and name != "TEST_DATABASE_URL"
+    }
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PLAINSIGHT_DATA_DIR"] = str(data_path)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+async def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> Completed:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api.cli",
+        *args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=env["PLAINSIGHT_DATA_DIR"],
+    )
+    try:
+        async with asyncio.timeout(COMMAND_TIMEOUT_S):
+            out, err = await process.communicate(stdin.encode())
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return Completed(process.returncode, out.decode(), err.decode())
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], log: Path) -> AsyncIterator[Server]:
+    """``plainsight serve`` on a free port, yielded once /readyz answers 200; killed if the
+    test did not stop it."""
+    port = free_port()
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=env["PLAINSIGHT_DATA_DIR"],
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        await wait_until_ready(server)
+        yield server
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def wait_until_ready(server: Server) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT_S
+    last = "no answer"
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
+        while loop.time() < deadline:
+            if server.process.returncode is not None:
+                pytest.fail(
+                    f"serve exited with {server.process.returncode} before it was ready:\n"
+                    + server.output()
+                )
+            try:
+                response = await client.get("/readyz")
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            else:
+                if response.status_code == 200:
+                    assert response.json() == {"status": "ready"}
+                    return
+                last = f"{response.status_code} {response.text}"
+            await asyncio.sleep(0.2)
+    pytest.fail(f"/readyz not 200 within {READY_TIMEOUT_S} s (last: {last}):\n{server.output()}")
+
+
+async def stop(server: Server) -> int:
+    """SIGTERM, then the exit status (which must come within STOP_TIMEOUT_S)."""
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            return await server.process.wait()
+    except TimeoutError:
+        pytest.fail(f"serve still running {STOP_TIMEOUT_S} s after SIGTERM:\n{server.output()}")
+
+
+async def log_in(server: Server, email: str, password: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as client:
+        return await client.post("/v1/sessions", json={"email": email, "password": password})
+
+
+def postgres_processes(pgdata: Path) -> list[str]:
+    """Command lines of running postgres processes whose command line names ``pgdata``."""
+    needle = str(pgdata.resolve())
+    found: list[str] = []
+    for process in psutil.process_iter():
+        try:
+            cmdline: list[str] = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if cmdline and "postgres" in Path(cmdline[0]).name and needle in " ".join(cmdline):
+            found.append(" ".join(cmdline))
+    return found
+
+
+def terminate_postgres(pgdata: Path) -> None:
+    """Best-effort cleanup after a failed test, so no server outlives the run."""
+    needle = str(pgdata.resolve())
+    for process in psutil.process_iter():
+        try:
+            cmdline = process.cmdline()
+            if cmdline and "postgres" in Path(cmdline[0]).name and needle in " ".join(cmdline):
+                process.terminate()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+
+
+async def account_rows(database_url: str) -> list[asyncpg.Record]:
+    conn = await connect(database_url)
+    try:
+        if not await conn.fetchval("select to_regclass('accounts') is not null"):
+            return []
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "select email, role, password_hash from accounts order by created_at"
+        )
+        return rows
+    finally:
+        await conn.close()
+
+
+# --- migrate --------------------------------------------------------------------------------
+
+
+async def test_migrate_applies_and_reports(empty_database: str, data_path: Path) -> None:
+    env = cli_environment(data_path, empty_database)
+    versions = [m.version for m in load_migrations()]
+
+    first = await run_cli("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    expected = ", ".join(f"{v:04d}" for v in versions)
+    assert f"migrations applied: {expected}" in first.stdout
+
+    conn = await connect(empty_database)
+    try:
+        applied = [r["version"] for r in await conn.fetch("select version from schema_migrations")]
+    finally:
+        await conn.close()
+    assert sorted(applied) == versions
+
+    second = await run_cli("migrate", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "already up to date" in second.stdout
+
+
+async def test_migrate_refuses_a_database_newer_than_the_code(
+    empty_database: str, data_path: Path
+) -> None:
+    files = load_migrations()
+    future = Migration(files[-1].version + 1, "from_the_future", "create table ftf (id int)")
+    conn = await connect(empty_database)
+    try:
+        await migrate(conn, [*files, future])
+    finally:
+        await conn.close()
+    result = await run_cli("migrate", env=cli_environment(data_path, empty_database))
+    assert result.returncode == 1
+    assert f"{future.version:04d}_from_the_future" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_invalid_setting_exits_2_naming_the_variable(
+    empty_database: str, data_path: Path
+) -> None:
+    env = cli_environment(data_path, empty_database) | {"PLAINSIGHT_DB_POOL_MAX": "lots"}
+    result = await run_cli("migrate", env=env)
+    assert result.returncode == 2
+    assert "PLAINSIGHT_DB_POOL_MAX" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- users create ---------------------------------------------------------------------------
+
+
+async def test_users_create_makes_an_account_that_can_log_in(
+    empty_database: str, data_path: Path
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    result = await run_cli(
+        "users", "create", "--email", "mod@example.org", "--role", "moderator",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "mod@example.org" in result.stdout
+    assert "moderator" in result.stdout
+    assert PASSWORD not in result.stdout + result.stderr
+
+    [row] = await account_rows(empty_database)
+    assert row["email"] == "mod@example.org"
+    assert row["role"] == "moderator"
+    assert row["password_hash"].startswith("$argon2id$")
+    assert PASSWORD not in row["password_hash"]
+
+    conn = await connect(empty_database)
+    try:
+        token, role, _ = await accounts.open_session(
+            conn, email="MOD@example.org", password=PASSWORD, lifetime=timedelta(hours=1)
+        )
+        assert token
+        assert role is Role.moderator
+        with pytest.raises(Unauthenticated):
+            await accounts.open_session(
+                conn, email="mod@example.org", password=PASSWORD + "!", lifetime=timedelta(hours=1)
+            )
+    finally:
+        await conn.close()
+
+
+async def test_users_create_duplicate_email_fails_clearly(
+    empty_database: str, data_path: Path
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    create = ("users", "create", "--role", "officer", "--email")
+    first = await run_cli(*create, "officer@example.org", env=env, stdin=PASSWORD + "\n")
+    assert first.returncode == 0, first.stderr
+
+    again = await run_cli(*create, "Officer@Example.org", env=env, stdin="another password 123\n")
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert len(await account_rows(empty_database)) == 1
+
+
+@pytest.mark.parametrize("role", ["observer", "superuser", "Admin"])
+async def test_users_create_rejects_unknown_role(
+    empty_database: str, data_path: Path, role: str
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    result = await run_cli(
+        "users", "create", "--email", "x@example.org", "--role", role,
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+    assert await account_rows(empty_database) == []
+
+
+@pytest.mark.parametrize("password", ["", "short", "eleven char"])
+async def test_users_create_rejects_short_password(
+    empty_database: str, data_path: Path, password: str
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    result = await run_cli(
+        "users", "create", "--email", "x@example.org", "--role", "admin",
+        env=env, stdin=password + "\n",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "password" in result.stderr
+    assert "12" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert await account_rows(empty_database) == []
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_serve_with_database_url_starts_and_stops_on_sigterm(
+    empty_database: str, data_path: Path, tmp_path: Path
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    async with serving(env, tmp_path / "serve.log") as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=5.0) as client:
+            health = await client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json() == {"status": "ok"}
+            schema = await client.get("/schema/openapi.json")
+            assert schema.status_code == 200, schema.text
+            assert schema.json()["openapi"].startswith("3.1")
+        assert await stop(server) == 0, server.output()
+    assert "database ready" in server.output()
+
+
+@pytest.mark.slow
+async def test_serve_embedded_stops_its_postgres_and_keeps_data(
+    data_path: Path, tmp_path: Path
+) -> None:
+    env = cli_environment(data_path, None)
+    pgdata = data_path / "postgres"
+    try:
+        # An account made with the embedded server not running: it starts it, then stops it.
+        created = await run_cli(
+            "users", "create", "--email", "first@example.org", "--role", "admin",
+            env=env, stdin=PASSWORD + "\n",
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        assert (pgdata / "PG_VERSION").is_file()
+        assert postgres_processes(pgdata) == []
+
+        async with serving(env, tmp_path / "serve-1.log") as server:
+            assert postgres_processes(pgdata), "serve did not start the embedded postgres"
+            assert (await log_in(server, "first@example.org", PASSWORD)).status_code == 201
+            # While serve runs, the CLI attaches to the same server and leaves it running.
+            created = await run_cli(
+                "users", "create", "--email", "second@example.org", "--role", "moderator",
+                env=env, stdin=PASSWORD + "\n",
+            )  # fmt: skip
+            assert created.returncode == 0, created.stderr
+            session = await log_in(server, "second@example.org", PASSWORD)
+            assert session.status_code == 201, session.text
+            assert session.json()["role"] == "moderator"
+            assert await stop(server) == 0, server.output()
+        assert postgres_processes(pgdata) == []
+
+        # Second start: same data directory, same accounts.
+        async with serving(env, tmp_path / "serve-2.log") as server:
+            for email in ("first@example.org", "second@example.org"):
+                session = await log_in(server, email, PASSWORD)
+                assert session.status_code == 201, session.text
+            assert await stop(server) == 0, server.output()
+        assert postgres_processes(pgdata) == []
+    finally:
+        terminate_postgres(pgdata)

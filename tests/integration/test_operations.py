@@ -1,0 +1,259 @@
+"""Operations endpoints (contract "Operations") and the public codebook (contract "Reports")."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from api.app import create_app
+from schemas.settings import Settings
+from storage.db import SingleConnectionDatabase, connect
+from tests.helpers import Api, bearer, observer_report
+from tests.integration.support import assert_problem
+
+CONTRACT_PATHS = {
+    "/v1/devices": "post",
+    "/v1/sessions": "post",
+    "/v1/reports": "post",
+    "/v1/reports/{report_id}": "get",
+    "/v1/receipts/public-key": "get",
+    "/v1/codebook": "get",
+}
+
+
+# --- probes --------------------------------------------------------------------------------
+
+
+async def test_healthz_is_200_without_auth(api: Api) -> None:
+    response = await api.client.get("/healthz")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
+
+
+async def test_readyz_is_200_when_migrated(api: Api) -> None:
+    response = await api.client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ready"
+
+
+@pytest.fixture
+async def unmigrated_client(
+    fresh_database: object, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app whose database exists but has no migrations applied."""
+    make_database = cast(Callable[[], Awaitable[str]], fresh_database)
+    conn = await connect(await make_database())
+    try:
+        app = create_app(settings, database=SingleConnectionDatabase(conn))
+        transport = httpx.ASGITransport(app=cast(Any, app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            yield client
+    finally:
+        await conn.close()
+
+
+async def test_readyz_is_503_when_migrations_are_pending(
+    unmigrated_client: httpx.AsyncClient,
+) -> None:
+    response = await unmigrated_client.get("/readyz")
+    problem = assert_problem(response, 503)
+    assert problem["code"] == "migrations_pending"
+    healthz = await unmigrated_client.get("/healthz")
+    assert healthz.status_code == 200
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if match is None:
+            continue
+        sample = dict(re.findall(r'(\w+)="([^"]*)"', match[1]))
+        if all(sample.get(key) == value for key, value in labels.items()):
+            total += float(match[2])
+    return total
+
+
+async def test_metrics_is_prometheus_text_without_auth(api: Api) -> None:
+    response = await api.client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "# TYPE" in response.text
+
+
+async def test_metrics_count_requests(api: Api) -> None:
+    before = metric_total((await api.client.get("/metrics")).text, "plainsight_requests_total")
+    for _ in range(3):
+        assert (await api.client.get("/healthz")).status_code == 200
+    text = (await api.client.get("/metrics")).text
+    assert "# TYPE plainsight_requests_total counter" in text
+    assert metric_total(text, "plainsight_requests_total") >= before + 3
+    assert metric_total(text, "plainsight_requests_total", path="/healthz") >= 3
+
+
+async def test_metrics_group_paths_and_hold_no_ids_or_tokens(api: Api) -> None:
+    token = await api.device_token()
+    created = await api.submit(token, observer_report())
+    report_id = created.json()["id"]
+    await api.client.get(f"/v1/reports/{report_id}", headers=bearer(token))
+    await api.client.get(f"/v1/reports/{uuid.uuid4()}", headers=bearer(token))
+    text = (await api.client.get("/metrics")).text
+    assert report_id not in text
+    assert token not in text
+    assert "40.7191" not in text
+
+
+# --- OpenAPI -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def openapi(api: Api) -> dict[str, Any]:
+    response = await api.client.get("/schema/openapi.json")
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        *_, name = schema["$ref"].split("/")
+        schema = document["components"]["schemas"][name]
+    return schema
+
+
+async def test_openapi_is_version_3_1(openapi: dict[str, Any]) -> None:
+    assert openapi["openapi"].startswith("3.1")
+    assert openapi["info"]["title"]
+
+
+async def test_openapi_lists_the_contract_paths(openapi: dict[str, Any]) -> None:
+    for path, method in CONTRACT_PATHS.items():
+        assert method in openapi["paths"].get(path, {}), path
+
+
+async def test_openapi_documents_report_body_with_kind_discriminator(
+    openapi: dict[str, Any],
+) -> None:
+    operation = openapi["paths"]["/v1/reports"]["post"]
+    schema = resolve(openapi, operation["requestBody"]["content"]["application/json"]["schema"])
+    assert schema["discriminator"]["propertyName"] == "kind"
+    mapping = schema["discriminator"]["mapping"]
+    assert set(mapping) == {"observer_report", "officer_note"}
+    officer = resolve(openapi, {"$ref": mapping["officer_note"]})
+    assert "officer" in officer["required"]
+    observer = resolve(openapi, {"$ref": mapping["observer_report"]})
+    assert "officer" not in observer["properties"]
+    location = resolve(openapi, observer["properties"]["location"])
+    assert {"lat", "lon"} <= set(location["required"])
+
+
+async def test_openapi_documents_problem_responses(openapi: dict[str, Any]) -> None:
+    responses = openapi["paths"]["/v1/reports"]["post"]["responses"]
+    assert {"201", "409", "422"} <= set(responses)
+    assert "application/problem+json" in responses["422"]["content"]
+
+
+async def test_openapi_declares_bearer_auth(openapi: dict[str, Any]) -> None:
+    schemes = openapi["components"]["securitySchemes"]
+    assert any(s.get("scheme") == "bearer" for s in schemes.values())
+
+
+# --- codebook ------------------------------------------------------------------------------
+
+
+async def codebook(api: Api, **params: str) -> dict[str, Any]:
+    response = await api.client.get("/v1/codebook", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def field(book: dict[str, Any], path: str) -> dict[str, Any]:
+    specs: list[dict[str, Any]] = [spec for spec in book["fields"] if spec["path"] == path]
+    assert len(specs) == 1, path
+    return specs[0]
+
+
+def values(book: dict[str, Any], path: str) -> list[str]:
+    return [value["value"] for value in field(book, path)["values"]]
+
+
+async def test_codebook_is_public_english_by_default(api: Api) -> None:
+    book = await codebook(api)
+    assert book["lang"] == "en"
+    assert {"en", "es"} <= set(book["languages"])
+    assert book["tag_field"] == "kind"
+    assert [kind["value"] for kind in book["kinds"]] == ["observer_report", "officer_note"]
+
+
+async def test_codebook_lists_the_contract_vocabularies(api: Api) -> None:
+    book = await codebook(api)
+    assert values(book, "agents.masked") == ["all", "some", "none", "unknown"]
+    assert set(values(book, "agents.attire")) == {
+        "plainclothes",
+        "uniform",
+        "mixed",
+        "tactical",
+        "unknown",
+    }
+    for path in ("verbal", "badge_shown", "insignia_visible"):
+        assert set(values(book, f"identification.{path}")) == {"yes", "no", "unclear"}
+    contract_agencies = {"ICE", "CBP", "HSI", "FBI", "DEA", "USMS", "ATF", "local_police"}
+    assert contract_agencies | {"other", "unknown"} <= set(values(book, "agents.agencies_claimed"))
+    assert field(book, "officer.command")["kinds"] == ["officer_note"]
+    assert field(book, "officer.command")["required"] is True
+
+
+async def test_codebook_describes_the_stored_view_without_coordinates(api: Api) -> None:
+    book = await codebook(api)
+    view_paths = {spec["path"] for spec in book["view_fields"]}
+    assert {"id", "status", "received_at", "location.h3_cell"} <= view_paths
+    assert not view_paths & {"location.lat", "location.lon"}
+
+
+async def test_codebook_in_spanish_has_spanish_labels(api: Api) -> None:
+    english = await codebook(api, lang="en")
+    spanish = await codebook(api, lang="es")
+    assert spanish["lang"] == "es"
+    assert [s["path"] for s in spanish["fields"]] == [s["path"] for s in english["fields"]]
+    assert values(spanish, "agents.masked") == values(english, "agents.masked")
+    assert field(spanish, "agents.masked")["label"] != field(english, "agents.masked")["label"]
+    assert spanish["kinds"][0]["label"] != english["kinds"][0]["label"]
+    spanish_text = " ".join(
+        value["label"] for spec in spanish["fields"] for value in spec["values"]
+    )
+    assert re.search(r"[áéíóúñ¿]", spanish_text)
+    for spec in spanish["fields"]:
+        assert spec["label"]
+
+
+@pytest.mark.parametrize("lang", ["xx", "EN", "fr", ""])
+async def test_codebook_unknown_language_is_422_naming_lang(api: Api, lang: str) -> None:
+    response = await api.client.get("/v1/codebook", params={"lang": lang})
+    assert_problem(response, 422, field="lang")
+
+
+async def test_every_codebook_value_is_accepted_by_the_api(api: Api) -> None:
+    book = await codebook(api)
+    token = await api.device_token()
+    for masked in values(book, "agents.masked"):
+        response = await api.submit(token, observer_report(agents={"masked": masked}))
+        assert response.status_code == 201, response.text
+    for agency in values(book, "agents.agencies_suspected"):
+        body = observer_report(agents={"agencies_suspected": [agency]})
+        response = await api.submit(token, body)
+        assert response.status_code == 201, response.text
+
+
+async def test_codebook_ignores_a_stale_token(api: Api) -> None:
+    response = await api.client.get("/v1/codebook", headers=bearer("psd_stale"))
+    assert response.status_code == 200, response.text
