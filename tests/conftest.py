@@ -1,6 +1,6 @@
 """Shared fixtures: a real PostgreSQL (embedded unless TEST_DATABASE_URL), migrated once per
-run; every test runs in a transaction that is rolled back; the app is driven over real HTTP
-semantics through httpx's ASGI transport on the test's own event loop."""
+run; every test runs in a transaction that is rolled back; the app is served by uvicorn on a
+real socket in the test's own event loop and driven with httpx over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -22,6 +21,7 @@ from schemas.settings import Settings, load_settings
 from storage.db import SingleConnectionDatabase, connect
 from storage.embedded import EmbeddedPostgres
 from tests.helpers import Api
+from tests.live_server import live_server
 
 TEST_RECEIPT_SEED = "7n2kkfF7W6jvN4O2wtwpS8bW9c3hD-9YmVqKdc5uQiE"
 
@@ -115,6 +115,8 @@ def app(settings: Settings, conn: asyncpg.Connection) -> Litestar:
 
 @pytest.fixture
 async def api(app: Litestar, conn: asyncpg.Connection) -> AsyncIterator[Api]:
-    transport = httpx.ASGITransport(app=cast(Any, app))
-    async with httpx.AsyncClient(transport=transport, base_url="http://plainsight.test") as client:
+    async with (
+        live_server(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10.0) as client,
+    ):
         yield Api(client, conn)

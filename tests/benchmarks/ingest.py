@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -666,11 +667,8 @@ def check_tools(servers: Sequence[str]) -> str | None:
             "wrk is not installed; it comes from Debian's package: "
             "sudo apt-get update && sudo apt-get install -y wrk"
         )
-    if "granian" in servers:
-        try:
-            import granian  # noqa: F401
-        except ImportError:
-            return "granian is not installed: pip install -e '.[bench]' (or --servers uvicorn)"
+    if "granian" in servers and importlib.util.find_spec("granian") is None:
+        return "granian is not installed: pip install -e '.[bench]' (or --servers uvicorn)"
     return None
 
 

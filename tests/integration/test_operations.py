@@ -15,6 +15,7 @@ from schemas.settings import Settings
 from storage.db import SingleConnectionDatabase, connect
 from tests.helpers import Api, bearer, observer_report
 from tests.integration.support import assert_problem
+from tests.live_server import live_server
 
 CONTRACT_PATHS = {
     "/v1/devices": "post",
@@ -50,8 +51,10 @@ async def unmigrated_client(
     conn = await connect(await make_database())
     try:
         app = create_app(settings, database=SingleConnectionDatabase(conn))
-        transport = httpx.ASGITransport(app=cast(Any, app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+        async with (
+            live_server(app) as base_url,
+            httpx.AsyncClient(base_url=base_url, timeout=10.0) as client,
+        ):
             yield client
     finally:
         await conn.close()
