@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from api.auth import PUBLIC_OPT, BearerAuthentication, role_guard
+from api.auth import PUBLIC_OPT, BearerAuthentication
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import openapi_config
@@ -90,7 +90,6 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
                 BearerAuthentication, exclude_from_auth_key=PUBLIC_OPT, exclude=["^/schema"]
             ),
         ],
-        guards=[role_guard],
         openapi_config=openapi_config(package_version()),
         request_max_body_size=settings.max_body_bytes,
         debug=False,

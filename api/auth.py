@@ -1,4 +1,4 @@
-"""Bearer-token authentication and per-route role guards.
+"""Bearer-token authentication and the per-route role check.
 
 Every route declares ``opt={"roles": ...}`` (or ``public=True``); the access-matrix test reads
 these from the route table, so a route without a rule cannot slip through.
@@ -45,16 +45,16 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
             principal = await principal_for_token(conn, token)
         if principal is None:
             raise NotAuthorizedException("the token is unknown, expired or revoked")
+        # The role check lives here rather than in a Litestar guard: guards copy the handler on
+        # every request, and this middleware already runs for every route that is not public.
+        check_role(principal, connection.route_handler)
         return AuthenticationResult(user=principal, auth=token)
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if handler.opt.get(PUBLIC_OPT):
-        return
+def check_role(principal: Principal, handler: BaseRouteHandler) -> None:
     roles: frozenset[Role] | None = handler.opt.get(ROLES_OPT)
     if roles is None:
         # A route that forgot its rule is closed, not open.
         raise PermissionDeniedException("this route has no access rule")
-    principal: Principal = connection.user
     if principal.role not in roles:
         raise PermissionDeniedException(f"the {principal.role} role may not use this endpoint")

@@ -33,6 +33,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    # asyncpg's default reset runs four statements on every release (unlock advisory locks,
+    # CLOSE ALL, UNLISTEN, RESET ALL): a round trip per request. Pooled connections never take
+    # session advisory locks, LISTEN, open cursors outside a transaction or SET session
+    # settings (migrations use their own connection), so only an unfinished transaction needs
+    # undoing before the next request gets the connection.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def connect(dsn: str) -> asyncpg.Connection:
     conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
     await _init_connection(conn)
@@ -50,6 +60,7 @@ class PooledDatabase:
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
+            reset=_reset_connection,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=30,
         )

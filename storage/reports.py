@@ -120,7 +120,7 @@ async def _replay(
     conn: asyncpg.Connection, principal: Principal, client_id: uuid.UUID, payload_sha256: str
 ) -> Submission:
     row = await conn.fetchrow(SELECT_BY_CLIENT_ID, principal.id, client_id)
-    if row is None:  # pragma: no cover - the conflicting row cannot vanish inside a transaction
+    if row is None:  # pragma: no cover - reports are never deleted, only purged to a tombstone
         raise Conflict("the report is being stored by a concurrent request; retry")
     if row["status"] == "withdrawn":
         raise Gone("this report was withdrawn by its reporter and cannot be submitted again")
