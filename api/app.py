@@ -10,12 +10,14 @@ from importlib.metadata import PackageNotFoundError, version
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from api.auth import PUBLIC_OPT, BearerAuthentication
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
+from api.metrics import metrics_middleware
 from api.openapi import openapi_config
+from api.principal_cache import PrincipalCache, revocation_listener
 from api.routes import accounts, meta, operations, reports
 from schemas.settings import Settings
 from storage.db import Database, PooledDatabase, connect
@@ -43,7 +45,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
     """Build the service. ``database`` lets tests share one connection in a rolled-back
     transaction; otherwise the lifespan opens a pool (and the embedded PostgreSQL if needed)."""
 
-    state = State({"settings": settings, "signer": receipt_signer(settings)})
+    state = State(
+        {
+            "settings": settings,
+            "signer": receipt_signer(settings),
+            "principals": PrincipalCache(settings.auth_cache_seconds),
+        }
+    )
     if database is not None:
         state.db = database
 
@@ -63,7 +71,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
                 dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
             try:
-                yield
+                async with revocation_listener(dsn, app.state.principals):
+                    yield
             finally:
                 await app.state.db.close()
         finally:
@@ -83,9 +92,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            PrometheusConfig(
-                app_name="plainsight", prefix="plainsight", group_path=True
-            ).middleware,
+            metrics_middleware,
             DefineMiddleware(
                 BearerAuthentication, exclude_from_auth_key=PUBLIC_OPT, exclude=["^/schema"]
             ),

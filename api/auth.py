@@ -13,9 +13,11 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from api.principal_cache import PrincipalCache
 from schemas.auth import Principal, Role
-from storage.accounts import principal_for_token
+from storage.accounts import grant_for_token
 from storage.db import Database
+from storage.tokens import token_hash
 
 PUBLIC_OPT = "public"
 ROLES_OPT = "roles"
@@ -40,15 +42,28 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         token = bearer_token(connection)
         if token is None:
             raise NotAuthorizedException("a bearer token is required")
-        db: Database = connection.app.state.db
-        async with db.acquire() as conn:
-            principal = await principal_for_token(conn, token)
+        principal = await authenticate(connection.app.state, token)
         if principal is None:
             raise NotAuthorizedException("the token is unknown, expired or revoked")
         # The role check lives here rather than in a Litestar guard: guards copy the handler on
         # every request, and this middleware already runs for every route that is not public.
         check_role(principal, connection.route_handler)
         return AuthenticationResult(user=principal, auth=token)
+
+
+async def authenticate(state: Any, token: str) -> Principal | None:
+    cache: PrincipalCache = state.principals
+    key = token_hash(token)
+    principal = cache.get(key)
+    if principal is not None:
+        return principal
+    db: Database = state.db
+    async with db.acquire() as conn:
+        grant = await grant_for_token(conn, token)
+    if grant is None:
+        return None
+    cache.put(key, grant)
+    return grant.principal
 
 
 def check_role(principal: Principal, handler: BaseRouteHandler) -> None:

@@ -26,30 +26,21 @@ async def provide_transaction(state: State) -> AsyncGenerator[asyncpg.Connection
         yield conn
 
 
-async def provide_connection(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
-    """Yield a connection in autocommit, for handlers whose write is one statement: it saves
-    the BEGIN and COMMIT round trips on the hottest path (report ingest)."""
-    db: Database = state.db
-    async with db.acquire() as conn:
-        yield conn
-
-
-DEPENDENCIES = {
-    "conn": Provide(provide_transaction),
-    "autocommit_conn": Provide(provide_connection),
-}
+DEPENDENCIES = {"conn": Provide(provide_transaction)}
 
 # How handlers ask for the request's transaction: ``conn: Transaction``.
 Transaction = NamedDependency[asyncpg.Connection]
-# How single-statement handlers ask for a connection: ``autocommit_conn: Autocommit``.
-Autocommit = NamedDependency[asyncpg.Connection]
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
 async def decode_json_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
     """Decode the body strictly ("5" is not 5, unknown fields are errors, nested paths are
     named in the error); the route declares ``body_type`` for OpenAPI via REQUEST_BODY_OPT."""
     try:
-        decoded: T = msgspec.json.decode(await request.body(), type=body_type)
+        decoder = _decoders.get(body_type)
+        if decoder is None:
+            decoder = _decoders[body_type] = msgspec.json.Decoder(body_type)
+        decoded: T = decoder.decode(await request.body())
     except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 through as a bare ValueError
         raise msgspec.DecodeError("the request body is not valid UTF-8") from exc
     return decoded

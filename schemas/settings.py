@@ -23,6 +23,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_SESSION_HOURS": "session_hours",
     "PLAINSIGHT_MAX_BODY_BYTES": "max_body_bytes",
     "PLAINSIGHT_LOG_LEVEL": "log_level",
+    "PLAINSIGHT_AUTH_CACHE_SECONDS": "auth_cache_seconds",
 }
 
 
@@ -43,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 12
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 256 * 1024
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auth_cache_seconds: Annotated[float, Meta(ge=0, le=300)] = 10.0
+    """How long a process may reuse a token lookup; revocations still reach it at once through
+    PostgreSQL notifications, this bounds the damage if they cannot. 0 turns the cache off."""
 
     def __post_init__(self) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg
 
@@ -16,7 +17,7 @@ from storage.tokens import TokenKind, new_token, token_hash, token_kind
 INSERT_DEVICE = "insert into devices (id, token_hash) values ($1, $2)"
 SELECT_ACTIVE_DEVICE = "select id from devices where token_hash = $1 and revoked_at is null"
 SELECT_ACTIVE_SESSION = """
-select a.id, a.role
+select a.id, a.role, s.expires_at
 from sessions s join accounts a on a.id = s.account_id
 where s.token_hash = $1 and s.expires_at > now() and a.disabled_at is null
 """
@@ -30,7 +31,7 @@ select id, role, password_hash from accounts where lower(email) = lower($1) and 
 """
 INSERT_SESSION = "insert into sessions (token_hash, account_id, expires_at) values ($1, $2, $3)"
 DELETE_EXPIRED_SESSIONS = "delete from sessions where account_id = $1 and expires_at <= now()"
-DELETE_SESSION = "delete from sessions where token_hash = $1"
+DELETE_SESSION = "delete from sessions where token_hash = $1 returning account_id"
 SELECT_ACCOUNTS_PAGE = """
 select id, email, role, created_at, disabled_at from accounts
 where ($1::timestamptz is null or (created_at, id) > ($1, $2::uuid))
@@ -42,6 +43,17 @@ update accounts set disabled_at = coalesce(disabled_at, now()) where id = $1
 returning id, email, role, created_at, disabled_at
 """
 DELETE_ACCOUNT_SESSIONS = "delete from sessions where account_id = $1"
+# Processes that cache authenticated tokens listen here and forget the principal named in the
+# payload; PostgreSQL delivers the notification only when the revoking transaction commits.
+REVOCATION_CHANNEL = "plainsight_revocations"
+NOTIFY_REVOKED = "select pg_notify('plainsight_revocations', $1::text)"
+
+
+class Grant(NamedTuple):
+    """What a valid token grants: who, and until when (None: until revoked)."""
+
+    principal: Principal
+    expires_at: datetime | None
 
 
 async def create_device(conn: asyncpg.Connection) -> tuple[uuid.UUID, str]:
@@ -51,15 +63,23 @@ async def create_device(conn: asyncpg.Connection) -> tuple[uuid.UUID, str]:
     return device_id, token
 
 
-async def principal_for_token(conn: asyncpg.Connection, token: str) -> Principal | None:
+async def grant_for_token(conn: asyncpg.Connection, token: str) -> Grant | None:
     kind = token_kind(token)
     if kind is TokenKind.device:
         device_id = await conn.fetchval(SELECT_ACTIVE_DEVICE, token_hash(token))
-        return None if device_id is None else Principal(id=device_id, role=Role.observer)
+        return (
+            None if device_id is None else Grant(Principal(id=device_id, role=Role.observer), None)
+        )
     if kind is TokenKind.session:
         row = await conn.fetchrow(SELECT_ACTIVE_SESSION, token_hash(token))
-        return None if row is None else Principal(id=row["id"], role=Role(row["role"]))
+        if row is None:
+            return None
+        return Grant(Principal(id=row["id"], role=Role(row["role"])), row["expires_at"])
     return None
+
+
+async def notify_revoked(conn: asyncpg.Connection, principal_id: uuid.UUID) -> None:
+    await conn.execute(NOTIFY_REVOKED, str(principal_id))
 
 
 async def create_account(
@@ -88,8 +108,12 @@ async def open_session(
     return token, Role(row["role"]), expires_at
 
 
-async def close_session(conn: asyncpg.Connection, token: str) -> None:
-    await conn.execute(DELETE_SESSION, token_hash(token))
+async def close_session(conn: asyncpg.Connection, token: str) -> uuid.UUID | None:
+    """End the session; return its account (None if the token had no session)."""
+    account_id: uuid.UUID | None = await conn.fetchval(DELETE_SESSION, token_hash(token))
+    if account_id is not None:
+        await notify_revoked(conn, account_id)
+    return account_id
 
 
 async def list_accounts(
@@ -112,6 +136,7 @@ async def disable_account(conn: asyncpg.Connection, account_id: uuid.UUID) -> Ac
     if row is None:
         raise NotFound("no such account")
     await conn.execute(DELETE_ACCOUNT_SESSIONS, account_id)
+    await notify_revoked(conn, account_id)
     return _account_view(row)
 
 

@@ -65,7 +65,9 @@ async def open_session(
 async def close_session(conn: Transaction, request: Request[Any, Any, Any]) -> None:
     token = bearer_token(request)
     if token is not None:
-        await accounts.close_session(conn, token)
+        account_id = await accounts.close_session(conn, token)
+        if account_id is not None:
+            request.app.state.principals.forget(account_id)
 
 
 @post(
@@ -99,8 +101,12 @@ async def list_accounts(
     responses=problem_specs(401, 403, 404),
     status_code=200,
 )
-async def disable_account(conn: Transaction, account_id: FromPath[uuid.UUID]) -> AccountView:
-    return await accounts.disable_account(conn, account_id)
+async def disable_account(
+    conn: Transaction, state: State, account_id: FromPath[uuid.UUID]
+) -> AccountView:
+    view = await accounts.disable_account(conn, account_id)
+    state.principals.forget(account_id)
+    return view
 
 
 ROUTES = [
