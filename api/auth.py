@@ -6,12 +6,13 @@ these from the route table, so a route without a rule cannot slip through.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.principal_cache import PrincipalCache
 from schemas.auth import Principal, Role
@@ -35,20 +36,40 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-class BearerAuthentication(AbstractAuthenticationMiddleware):
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
-        token = bearer_token(connection)
-        if token is None:
-            raise NotAuthorizedException("a bearer token is required")
-        principal = await authenticate(connection.app.state, token)
-        if principal is None:
-            raise NotAuthorizedException("the token is unknown, expired or revoked")
-        # The role check lives here rather than in a Litestar guard: guards copy the handler on
-        # every request, and this middleware already runs for every route that is not public.
-        check_role(principal, connection.route_handler)
-        return AuthenticationResult(user=principal, auth=token)
+def bearer_authentication(app: ASGIApp) -> ASGIApp:
+    """Authenticate every request to a route that is not public, then check its role.
+
+    A plain ASGI middleware: Litestar's authentication base class builds a connection object
+    and matches exclusion patterns per request, which costs more than the cached lookup itself.
+    The role check lives here too, rather than in a guard: Litestar copies the handler for
+    every guard call.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        handler: BaseRouteHandler = scope["route_handler"]
+        if not handler.opt.get(PUBLIC_OPT):
+            token = _token_from_headers(scope["headers"])
+            if token is None:
+                raise NotAuthorizedException("a bearer token is required")
+            principal = await authenticate(scope["litestar_app"].state, token)
+            if principal is None:
+                raise NotAuthorizedException("the token is unknown, expired or revoked")
+            check_role(principal, handler)
+            scope["user"] = principal
+            scope["auth"] = token
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def _token_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            return token.strip()
+    return None
 
 
 async def authenticate(state: Any, token: str) -> Principal | None:
