@@ -69,7 +69,10 @@ class PooledDatabase:
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         try:
-            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+            # asyncio.timeout rather than acquire(timeout=): asyncpg implements that with
+            # wait_for, which wraps every acquisition in an extra task.
+            async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
+                conn = await self.pool.acquire()
         except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
             raise Unavailable("the database is not reachable right now") from exc
         try:
