@@ -71,28 +71,8 @@ class PooledDatabase:
         )
         return cls(pool, max_size)
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        try:
-            # asyncio.timeout rather than acquire(timeout=): asyncpg implements that with
-            # wait_for, which wraps every acquisition in an extra task.
-            async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
-                await self._turns.acquire()
-        except TimeoutError as exc:
-            raise Unavailable("every database connection is busy; try again shortly") from exc
-        try:
-            try:
-                async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
-                    conn = await self.pool.acquire()
-            except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
-                raise Unavailable("the database is not reachable right now") from exc
-            try:
-                # The pool hands out proxies that behave as connections.
-                yield cast(asyncpg.Connection, conn)
-            finally:
-                await self.pool.release(conn)
-        finally:
-            self._turns.release()
+    def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return _PooledConnection(self.pool, self._turns)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -101,6 +81,47 @@ class PooledDatabase:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+class _PooledConnection:
+    """``async with db.acquire() as conn``: wait for a turn (first come, first served), then
+    take a connection; 503 instead of a hang when neither comes within ACQUIRE_TIMEOUT_S.
+
+    A class rather than @asynccontextmanager: this runs on every request, and the generator
+    machinery cost more than the rest of it.
+    """
+
+    __slots__ = ("_conn", "_pool", "_turns")
+
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore) -> None:
+        self._pool = pool
+        self._turns = turns
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        # One asyncio.timeout for both waits; asyncpg's acquire(timeout=) would wrap every
+        # acquisition in an extra task (wait_for).
+        try:
+            async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
+                await self._turns.acquire()
+                try:
+                    self._conn = await self._pool.acquire()
+                except BaseException:
+                    self._turns.release()
+                    raise
+        except TimeoutError as exc:
+            raise Unavailable("every database connection is busy; try again shortly") from exc
+        except (OSError, asyncpg.PostgresConnectionError) as exc:
+            raise Unavailable("the database is not reachable right now") from exc
+        # The pool hands out proxies that behave as connections.
+        return cast(asyncpg.Connection, self._conn)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            if self._conn is not None:
+                await self._pool.release(self._conn)
+        finally:
+            self._turns.release()
 
 
 class SingleConnectionDatabase:
