@@ -24,6 +24,17 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_MAX_BODY_BYTES": "max_body_bytes",
     "PLAINSIGHT_LOG_LEVEL": "log_level",
     "PLAINSIGHT_AUTH_CACHE_SECONDS": "auth_cache_seconds",
+    "PLAINSIGHT_PHOTOS_PER_REPORT": "photos_per_report",
+    "PLAINSIGHT_MAX_PHOTO_BYTES": "max_photo_bytes",
+    "PLAINSIGHT_MAX_PHOTO_PIXELS": "max_photo_pixels",
+    "PLAINSIGHT_PHOTO_WORKERS": "photo_workers",
+    "PLAINSIGHT_PHOTO_QUEUE": "photo_queue",
+    "PLAINSIGHT_C2PA_TRUST_ANCHORS": "c2pa_trust_anchors",
+    "PLAINSIGHT_BLOB_STORE": "blob_store",
+    "PLAINSIGHT_S3_BUCKET": "s3_bucket",
+    "PLAINSIGHT_S3_ENDPOINT": "s3_endpoint",
+    "PLAINSIGHT_S3_REGION": "s3_region",
+    "PLAINSIGHT_S3_PREFIX": "s3_prefix",
 }
 
 
@@ -47,18 +58,39 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth_cache_seconds: Annotated[float, Meta(ge=0, le=300)] = 10.0
     """How long a process may reuse a token lookup; revocations still reach it at once through
     PostgreSQL notifications, this bounds the damage if they cannot. 0 turns the cache off."""
+    photos_per_report: Annotated[int, Meta(ge=1, le=100)] = 10
+    max_photo_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 20 * 1024 * 1024
+    max_photo_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 40_000_000
+    photo_workers: Annotated[int, Meta(ge=0, le=64)] = 0
+    """Worker processes that decode and re-encode photos; 0: half the CPUs (at least one)."""
+    photo_queue: Annotated[int, Meta(ge=0, le=1000)] = 8
+    """Uploads that may wait for a busy worker; beyond that an upload answers 503."""
+    c2pa_trust_anchors: str | None = None
+    """Path of a PEM file of C2PA trust anchors; without it no manifest reads as ``valid``."""
+    blob_store: Literal["filesystem", "s3"] = "filesystem"
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+    """S3-compatible endpoint URL (MinIO, Ceph, moto...); None: AWS itself."""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = "photos/"
 
     def __post_init__(self) -> None:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"`$.timezone`: unknown time zone {self.timezone!r}") from exc
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("`$.s3_bucket` is required when `$.blob_store` is s3")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("`$.db_pool_min` must not exceed `$.db_pool_max`")
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    @property
+    def photo_worker_count(self) -> int:
+        return self.photo_workers or max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def tz(self) -> ZoneInfo:
