@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -17,9 +18,11 @@ from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_middleware
 from api.openapi import openapi_config
+from api.photo_workers import PhotoWorkers
 from api.principal_cache import PrincipalCache, revocation_listener
-from api.routes import accounts, meta, operations, reports
-from schemas.settings import Settings
+from api.routes import accounts, meta, operations, photos, reports
+from schemas.settings import Settings, SettingsError
+from storage.blobs import open_blob_store
 from storage.db import Database, PooledDatabase, connect
 from storage.embedded import EmbeddedPostgres
 from storage.migrations import migrate
@@ -42,19 +45,43 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    photo_workers: PhotoWorkers | None = None,
+) -> Litestar:
     """Build the service. ``database`` lets tests share one connection in a rolled-back
-    transaction; otherwise the lifespan opens a pool (and the embedded PostgreSQL if needed)."""
+    transaction; otherwise the lifespan opens a pool (and the embedded PostgreSQL if needed).
+    ``photo_workers`` lets tests share one pool of worker processes between apps."""
+    own_workers = photo_workers is None
+    workers = photo_workers or PhotoWorkers(
+        settings.photo_worker_count,
+        settings.photo_queue,
+        max_pixels=settings.max_photo_pixels,
+        c2pa_trust_anchors=read_trust_anchors(settings),
+    )
 
     state = State(
         {
             "settings": settings,
             "signer": receipt_signer(settings),
             "principals": PrincipalCache(settings.auth_cache_seconds),
+            "photo_workers": workers,
+            "blobs": open_blob_store(settings),
         }
     )
     if database is not None:
         state.db = database
+
+    @asynccontextmanager
+    async def photo_lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_workers:
+                workers.close()
+            await app.state.blobs.close()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -87,9 +114,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             *meta.ROUTES,
             *accounts.ROUTES,
             *reports.ROUTES,
+            *photos.ROUTES,
             MetricsController,
         ],
-        lifespan=[lifespan],
+        lifespan=[photo_lifespan, lifespan],
         state=state,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -111,6 +139,17 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
+def read_trust_anchors(settings: Settings) -> str | None:
+    if settings.c2pa_trust_anchors is None:
+        return None
+    try:
+        return Path(settings.c2pa_trust_anchors).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(
+            f"PLAINSIGHT_C2PA_TRUST_ANCHORS: cannot read {settings.c2pa_trust_anchors}: {exc}"
+        ) from exc
 
 
 def receipt_signer(settings: Settings) -> ReceiptSigner:

@@ -1,4 +1,4 @@
-"""The ``plainsight`` command: serve, migrate, users create."""
+"""The ``plainsight`` command: serve, migrate, gc, users create."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from types import FrameType
 
 import msgspec
@@ -57,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     migrate.set_defaults(handler=run_migrate)
+
+    gc = commands.add_parser(
+        "gc", help="delete stored photos that no report refers to (left by crashes)"
+    )
+    gc.add_argument(
+        "--temp-age-minutes",
+        type=int,
+        default=60,
+        help="also delete unfinished uploads older than this (filesystem store; default 60)",
+    )
+    gc.set_defaults(handler=run_gc)
 
     users = commands.add_parser("users", help="manage staff accounts")
     users_commands = users.add_subparsers(required=True, metavar="ACTION")
@@ -122,6 +134,40 @@ def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
         applied = asyncio.run(apply_migrations(dsn))
     names = ", ".join(f"{v:04d}" for v in applied) or "none (already up to date)"
     print(f"plainsight: migrations applied: {names}")
+    return 0
+
+
+def run_gc(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from api.app import apply_migrations
+    from storage.blobs import open_blob_store
+    from storage.photos import collect_garbage
+
+    async def collect(dsn: str) -> tuple[int, int, int]:
+        await apply_migrations(dsn)
+        blobs = open_blob_store(settings)
+        conn = await connect(dsn)
+        try:
+            swept = await blobs.sweep_temporary(timedelta(minutes=args.temp_age_minutes))
+            with tqdm(desc="checking stored photos", unit=" blobs", file=sys.stderr) as bar:
+
+                def progress(checked: int, deleted: int) -> None:
+                    bar.update(1)
+                    bar.set_postfix(deleted=deleted, refresh=False)
+
+                checked, deleted = await collect_garbage(conn, blobs, progress=progress)
+        finally:
+            await conn.close()
+            await blobs.close()
+        return checked, deleted, swept
+
+    with database_url(settings) as dsn:
+        checked, deleted, swept = asyncio.run(collect(dsn))
+    print(
+        f"plainsight: checked {checked} stored photos, deleted {deleted} orphans "
+        f"and {swept} unfinished uploads"
+    )
     return 0
 
 

@@ -36,6 +36,8 @@ DOMAIN_STATUS = {
     "unsupported_media_type": 415,
     "undecodable_image": 422,
     "image_too_large": 422,
+    "photo_limit": 409,
+    "photo_workers_busy": 503,
 }
 RETRY_AFTER_S = "5"
 _MSGSPEC_PATH = re.compile(r" - at `(\$[^`]*)`$")

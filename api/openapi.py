@@ -20,6 +20,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.auth import PUBLIC_OPT
 
 REQUEST_BODY_OPT = "request_body"
+# For bodies that are not JSON (photo uploads): the OpenAPI ``content`` object, given as is.
+REQUEST_CONTENT_OPT = "request_content"
 REF_TEMPLATE = "#/components/schemas/{name}"
 
 
@@ -30,7 +32,9 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
 @cache
 def _document(app: Litestar) -> dict[str, Any]:
     document = app.openapi_schema.to_schema()
-    bodies = _declared_request_bodies(app)
+    for path, method, content in _declared(app, REQUEST_CONTENT_OPT):
+        document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
+    bodies = _declared(app, REQUEST_BODY_OPT)
     if not bodies:
         return document
     types = [body_type for _, _, body_type in bodies]
@@ -45,17 +49,17 @@ def _document(app: Litestar) -> dict[str, Any]:
     return document
 
 
-def _declared_request_bodies(app: Litestar) -> list[tuple[str, str, Any]]:
+def _declared(app: Litestar, key: str) -> list[tuple[str, str, Any]]:
     found = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler):
                 continue
-            body_type = handler.opt.get(REQUEST_BODY_OPT)
-            if body_type is None:
+            declared = handler.opt.get(key)
+            if declared is None:
                 continue
             for method in sorted(handler.http_methods):
-                found.append((route.path_format, method.lower(), body_type))
+                found.append((route.path_format, method.lower(), declared))
     return found
 
 

@@ -62,3 +62,18 @@ class PhotoView(msgspec.Struct, frozen=True, kw_only=True):
     """Of the stored (sanitised) bytes."""
     phash: PHashHex
     provenance: Provenance
+
+
+class SimilarPhoto(msgspec.Struct, frozen=True, kw_only=True):
+    """Another photo within the near-duplicate distance on both perceptual hashes."""
+
+    id: uuid.UUID
+    report_id: uuid.UUID
+    phash_distance: Annotated[int, Meta(ge=0, le=64)]
+    dhash_distance: Annotated[int, Meta(ge=0, le=64)]
+
+
+class SimilarPhotos(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/photos/{id}/similar``: closest first."""
+
+    items: list[SimilarPhoto]

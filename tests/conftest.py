@@ -17,6 +17,7 @@ import pytest
 from litestar import Litestar
 
 from api.app import apply_migrations, create_app
+from api.photo_workers import PhotoWorkers
 from schemas.settings import Settings, load_settings
 from storage.db import SingleConnectionDatabase, connect
 from storage.embedded import EmbeddedPostgres
@@ -107,10 +108,22 @@ def settings(data_dir: Path, database_url: str) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def photo_workers() -> Iterator[PhotoWorkers]:
+    """One pool of photo worker processes for the whole run (starting one costs ~1 s)."""
+    workers = PhotoWorkers(2, 8, max_pixels=40_000_000)
+    try:
+        yield workers
+    finally:
+        workers.close()
+
+
 @pytest.fixture
-def app(settings: Settings, conn: asyncpg.Connection) -> Litestar:
-    # The database is handed in, so the lifespan has nothing to open: no need to run it.
-    return create_app(settings, database=SingleConnectionDatabase(conn))
+def app(settings: Settings, conn: asyncpg.Connection, photo_workers: PhotoWorkers) -> Litestar:
+    # The database is handed in, so the lifespan has nothing to open but the blob store.
+    return create_app(
+        settings, database=SingleConnectionDatabase(conn), photo_workers=photo_workers
+    )
 
 
 @pytest.fixture

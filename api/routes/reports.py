@@ -19,7 +19,8 @@ from schemas.auth import Principal, Role
 from schemas.codes import ReportStatus
 from schemas.receipts import ReportCreated
 from schemas.report import ReportIn, ReportView, minimise
-from storage import reports
+from storage import photos, reports
+from storage.db import Database
 
 READERS = frozenset({Role.observer, Role.officer, Role.moderator, Role.admin})
 OWNERS = frozenset({Role.observer, Role.officer, Role.admin})
@@ -116,9 +117,18 @@ async def list_reports(
     responses=problem_specs(401, 403, 404),
 )
 async def withdraw_report(
-    request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
+    request: Request[Principal, str, State], report_id: FromPath[uuid.UUID]
 ) -> None:
-    await reports.withdraw_report(conn, request.user, report_id)
+    state = request.app.state
+    db: Database = state.db
+    async with db.transaction() as conn:
+        await reports.withdraw_report(conn, request.user, report_id)
+        released = await photos.delete_report_photos(conn, report_id)
+    # After the commit: a blob goes only once no row refers to it (a crash here leaves
+    # orphans for `plainsight gc`, never a row without its blob).
+    if released:
+        async with db.acquire() as conn:
+            await photos.release_blobs(conn, state.blobs, released)
 
 
 ROUTES = [submit_report, get_report, list_reports, withdraw_report]

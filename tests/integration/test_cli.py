@@ -31,6 +31,7 @@ from storage import accounts
 from storage.db import connect
 from storage.errors import Unauthenticated
 from storage.migrations import Migration, load_migrations, migrate
+from tests.helpers import observer_report
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
@@ -372,6 +373,37 @@ async def test_serve_with_database_url_starts_and_stops_on_sigterm(
             assert schema.json()["openapi"].startswith("3.1")
         assert await stop(server) == 0, server.output()
     assert "database ready" in server.output()
+
+
+@pytest.mark.slow
+async def test_serve_logs_no_client_address(
+    empty_database: str, data_path: Path, tmp_path: Path
+) -> None:
+    # The client connects from its own loopback address, so any trace of it in the log is a
+    # client address that leaked (the server's bind address 127.0.0.1 may appear at start-up).
+    client_address = "127.0.0.77"
+    env = cli_environment(data_path, empty_database) | {"PLAINSIGHT_LOG_LEVEL": "DEBUG"}
+    transport = httpx.AsyncHTTPTransport(local_address=client_address)
+    async with (
+        serving(env, tmp_path / "serve.log") as server,
+        httpx.AsyncClient(base_url=server.base_url, transport=transport, timeout=10.0) as client,
+    ):
+        device = await client.post("/v1/devices")
+        assert device.status_code == 201, device.text
+        token = {"Authorization": f"Bearer {device.json()['token']}"}
+        answers = [
+            await client.post("/v1/reports", json=observer_report(), headers=token),
+            await client.post("/v1/reports", content=b"{broken", headers=token),
+            await client.get("/v1/reports", headers={"Authorization": "Bearer psd_wrong"}),
+            await client.get("/no/such/route?token=secret-in-query"),
+            await client.delete("/healthz"),
+        ]
+        assert [a.status_code for a in answers] == [201, 400, 401, 404, 405]
+        assert await stop(server) == 0, server.output()
+    log = server.log.read_text(errors="replace")
+    assert "database ready" in log  # the log was captured at all
+    assert client_address not in log
+    assert "secret-in-query" not in log
 
 
 @pytest.mark.slow

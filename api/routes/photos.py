@@ -1,0 +1,121 @@
+"""Photos: upload to one's own report, read, and near-duplicate hints for moderators."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, QueryParameter
+
+from api.auth import ROLES_OPT, STAFF
+from api.dependencies import Transaction
+from api.openapi import REQUEST_CONTENT_OPT
+from api.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
+from api.photo_workers import PhotoWorkers
+from api.problems import problem_specs
+from api.routes.reports import OWNERS, READERS
+from schemas.auth import Principal
+from schemas.photos import PhotoView, SimilarPhotos
+from schemas.settings import Settings
+from storage import photos
+from storage.blobs import BlobStore
+from storage.db import Database
+
+BINARY = {"type": "string", "format": "binary"}
+UPLOAD_CONTENT = {
+    **{media_type: {"schema": BINARY} for media_type in sorted(RAW_IMAGE_TYPES)},
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {FILE_FIELD: BINARY},
+            "required": [FILE_FIELD],
+        }
+    },
+}
+# Sanitised photos never change (their address is their hash), but they are evidence in
+# reports that may be withdrawn: shared caches must not keep them, browsers only briefly.
+PHOTO_CACHE_CONTROL = "private, max-age=300"
+SimilarLimit = Annotated[int, QueryParameter(ge=1, le=100, description="At most this many")]
+
+
+@post(
+    "/v1/reports/{report_id:uuid}/photos",
+    opt={ROLES_OPT: OWNERS, REQUEST_CONTENT_OPT: UPLOAD_CONTENT},
+    tags=["photos"],
+    summary="Attach a photo to one's own report (sanitised before it is stored)",
+    status_code=201,
+    # The photo size limit is a setting: the handler enforces it while streaming.
+    request_max_body_size=None,
+    responses=problem_specs(400, 401, 403, 404, 409, 413, 415, 422, 503),
+)
+async def upload_photo(
+    request: Request[Principal, str, State], report_id: FromPath[uuid.UUID]
+) -> Response[PhotoView]:
+    """201 with the stored photo; 200 with the same body when the same photo is sent again."""
+    state = request.app.state
+    settings: Settings = state.settings
+    db: Database = state.db
+    async with db.acquire() as conn:
+        # Checked before reading the body: a stranger's upload is refused before it costs.
+        occurred_at, cell = await photos.upload_target(conn, request.user, report_id)
+    data = await read_photo_upload(request, settings.max_photo_bytes)
+    workers: PhotoWorkers = state.photo_workers
+    processed = await workers.process(data, occurred_at=occurred_at, report_cell=cell)
+    del data  # the original bytes (metadata and all) are not kept a moment longer
+    blobs: BlobStore = state.blobs
+    async with db.transaction() as conn:
+        await photos.upload_target(conn, request.user, report_id)  # still there, still theirs
+        stored = await photos.store_photo(
+            conn,
+            blobs,
+            report_id=report_id,
+            photo=processed,
+            max_photos=settings.photos_per_report,
+        )
+    return Response(stored.view, status_code=201 if stored.created else 200)
+
+
+@get(
+    "/v1/photos/{photo_id:uuid}",
+    opt={ROLES_OPT: READERS},
+    tags=["photos"],
+    summary="The sanitised image (the report's owner, moderators, admins)",
+    media_type="image/jpeg",
+    responses=problem_specs(401, 403, 404),
+)
+async def get_photo(
+    request: Request[Principal, str, State], conn: Transaction, photo_id: FromPath[uuid.UUID]
+) -> Response[bytes]:
+    view = await photos.photo_for_reader(conn, request.user, photo_id)
+    etag = f'"{view.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": PHOTO_CACHE_CONTROL}
+    wanted = _if_none_match(request.headers.get("if-none-match"))
+    if etag in wanted or "*" in wanted:
+        return Response(b"", status_code=304, headers=headers, media_type="image/jpeg")
+    blobs: BlobStore = request.app.state.blobs
+    data = await blobs.get(view.sha256)
+    return Response(data, headers=headers, media_type="image/jpeg")
+
+
+@get(
+    "/v1/photos/{photo_id:uuid}/similar",
+    opt={ROLES_OPT: STAFF},
+    tags=["photos"],
+    summary="Other photos within Hamming distance 8 on both perceptual hashes (moderators)",
+    responses=problem_specs(401, 403, 404, 422),
+)
+async def similar_photos(
+    conn: Transaction, photo_id: FromPath[uuid.UUID], limit: SimilarLimit = 20
+) -> SimilarPhotos:
+    return SimilarPhotos(items=await photos.similar_photos(conn, photo_id, limit=limit))
+
+
+def _if_none_match(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+
+
+ROUTES = [upload_photo, get_photo, similar_photos]
