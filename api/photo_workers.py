@@ -84,6 +84,13 @@ class PhotoWorkers:
         finally:
             self.in_flight -= 1
 
+    def worker_pids(self) -> frozenset[int]:
+        """Process ids of the running workers (operations and tests)."""
+        if self._executor is None:
+            return frozenset()
+        # ProcessPoolExecutor keeps its processes by pid; there is no public accessor.
+        return frozenset(self._executor._processes or {})
+
     def _discard_pool(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
