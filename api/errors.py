@@ -104,7 +104,9 @@ def _litestar_validation(_: Request[Any, Any, Any], exc: ValidationException) ->
     first = extra[0] if extra and isinstance(extra[0], dict) else {}
     field = str(first.get("key") or "$")
     detail = str(first.get("message") or "invalid request")
-    return problem_response(400, "invalid_parameter", detail, field=field)
+    # A query or path parameter with a bad value: the same 422 as a bad body field, so clients
+    # handle one kind of validation error.
+    return problem_response(422, "validation_failed", detail, field=field)
 
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
