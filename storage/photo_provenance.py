@@ -101,6 +101,7 @@ _WEBP_STRUCTURAL: Final = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM"
 # A marker after entropy-coded data: 0xFF not followed by stuffing (00), a restart marker
 # (D0-D7) or another fill byte.
 _JPEG_NEXT_MARKER: Final = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
+_C2PA_LABEL: Final = b"c2pa"
 _C2PA_BMFF_UUID: Final = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 _C2PA_MIME_BY_CONTAINER: Final = {
     "jpeg": "image/jpeg",
@@ -555,6 +556,10 @@ def _c2pa_status(
     """
     if _c2pa is None:
         return ("present" if container.c2pa_box or remote_reference else "absent"), False
+    if not container.c2pa_box and not remote_reference and _C2PA_LABEL not in data:
+        # Every C2PA manifest store is JUMBF labelled "c2pa": with no such bytes anywhere
+        # there is nothing for the library to find, and asking it costs ~2.5 ms per photo.
+        return "absent", False
     mime = _C2PA_MIME_BY_CONTAINER.get(container.kind)
     try:
         context = _c2pa.Context.from_dict(c2pa_settings(trust_anchors))

@@ -271,7 +271,10 @@ def test_cmyk_and_greyscale_jpegs_become_rgb() -> None:
     [
         ((4000, 3000), (4000, 3000)),  # a 12 MP phone photo keeps its resolution
         ((4096, 1000), (4096, 1000)),
-        ((6000, 4500), (4096, 3072)),
+        ((5600, 4200), (4096, 3072)),  # 23.5 MP: decoded whole, then resized to the cap
+        # 27 MP: above 24 MP a JPEG is decoded at half scale (DCT scaling), so a worker never
+        # holds a full-size decode beyond ~100 MB; the long edge ends between 2048 and 4096.
+        ((6000, 4500), (3000, 2250)),
         ((3000, 6000), (2048, 4096)),
         ((9000, 1500), (4096, 683)),  # JPEG draft (DCT scaling) path
     ],
@@ -281,6 +284,12 @@ def test_long_edge_is_capped_at_4096(size: tuple[int, int], expected: tuple[int,
     result = sanitise(fx.jpeg_bytes(image, quality=80))
     assert (result.width, result.height) == expected
     assert fx.decode(result.data).size == expected
+
+
+def test_other_formats_above_24_mp_are_still_resized_to_the_cap() -> None:
+    image = Image.linear_gradient("L").resize((6000, 4500)).convert("RGB")
+    result = sanitise(fx.png_bytes(image))
+    assert (result.width, result.height) == (4096, 3072)
 
 
 def test_max_edge_parameter() -> None:
