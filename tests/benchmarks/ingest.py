@@ -46,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage.embedded import EmbeddedPostgres
+from tests.helpers import observer_report
 
 HOST = "127.0.0.1"  # the only address this benchmark ever sends load to
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,27 +57,12 @@ TARGET_RATIO = 0.8
 TARGET_P99_MS = 60.0
 STARTUP_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
-# Same shape as the wrk script's body (tests/helpers.py's observer_report, fixed past time).
+# The wrk script's body (tests/helpers.py's observer_report at the fixed past time of the Lua
+# script), without its client_id: every request adds its own.
 EXAMPLE_REPORT: dict[str, object] = {
-    "kind": "observer_report",
-    "occurred_at": "2025-11-12T14:30:00-05:00",
-    "location": {"lat": 40.7191, "lon": -74.0017, "accuracy_m": 25},
-    "agents": {
-        "count": 4,
-        "masked": "all",
-        "attire": "plainclothes",
-        "agencies_claimed": ["ICE"],
-        "agencies_suspected": ["ICE"],
-        "vehicles": "unmarked",
-    },
-    "identification": {
-        "verbal": "no",
-        "badge_shown": "no",
-        "insignia_visible": "no",
-        "asked": "yes",
-        "response_when_asked": "refused",
-    },
-    "narrative": "Four masked people in plain clothes took a man into an unmarked van.",
+    key: value
+    for key, value in observer_report(occurred_at="2025-11-12T14:30:00-05:00").items()
+    if key != "client_id"
 }
 TABLES = {"service": "reports", "bare": "bench_reports"}
 RESULT_LINE = re.compile(r"^BENCH_RESULT (.*)$", re.MULTILINE)
