@@ -20,6 +20,8 @@ MULTIPART_TYPE = "multipart/form-data"
 FILE_FIELD = "file"
 # Room for the multipart boundaries and part headers around a file of the maximum size.
 MULTIPART_OVERHEAD = 64 * 1024
+# A photo upload needs one part; a few more (a caption a client adds) are ignored, not refused.
+MAX_PARTS = 32
 
 
 def too_large(limit: int) -> InvalidInput:
@@ -66,16 +68,20 @@ async def _read_raw(request: Request[Any, Any, Any], limit: int) -> bytes:
 
 async def _read_multipart(request: Request[Any, Any, Any], limit: int, boundary: str) -> bytes:
     if not boundary:
-        raise InvalidInput("Content-Type", "multipart/form-data needs a boundary", status=400)
+        raise InvalidInput(
+            "Content-Type",
+            "multipart/form-data needs a boundary",
+            status=400,
+            code="malformed_multipart",
+        )
     _check_declared_length(request, limit + MULTIPART_OVERHEAD)
     file_chunks: list[bytes] = []
     found = False
     in_file = False
     received = 0
     try:
-        parser = multipart.PushMultipartParser(
-            boundary, max_segment_count=16, max_segment_size=limit + 1, strict=True
-        )
+        parser = multipart.PushMultipartParser(boundary, max_segment_size=limit + 1, strict=True)
+        parts = 0
         with parser:
             async for chunk in request.stream():
                 received += len(chunk)
@@ -83,6 +89,14 @@ async def _read_multipart(request: Request[Any, Any, Any], limit: int, boundary:
                     raise too_large(limit)
                 for event in parser.parse(chunk):
                     if isinstance(event, multipart.MultipartSegment):
+                        parts += 1
+                        if parts > MAX_PARTS:
+                            raise InvalidInput(
+                                "$",
+                                f"more than {MAX_PARTS} form fields",
+                                status=400,
+                                code="malformed_multipart",
+                            )
                         in_file = event.name == FILE_FIELD and not found
                         found = found or in_file
                     elif event is None:
@@ -92,7 +106,9 @@ async def _read_multipart(request: Request[Any, Any, Any], limit: int, boundary:
     except multipart.ParserLimitReached as exc:
         raise too_large(limit) from exc
     except multipart.MultipartError as exc:
-        raise InvalidInput("$", f"the multipart body is malformed: {exc}", status=400) from exc
+        raise InvalidInput(
+            "$", f"the multipart body is malformed: {exc}", status=400, code="malformed_multipart"
+        ) from exc
     if not found:
         raise InvalidInput(FILE_FIELD, "the multipart body has no `file` field")
     data = b"".join(file_chunks)

@@ -53,14 +53,16 @@ where p.id = $1
 DELETE_FOR_REPORT = "delete from photos where report_id = $1 returning sha256"
 IS_REFERENCED = "select exists (select 1 from photos where sha256 = $1)"
 SELECT_SIMILAR = """
-select o.id, o.report_id,
-       bit_count((o.phash # p.phash)::bit(64)) as phash_distance,
-       bit_count((o.dhash # p.dhash)::bit(64)) as dhash_distance
-from photos p, photos o
-where p.id = $1 and o.id <> p.id
-  and bit_count((o.phash # p.phash)::bit(64)) <= $2
-  and bit_count((o.dhash # p.dhash)::bit(64)) <= $2
-order by phash_distance + dhash_distance, o.created_at, o.id
+select id, report_id, phash_distance, dhash_distance
+from (
+    select o.id, o.report_id, o.created_at,
+           bit_count((o.phash # p.phash)::bit(64)) as phash_distance,
+           bit_count((o.dhash # p.dhash)::bit(64)) as dhash_distance
+    from photos p join photos o on o.id <> p.id
+    where p.id = $1
+) as candidates
+where phash_distance <= $2 and dhash_distance <= $2
+order by phash_distance + dhash_distance, created_at, id
 limit $3
 """
 
