@@ -22,9 +22,6 @@ from storage.photo_pipeline import ProcessedPhoto, process_photo
 
 log = logging.getLogger(__name__)
 
-# Recycle a worker after this many photos: decoders fragment the heap, and a fresh process
-# gives the memory back.
-TASKS_PER_WORKER = 200
 
 
 class PhotoWorkersBusy(Unavailable):
@@ -54,7 +51,8 @@ class PhotoWorkers:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                max_tasks_per_child=TASKS_PER_WORKER,
+                # No max_tasks_per_child: a worker retiring while jobs wait leaves the pool
+                # hung on Python 3.11 (CPython gh-115634, fixed only in later releases).
             )
         return self._executor
 
