@@ -23,7 +23,6 @@ from storage.photo_pipeline import ProcessedPhoto, process_photo
 log = logging.getLogger(__name__)
 
 
-
 class PhotoWorkersBusy(Unavailable):
     code = "photo_workers_busy"
 

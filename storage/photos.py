@@ -33,6 +33,9 @@ _LOCK_NAMESPACE = 0x70686F74  # "phot": advisory locks on blob keys, apart from 
 SELECT_REPORT_FOR_UPLOAD = """
 select occurred_at, h3_cell, status, owner_id from reports where id = $1
 """
+# In the upload's transaction: the row lock orders the upload after (or before) a concurrent
+# withdrawal, and makes the per-report photo count exact under concurrent uploads.
+LOCK_REPORT_FOR_UPLOAD = SELECT_REPORT_FOR_UPLOAD.strip() + " for update"
 SELECT_EXISTING = """
 select id, report_id, sha256, width, height, bytes, phash, provenance
 from photos where report_id = $1 and sha256 = $2
@@ -88,10 +91,13 @@ def int_to_hash(value: int) -> str:
 
 
 async def upload_target(
-    conn: asyncpg.Connection, principal: Principal, report_id: uuid.UUID
+    conn: asyncpg.Connection, principal: Principal, report_id: uuid.UUID, *, lock: bool = False
 ) -> tuple[datetime, str]:
-    """The report's ``occurred_at`` and H3 cell, if the caller owns it and it is not withdrawn."""
-    row = await conn.fetchrow(SELECT_REPORT_FOR_UPLOAD, report_id)
+    """The report's ``occurred_at`` and H3 cell, if the caller owns it and it is not withdrawn;
+    ``lock``: also lock the report row until the caller's transaction ends."""
+    row = await conn.fetchrow(
+        LOCK_REPORT_FOR_UPLOAD if lock else SELECT_REPORT_FOR_UPLOAD, report_id
+    )
     if row is None or row["owner_id"] != principal.id or row["status"] == "withdrawn":
         raise NotFound("no such report")
     return row["occurred_at"], h3.int_to_str(row["h3_cell"])

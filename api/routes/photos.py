@@ -7,6 +7,7 @@ from typing import Annotated
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from api.auth import ROLES_OPT, STAFF
@@ -66,7 +67,8 @@ async def upload_photo(
     del data  # the original bytes (metadata and all) are not kept a moment longer
     blobs: BlobStore = state.blobs
     async with db.transaction() as conn:
-        await photos.upload_target(conn, request.user, report_id)  # still there, still theirs
+        # Still there, still theirs, and locked: a withdrawal or another upload waits for us.
+        await photos.upload_target(conn, request.user, report_id, lock=True)
         stored = await photos.store_photo(
             conn,
             blobs,
@@ -83,14 +85,21 @@ async def upload_photo(
     tags=["photos"],
     summary="The sanitised image (the report's owner, moderators, admins)",
     media_type="image/jpeg",
-    responses=problem_specs(401, 403, 404),
+    responses={
+        **problem_specs(401, 403, 404),
+        304: ResponseSpec(None, description="Not modified (If-None-Match matched the ETag)"),
+    },
 )
 async def get_photo(
     request: Request[Principal, str, State], conn: Transaction, photo_id: FromPath[uuid.UUID]
 ) -> Response[bytes]:
     view = await photos.photo_for_reader(conn, request.user, photo_id)
     etag = f'"{view.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": PHOTO_CACHE_CONTROL}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": PHOTO_CACHE_CONTROL,
+        "X-Content-Type-Options": "nosniff",
+    }
     wanted = _if_none_match(request.headers.get("if-none-match"))
     if etag in wanted or "*" in wanted:
         return Response(b"", status_code=304, headers=headers, media_type="image/jpeg")
