@@ -25,20 +25,6 @@ from storage.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-DOMAIN_STATUS = {
-    "not_found": 404,
-    "conflict": 409,
-    "gone": 410,
-    "unauthenticated": 401,
-    "forbidden": 403,
-    "unavailable": 503,
-    "photo_rejected": 422,
-    "unsupported_media_type": 415,
-    "undecodable_image": 422,
-    "image_too_large": 422,
-    "photo_limit": 409,
-    "photo_workers_busy": 503,
-}
 RETRY_AFTER_S = "5"
 _MSGSPEC_PATH = re.compile(r" - at `(\$[^`]*)`$")
 # A cross-field rule names its field first ("`occurred_at` is in the future"); msgspec names an
@@ -92,7 +78,7 @@ def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[P
 
 
 def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
-    status = DOMAIN_STATUS.get(exc.code, 400)
+    status = exc.status
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}

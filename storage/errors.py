@@ -4,9 +4,11 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base: carries a stable machine code and a human detail."""
+    """Base: carries a stable machine code, the HTTP status the API answers with, and a human
+    detail. Subclasses inherit the status of their family (a Conflict is a 409)."""
 
     code = "error"
+    status = 400
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -15,26 +17,32 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     code = "not_found"
+    status = 404
 
 
 class Conflict(DomainError):
     code = "conflict"
+    status = 409
 
 
 class Gone(DomainError):
     code = "gone"
+    status = 410
 
 
 class Unauthenticated(DomainError):
     code = "unauthenticated"
+    status = 401
 
 
 class Forbidden(DomainError):
     code = "forbidden"
+    status = 403
 
 
 class Unavailable(DomainError):
     code = "unavailable"
+    status = 503
 
 
 class MigrationError(Exception):
