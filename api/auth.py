@@ -29,11 +29,7 @@ ANY_ROLE = frozenset(Role)
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    return _token_from_headers(connection.scope["headers"])
 
 
 def bearer_authentication(app: ASGIApp) -> ASGIApp:

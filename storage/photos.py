@@ -10,7 +10,7 @@ no row refers to any more. A crash in between leaves orphans for ``gc`` again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -212,7 +212,7 @@ async def collect_garbage(
     row is committed, and this skips keys whose lock it cannot take.
     """
     checked = deleted = 0
-    async for key in _stored_keys(blobs):
+    async for key in blobs.keys():
         checked += 1
         async with conn.transaction():
             locked = await conn.fetchval(TRY_LOCK_KEY, _LOCK_NAMESPACE, key)
@@ -222,11 +222,6 @@ async def collect_garbage(
         if progress is not None:
             progress(checked, deleted)
     return checked, deleted
-
-
-async def _stored_keys(blobs: BlobStore) -> AsyncIterator[str]:
-    async for key in blobs.keys():
-        yield key
 
 
 def _view(row: asyncpg.Record) -> PhotoView:
