@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from api.app import read_trust_anchors
 from schemas.settings import ENVIRONMENT_NAMES, Settings, SettingsError, load_settings
 
 
@@ -128,3 +131,29 @@ def test_cross_field_errors_name_the_environment_variable(
 def test_settings_error_is_a_value_error() -> None:
     # Callers that only know ValueError (argparse-style wrappers) still catch it.
     assert issubclass(SettingsError, ValueError)
+
+
+def test_s3_store_without_a_bucket_is_rejected_naming_both_variables() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"PLAINSIGHT_BLOB_STORE": "s3"})
+    assert "PLAINSIGHT_S3_BUCKET" in str(caught.value)
+    assert "PLAINSIGHT_BLOB_STORE" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["ftp", "S3 ", "filesystem2"])
+def test_unknown_blob_store_is_rejected(value: str) -> None:
+    with pytest.raises(SettingsError, match="PLAINSIGHT_BLOB_STORE"):
+        load_settings({"PLAINSIGHT_BLOB_STORE": value})
+
+
+def test_unreadable_trust_anchor_file_names_the_variable(tmp_path: Path) -> None:
+    settings = load_settings({"PLAINSIGHT_C2PA_TRUST_ANCHORS": str(tmp_path / "missing.pem")})
+    with pytest.raises(SettingsError, match="PLAINSIGHT_C2PA_TRUST_ANCHORS"):
+        read_trust_anchors(settings)
+
+
+def test_readable_trust_anchor_file_is_read_whole(tmp_path: Path) -> None:
+    pem = tmp_path / "anchors.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    settings = load_settings({"PLAINSIGHT_C2PA_TRUST_ANCHORS": str(pem)})
+    assert read_trust_anchors(settings) == pem.read_text()
