@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from schemas.settings import Settings, SettingsError
 from storage.blobs import open_blob_store
 from storage.db import Database, PooledDatabase, connect
 from storage.embedded import EmbeddedPostgres
+from storage.incidents import GroupingRule
 from storage.migrations import migrate
 from storage.receipts import ReceiptSigner
 
@@ -69,6 +71,9 @@ def create_app(
             "principals": PrincipalCache(settings.auth_cache_seconds),
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
+            "grouping": GroupingRule(
+                settings.incident_distance, timedelta(minutes=settings.incident_window_minutes)
+            ),
         }
     )
     if database is not None:

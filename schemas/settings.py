@@ -35,6 +35,10 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_S3_ENDPOINT": "s3_endpoint",
     "PLAINSIGHT_S3_REGION": "s3_region",
     "PLAINSIGHT_S3_PREFIX": "s3_prefix",
+    "PLAINSIGHT_INCIDENT_DISTANCE": "incident_distance",
+    "PLAINSIGHT_INCIDENT_WINDOW_MINUTES": "incident_window_minutes",
+    "PLAINSIGHT_SUPPRESSION_THRESHOLD": "suppression_threshold",
+    "PLAINSIGHT_PUBLICATION_DELAY_DAYS": "publication_delay_days",
 }
 
 
@@ -73,6 +77,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """S3-compatible endpoint URL (MinIO, Ceph, moto...); None: AWS itself."""
     s3_region: str = "us-east-1"
     s3_prefix: str = "photos/"
+    incident_distance: Annotated[int, Meta(ge=0, le=10)] = 2
+    """Two reports are one incident when their H3 res-9 cells are at most this grid distance
+    apart (and close enough in time). Changing it does not regroup stored reports."""
+    incident_window_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 90
+    suppression_threshold: Annotated[int, Meta(ge=5, le=1000)] = 11
+    """Statistics cells with fewer incidents (or reports) are published as suppressed."""
+    publication_delay_days: Annotated[int, Meta(ge=0, le=365)] = 7
+    """The public statistics only count incidents at least this old."""
 
     def __post_init__(self) -> None:
         try:

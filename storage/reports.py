@@ -17,14 +17,13 @@ from schemas.receipts import Receipt, ReportCreated, receipt_fields
 from schemas.report import ReportContent, ReportIn, ReportView
 from storage.cursors import decode_cursor, encode_cursor
 from storage.errors import Conflict, Gone, NotFound
+from storage.incidents import GroupingRule, classify, lock_incident, reevaluate_incident
 from storage.receipts import ReceiptSigner
 
-INSERT_REPORT = """
-insert into reports (id, device_id, account_id, client_id, kind, received_at, payload_sha256,
-                     receipt_signature, occurred_at, h3_cell, content)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-on conflict (owner_id, client_id) do nothing
-returning id
+# Stores and groups the report in one round trip (migration 0003); null: client_id taken.
+INGEST_REPORT = """
+select ingest_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18)
 """
 SELECT_BY_CLIENT_ID = """
 select id, client_id, kind, status, received_at, payload_sha256, receipt_signature
@@ -49,12 +48,14 @@ where content is not null
 order by received_at desc, id desc
 limit $5
 """
+SELECT_OWN_INCIDENT = "select incident_id from reports where id = $1 and owner_id = $2"
+LOCK_REPORT = "select incident_id from reports where id = $1 for update"
 WITHDRAW = """
 update reports
 set status = 'withdrawn', withdrawn_at = coalesce(withdrawn_at, now()),
-    content = null, occurred_at = null, h3_cell = null
-where id = $1 and owner_id = $2
-returning id
+    content = null, occurred_at = null, h3_cell = null, incident_id = null,
+    identification = null, masked = null, agencies_claimed = null, agencies_suspected = null
+where id = $1
 """
 
 STAFF_READERS = frozenset({Role.moderator, Role.admin})
@@ -76,6 +77,7 @@ async def submit_report(
     principal: Principal,
     content: ReportContent,
     signer: ReceiptSigner,
+    grouping: GroupingRule,
 ) -> Submission:
     """Store a minimised report once; a re-send replays the original answer.
 
@@ -93,8 +95,10 @@ async def submit_report(
     )
     device_id = principal.id if principal.is_device else None
     account_id = None if principal.is_device else principal.id
-    inserted = await conn.fetchval(
-        INSERT_REPORT,
+    cell = h3.str_to_int(content.location.h3_cell)
+    neighbourhood = grouping.neighbourhood(cell, content.occurred_at)
+    incident_id = await conn.fetchval(
+        INGEST_REPORT,
         report_id,
         device_id,
         account_id,
@@ -104,10 +108,17 @@ async def submit_report(
         payload_sha256,
         signature,
         content.occurred_at,
-        h3.str_to_int(content.location.h3_cell),
+        cell,
         body.decode(),
+        classify(content.identification),
+        content.agents.masked.value,
+        list(content.agents.agencies_claimed),
+        list(content.agents.agencies_suspected),
+        neighbourhood.cells,
+        grouping.window,
+        neighbourhood.lock_keys,
     )
-    if inserted is not None:
+    if incident_id is not None:
         receipt = Receipt(
             report_id=report_id,
             client_id=content.client_id,
@@ -190,12 +201,27 @@ async def list_reports(
 
 
 async def withdraw_report(
-    conn: asyncpg.Connection, principal: Principal, report_id: uuid.UUID
+    conn: asyncpg.Connection, principal: Principal, report_id: uuid.UUID, grouping: GroupingRule
 ) -> None:
-    """Purge the content; keep a tombstone so the client_id cannot be re-used (410)."""
-    if await conn.fetchval(WITHDRAW, report_id, principal.id) is None:
-        # Not the caller's report (or no such report): do not reveal which.
-        raise NotFound("no such report")
+    """Purge the content; keep a tombstone so the client_id cannot be re-used (410).
+
+    Runs in the caller's transaction. The report leaves its incident, which is re-evaluated:
+    it may split (this report was the bridge) or disappear (it was the only one).
+    """
+    while True:
+        row = await conn.fetchrow(SELECT_OWN_INCIDENT, report_id, principal.id)
+        if row is None:
+            # Not the caller's report (or no such report): do not reveal which.
+            raise NotFound("no such report")
+        incident_id = row["incident_id"]
+        # The incident before the report row: the order a merging ingest takes them in.
+        if incident_id is not None:
+            await lock_incident(conn, incident_id)
+        if await conn.fetchval(LOCK_REPORT, report_id) == incident_id:
+            break  # else a merge moved the report meanwhile: lock its new incident
+    await conn.execute(WITHDRAW, report_id)
+    if incident_id is not None:
+        await reevaluate_incident(conn, grouping, incident_id)
 
 
 def _view(view_json: str) -> ReportView:

@@ -57,10 +57,14 @@ async def submit_report(request: Request[Principal, str, State]) -> Response[Rep
         raise InvalidInput("$.kind", detail, status=403, code="kind_not_allowed")
     state = request.app.state
     # The hottest path takes its connection directly (no dependency injection) and runs one
-    # INSERT ... ON CONFLICT DO NOTHING, atomic on its own: no BEGIN/COMMIT round trips.
+    # statement (store and group, see storage/incidents.py), atomic on its own: no BEGIN/COMMIT.
     async with state.db.acquire() as conn:
         submission = await reports.submit_report(
-            conn, principal=principal, content=minimise(report), signer=state.signer
+            conn,
+            principal=principal,
+            content=minimise(report),
+            signer=state.signer,
+            grouping=state.grouping,
         )
     return Response(submission.created, status_code=200 if submission.replayed else 201)
 
@@ -122,7 +126,7 @@ async def withdraw_report(
     state = request.app.state
     db: Database = state.db
     async with db.transaction() as conn:
-        await reports.withdraw_report(conn, request.user, report_id)
+        await reports.withdraw_report(conn, request.user, report_id, state.grouping)
         released = await photos.delete_report_photos(conn, report_id)
     # After the commit: a blob goes only once no row refers to it (a crash here leaves
     # orphans for `plainsight gc`, never a row without its blob).

@@ -1,0 +1,258 @@
+-- Incidents: reports close in space and time are grouped at ingest, in the report's own
+-- transaction (storage/incidents.py explains the rule and the locking). Statistics count the
+-- per-incident facts below instead of scanning reports.
+
+-- What statistics need of a report, derived from its content at ingest and purged with it.
+alter table reports
+    add column incident_id bigint,
+    add column identification text
+        check (identification in ('identified', 'not_identified', 'unclear')),
+    add column masked text,
+    add column agencies_claimed text[],
+    add column agencies_suspected text[];
+
+update reports
+set identification = case
+        when content -> 'identification' ->> 'verbal' = 'yes'
+          or content -> 'identification' ->> 'badge_shown' = 'yes'
+          or content -> 'identification' ->> 'insignia_visible' = 'yes' then 'identified'
+        when content -> 'identification' ->> 'verbal' = 'no'
+         and content -> 'identification' ->> 'badge_shown' = 'no'
+         and content -> 'identification' ->> 'insignia_visible' = 'no' then 'not_identified'
+        else 'unclear'
+    end,
+    masked = content -> 'agents' ->> 'masked',
+    agencies_claimed = array(
+        select jsonb_array_elements_text(content -> 'agents' -> 'agencies_claimed')),
+    agencies_suspected = array(
+        select jsonb_array_elements_text(content -> 'agents' -> 'agencies_suspected'))
+where content is not null;
+
+alter table reports drop constraint reports_withdrawn_purged;
+alter table reports add constraint reports_withdrawn_purged check (
+    status <> 'withdrawn' or (
+        content is null and occurred_at is null and h3_cell is null and incident_id is null
+        and identification is null and masked is null
+        and agencies_claimed is null and agencies_suspected is null
+    )
+);
+-- Counted reports (not withdrawn, not rejected) always belong to an incident; the partial
+-- index is the neighbourhood search of grouping: one probe per H3 cell of the grid disk.
+create index reports_grouping_idx on reports (h3_cell, occurred_at) include (incident_id)
+    where incident_id is not null;
+create index reports_incident_idx on reports (incident_id) where incident_id is not null;
+
+create table incidents (
+    id bigint generated always as identity primary key,
+    created_at timestamptz not null default now()
+);
+
+-- The incident's most often claimed agency, else most often suspected, else 'unknown'; ties
+-- go to the first code in byte order, so every PostgreSQL (whatever its collation) agrees.
+create function primary_agency(claimed jsonb, suspected jsonb) returns text
+immutable strict parallel safe language sql as $$
+    select coalesce(
+        (select key from jsonb_each_text(claimed) where key <> 'unknown'
+         order by value::integer desc, key collate "C" limit 1),
+        (select key from jsonb_each_text(suspected) where key <> 'unknown'
+         order by value::integer desc, key collate "C" limit 1),
+        'unknown')
+$$;
+
+-- {"ICE": 2} plus one for each code in the list.
+create function add_counts(counts jsonb, codes text[]) returns jsonb
+immutable parallel safe language sql as $$
+    select counts || coalesce(
+        (select jsonb_object_agg(code, coalesce((counts ->> code)::integer, 0) + 1)
+         from unnest(codes) as code),
+        '{}'::jsonb)
+$$;
+
+-- One row per incident and scope ('all' = every counted report, 'verified' = its verified
+-- reports only). Time, area and kind are those of the earliest report; the classification is
+-- the plurality of the reports' classifications (a tie is unclear); masked is the most often
+-- reported known value (ties towards more masking).
+create table incident_facts (
+    incident_id bigint not null references incidents (id) on delete cascade,
+    scope text not null check (scope in ('all', 'verified')),
+    reports integer not null check (reports > 0),
+    earliest_at timestamptz not null,
+    earliest_report uuid not null,
+    h3_cell bigint not null,
+    kind text not null,
+    identified integer not null,
+    not_identified integer not null,
+    unclear integer not null,
+    masked_all integer not null,
+    masked_some integer not null,
+    masked_none integer not null,
+    agencies_claimed jsonb not null,
+    agencies_suspected jsonb not null,
+    classification text not null generated always as (
+        case
+            when not_identified > identified and not_identified > unclear then 'not_identified'
+            when identified > not_identified and identified > unclear then 'identified'
+            else 'unclear'
+        end
+    ) stored,
+    masked text not null generated always as (
+        case
+            when masked_all + masked_some + masked_none = 0 then 'unknown'
+            when masked_all >= masked_some and masked_all >= masked_none then 'all'
+            when masked_some >= masked_none then 'some'
+            else 'none'
+        end
+    ) stored,
+    agency text not null generated always as (
+        primary_agency(agencies_claimed, agencies_suspected)
+    ) stored,
+    primary key (incident_id, scope)
+);
+create index incident_facts_time_idx on incident_facts (scope, earliest_at);
+
+-- Recompute an incident's facts from its reports (after a merge, split, withdrawal or
+-- review); an incident left without counted reports is deleted.
+create function refresh_incident(p_incident bigint) returns void
+language plpgsql as $$
+begin
+    delete from incident_facts where incident_id = p_incident;
+    insert into incident_facts (
+        incident_id, scope, reports, earliest_at, earliest_report, h3_cell, kind,
+        identified, not_identified, unclear, masked_all, masked_some, masked_none,
+        agencies_claimed, agencies_suspected)
+    select p_incident, scope.name, count(*),
+           min(r.occurred_at),
+           (array_agg(r.id order by r.occurred_at, r.id))[1],
+           (array_agg(r.h3_cell order by r.occurred_at, r.id))[1],
+           (array_agg(r.kind order by r.occurred_at, r.id))[1],
+           count(*) filter (where r.identification = 'identified'),
+           count(*) filter (where r.identification = 'not_identified'),
+           count(*) filter (where r.identification = 'unclear'),
+           count(*) filter (where r.masked = 'all'),
+           count(*) filter (where r.masked = 'some'),
+           count(*) filter (where r.masked = 'none'),
+           coalesce((select jsonb_object_agg(code, n) from (
+               select code, count(*) as n
+               from reports r2, unnest(r2.agencies_claimed) as code
+               where r2.incident_id = p_incident
+                 and (scope.name = 'all' or r2.status = 'verified')
+               group by code) claimed), '{}'::jsonb),
+           coalesce((select jsonb_object_agg(code, n) from (
+               select code, count(*) as n
+               from reports r2, unnest(r2.agencies_suspected) as code
+               where r2.incident_id = p_incident
+                 and (scope.name = 'all' or r2.status = 'verified')
+               group by code) suspected), '{}'::jsonb)
+    from reports r
+    cross join (values ('all'), ('verified')) as scope (name)
+    where r.incident_id = p_incident and (scope.name = 'all' or r.status = 'verified')
+    group by scope.name;
+    if not found then
+        delete from incidents where id = p_incident;
+    end if;
+end
+$$;
+
+-- Store one report and group it, in one round trip. Returns the report's incident, or null
+-- when the submitter already used this client_id (the caller then replays or refuses).
+--
+-- p_locks are advisory-lock keys for every (coarse cell, time bucket) the report's
+-- neighbourhood touches, sorted: two reports that could group share at least one key, so they
+-- are serialised and the second one sees the first. Incident rows are then locked, and the
+-- candidates re-read until stable, so a concurrent merge elsewhere cannot be missed.
+create function ingest_report(
+    p_id uuid, p_device uuid, p_account uuid, p_client uuid, p_kind text,
+    p_received timestamptz, p_sha text, p_signature text, p_at timestamptz, p_cell bigint,
+    p_content jsonb, p_identification text, p_masked text, p_claimed text[],
+    p_suspected text[], p_neighbours bigint[], p_window interval, p_locks bigint[]
+) returns bigint
+language plpgsql as $$
+declare
+    v_key bigint;
+    v_candidates bigint[];
+    v_locked bigint[];
+    v_incident bigint;
+begin
+    foreach v_key in array p_locks loop
+        perform pg_advisory_xact_lock(v_key);
+    end loop;
+    loop
+        select coalesce(array_agg(distinct incident_id order by incident_id), '{}')
+        into v_candidates
+        from reports
+        where h3_cell = any(p_neighbours)
+          and occurred_at between p_at - p_window and p_at + p_window
+          and incident_id is not null;
+        exit when cardinality(v_candidates) = 0;
+        select coalesce(array_agg(id order by id), '{}') into v_locked from (
+            select id from incidents where id = any(v_candidates) order by id for update
+        ) as locked;
+        exit when v_locked = v_candidates;
+    end loop;
+
+    if cardinality(v_candidates) = 0 then
+        -- Only a number for now: the incident row is created once the report is in.
+        v_incident := nextval(pg_get_serial_sequence('incidents', 'id'));
+    else
+        v_incident := v_candidates[1];
+    end if;
+
+    insert into reports (id, device_id, account_id, client_id, kind, received_at,
+                         payload_sha256, receipt_signature, occurred_at, h3_cell, content,
+                         incident_id, identification, masked, agencies_claimed,
+                         agencies_suspected)
+    values (p_id, p_device, p_account, p_client, p_kind, p_received, p_sha, p_signature,
+            p_at, p_cell, p_content, v_incident, p_identification, p_masked, p_claimed,
+            p_suspected)
+    on conflict (owner_id, client_id) do nothing;
+    if not found then
+        return null;
+    end if;
+
+    if cardinality(v_candidates) = 0 then
+        insert into incidents (id) overriding system value values (v_incident);
+    end if;
+    if cardinality(v_candidates) > 1 then
+        -- The report bridges several incidents: they become the oldest one.
+        update reports set incident_id = v_incident
+        where incident_id = any(v_candidates[2:]);
+        delete from incidents where id = any(v_candidates[2:]);
+        perform refresh_incident(v_incident);
+        return v_incident;
+    end if;
+
+    insert into incident_facts as f (
+        incident_id, scope, reports, earliest_at, earliest_report, h3_cell, kind,
+        identified, not_identified, unclear, masked_all, masked_some, masked_none,
+        agencies_claimed, agencies_suspected)
+    values (
+        v_incident, 'all', 1, p_at, p_id, p_cell, p_kind,
+        (p_identification = 'identified')::integer,
+        (p_identification = 'not_identified')::integer,
+        (p_identification = 'unclear')::integer,
+        (p_masked = 'all')::integer, (p_masked = 'some')::integer,
+        (p_masked = 'none')::integer,
+        add_counts('{}', p_claimed), add_counts('{}', p_suspected))
+    on conflict (incident_id, scope) do update set
+        reports = f.reports + 1,
+        earliest_at = least(f.earliest_at, excluded.earliest_at),
+        earliest_report = case when (excluded.earliest_at, excluded.earliest_report)
+                                    < (f.earliest_at, f.earliest_report)
+                               then excluded.earliest_report else f.earliest_report end,
+        h3_cell = case when (excluded.earliest_at, excluded.earliest_report)
+                            < (f.earliest_at, f.earliest_report)
+                       then excluded.h3_cell else f.h3_cell end,
+        kind = case when (excluded.earliest_at, excluded.earliest_report)
+                         < (f.earliest_at, f.earliest_report)
+                    then excluded.kind else f.kind end,
+        identified = f.identified + excluded.identified,
+        not_identified = f.not_identified + excluded.not_identified,
+        unclear = f.unclear + excluded.unclear,
+        masked_all = f.masked_all + excluded.masked_all,
+        masked_some = f.masked_some + excluded.masked_some,
+        masked_none = f.masked_none + excluded.masked_none,
+        agencies_claimed = add_counts(f.agencies_claimed, p_claimed),
+        agencies_suspected = add_counts(f.agencies_suspected, p_suspected);
+    return v_incident;
+end
+$$;

@@ -1,0 +1,158 @@
+"""Grouping reports into incidents: the rule, its locks, and re-evaluation after removals.
+
+Two counted reports (not withdrawn, not rejected) belong to one incident when their H3 res-9
+cells are within ``distance`` grid steps and their ``occurred_at`` differ by at most
+``window``, transitively. A new report is grouped in its own transaction by the SQL function
+``ingest_report`` (migration 0003): it joins every incident with a report in its
+neighbourhood, merging them when there are several. Removing a report can split an incident;
+``reevaluate_incident`` recomputes the connected components of what is left.
+
+Concurrency: each report takes transaction advisory locks on every (coarse cell, time bucket)
+its neighbourhood touches. Two reports that could group both lock the coarse cell and bucket
+of each other's own position, so the second waits for the first and then sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+import asyncpg
+import h3
+import h3.api.basic_int as h3i
+
+from schemas.codes import Tristate
+from schemas.report import Identification
+
+# Lock granularity only decides how much unrelated work is serialised, never correctness.
+_LOCK_RESOLUTION_BY_MAX_DISTANCE: Final = ((3, 7), (10, 6))
+_FALLBACK_LOCK_RESOLUTION: Final = 5
+_BUCKET_BITS: Final = 23
+
+LOCK_INCIDENT = "select id from incidents where id = $1 for update"
+SELECT_MEMBERS = """
+select id, h3_cell, occurred_at from reports
+where incident_id = $1 order by occurred_at, id
+"""
+MOVE_REPORTS = "update reports set incident_id = $1 where id = any($2::uuid[])"
+NEW_INCIDENT = "insert into incidents default values returning id"
+REFRESH = "select refresh_incident($1)"
+
+
+def classify(identification: Identification) -> str:
+    """The contract's definition: any 'yes' identifies; three 'no' do not; else unclear."""
+    answers = (
+        identification.verbal,
+        identification.badge_shown,
+        identification.insignia_visible,
+    )
+    if Tristate.YES in answers:
+        return "identified"
+    if all(answer is Tristate.NO for answer in answers):
+        return "not_identified"
+    return "unclear"
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbourhood:
+    cells: list[int]
+    """Every res-9 cell within the grid distance, the report's own included."""
+    lock_keys: list[int]
+    """Sorted, so that concurrent reports take shared keys in the same order."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupingRule:
+    distance: int
+    window: timedelta
+
+    @property
+    def lock_resolution(self) -> int:
+        for max_distance, resolution in _LOCK_RESOLUTION_BY_MAX_DISTANCE:
+            if self.distance <= max_distance:
+                return resolution
+        return _FALLBACK_LOCK_RESOLUTION
+
+    def neighbourhood(self, cell: int, at: datetime) -> Neighbourhood:
+        cells = h3i.grid_disk(cell, self.distance)
+        resolution = self.lock_resolution
+        parents = {h3i.cell_to_parent(c, resolution) for c in cells}
+        # Buckets twice the window long: [at - window, at + window] touches at most two.
+        bucket_seconds = 2 * self.window.total_seconds()
+        stamp = at.timestamp()
+        buckets = {
+            int((stamp - self.window.total_seconds()) // bucket_seconds),
+            int((stamp + self.window.total_seconds()) // bucket_seconds),
+        }
+        keys = sorted({lock_key(p, b, resolution) for p in parents for b in buckets})
+        return Neighbourhood(cells=cells, lock_keys=keys)
+
+    def close(self, a: tuple[int, datetime], b: tuple[int, datetime]) -> bool:
+        if abs(a[1] - b[1]) > self.window:
+            return False
+        return grid_distance(a[0], b[0]) <= self.distance
+
+
+def lock_key(parent: int, bucket: int, resolution: int) -> int:
+    # A coarse cell's unused low digits are all ones: drop them, keep the bucket's low bits.
+    # The result stays below 2**63, so it is a valid PostgreSQL bigint.
+    significant = parent >> (3 * (15 - resolution))
+    return (significant << _BUCKET_BITS) | (bucket & ((1 << _BUCKET_BITS) - 1))
+
+
+def grid_distance(a: int, b: int) -> int:
+    """Grid steps between two cells; far apart or across a pentagon counts as unreachable."""
+    try:
+        return int(h3i.grid_distance(a, b))
+    except h3.H3BaseException:
+        return 1 << 30
+
+
+def components(rule: GroupingRule, members: list[tuple[int, datetime]]) -> list[list[int]]:
+    """Connected components (lists of indexes into ``members``) under the grouping rule.
+
+    ``members`` are sorted by time, so each report is only compared with the ones inside its
+    window: union-find over those pairs.
+    """
+    parent = list(range(len(members)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, member in enumerate(members):
+        j = i + 1
+        while j < len(members) and members[j][1] - member[1] <= rule.window:
+            if rule.close(member, members[j]):
+                parent[find(j)] = find(i)
+            j += 1
+    groups: dict[int, list[int]] = {}
+    for i in range(len(members)):
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values(), key=lambda group: group[0])
+
+
+async def reevaluate_incident(
+    conn: asyncpg.Connection, rule: GroupingRule, incident_id: int
+) -> None:
+    """After a report left the incident: split what no longer connects, refresh the facts.
+
+    Runs inside the caller's transaction with the incident row locked (``lock_incident``), so
+    a concurrent report joining the incident waits and then re-reads its candidates.
+    """
+    rows = await conn.fetch(SELECT_MEMBERS, incident_id)
+    members = [(row["h3_cell"], row["occurred_at"]) for row in rows]
+    parts = components(rule, members)
+    # The part holding the earliest report keeps the incident's id; the others get new ones.
+    for part in parts[1:]:
+        new_id = await conn.fetchval(NEW_INCIDENT)
+        await conn.execute(MOVE_REPORTS, new_id, [rows[i]["id"] for i in part])
+        await conn.execute(REFRESH, new_id)
+    await conn.execute(REFRESH, incident_id)
+
+
+async def lock_incident(conn: asyncpg.Connection, incident_id: int) -> bool:
+    return await conn.fetchval(LOCK_INCIDENT, incident_id) is not None
