@@ -21,7 +21,8 @@ from api.metrics import metrics_middleware
 from api.openapi import openapi_config
 from api.photo_workers import PhotoWorkers
 from api.principal_cache import PrincipalCache, revocation_listener
-from api.routes import accounts, meta, operations, photos, reports
+from api.routes import accounts, meta, operations, photos, reports, stats
+from api.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
 from storage.blobs import open_blob_store
 from storage.db import Database, PooledDatabase, connect
@@ -104,7 +105,10 @@ def create_app(
                 dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
             try:
-                async with revocation_listener(dsn, app.state.principals):
+                async with (
+                    revocation_listener(dsn, app.state.principals),
+                    background_folding(app.state.db, settings.timezone),
+                ):
                     tune_garbage_collector()
                     yield
             finally:
@@ -120,6 +124,7 @@ def create_app(
             *accounts.ROUTES,
             *reports.ROUTES,
             *photos.ROUTES,
+            *stats.ROUTES,
             MetricsController,
         ],
         lifespan=[photo_lifespan, lifespan],

@@ -1,6 +1,7 @@
 -- Incidents: reports close in space and time are grouped at ingest, in the report's own
--- transaction (storage/incidents.py explains the rule and the locking). Statistics count the
--- per-incident facts below instead of scanning reports.
+-- transaction (storage/incidents.py explains the rule and the locking). Per-incident facts are
+-- kept up to date in the same transaction; every change is also appended to stats_changes,
+-- which migration 0004 folds into the statistics cube off the ingest path.
 
 -- What statistics need of a report, derived from its content at ingest and purged with it.
 alter table reports
@@ -9,7 +10,10 @@ alter table reports
         check (identification in ('identified', 'not_identified', 'unclear')),
     add column masked text,
     add column agencies_claimed text[],
-    add column agencies_suspected text[];
+    add column agencies_suspected text[],
+    -- The report's own agency for report-unit statistics: the first claimed code in byte
+    -- order, else the first suspected, else 'unknown' (primary_agency of one report).
+    add column agency text;
 
 update reports
 set identification = case
@@ -25,7 +29,13 @@ set identification = case
     agencies_claimed = array(
         select jsonb_array_elements_text(content -> 'agents' -> 'agencies_claimed')),
     agencies_suspected = array(
-        select jsonb_array_elements_text(content -> 'agents' -> 'agencies_suspected'))
+        select jsonb_array_elements_text(content -> 'agents' -> 'agencies_suspected')),
+    agency = coalesce(
+        (select min(code collate "C") from jsonb_array_elements_text(
+            content -> 'agents' -> 'agencies_claimed') as code where code <> 'unknown'),
+        (select min(code collate "C") from jsonb_array_elements_text(
+            content -> 'agents' -> 'agencies_suspected') as code where code <> 'unknown'),
+        'unknown')
 where content is not null;
 
 alter table reports drop constraint reports_withdrawn_purged;
@@ -33,7 +43,7 @@ alter table reports add constraint reports_withdrawn_purged check (
     status <> 'withdrawn' or (
         content is null and occurred_at is null and h3_cell is null and incident_id is null
         and identification is null and masked is null
-        and agencies_claimed is null and agencies_suspected is null
+        and agencies_claimed is null and agencies_suspected is null and agency is null
     )
 );
 -- Counted reports (not withdrawn, not rejected) always belong to an incident; the partial
@@ -46,6 +56,15 @@ create table incidents (
     id bigint generated always as identity primary key,
     created_at timestamptz not null default now()
 );
+
+-- The parent of an H3 cell at a coarser resolution, from the index's bit layout (resolution
+-- in bits 52-55, one 3-bit digit per resolution below it, unused digits all ones): statistics
+-- group by area at resolution 5 to 7 without an H3 extension in the server.
+create function h3_parent(cell bigint, resolution integer) returns bigint
+immutable strict parallel safe language sql as $$
+    select (cell & ~(15::bigint << 52) & ~((1::bigint << (3 * (15 - resolution))) - 1))
+           | (resolution::bigint << 52) | ((1::bigint << (3 * (15 - resolution))) - 1)
+$$;
 
 -- The incident's most often claimed agency, else most often suspected, else 'unknown'; ties
 -- go to the first code in byte order, so every PostgreSQL (whatever its collation) agrees.
@@ -68,14 +87,30 @@ immutable parallel safe language sql as $$
         '{}'::jsonb)
 $$;
 
+-- Every change the statistics cube has not absorbed yet: an incident whose facts changed
+-- (report_sign 0), or a report entering (+1) or leaving (-1) the counts of a scope, with the
+-- dimensions it counts under. Append-only between folds, so it has no index.
+create table stats_changes (
+    incident_id bigint,
+    scope text not null default 'all',
+    report_sign smallint not null default 0,
+    occurred_at timestamptz,
+    h3_cell bigint,
+    agency text,
+    masked text,
+    kind text,
+    identification text
+);
+
 -- One row per incident and scope ('all' = every counted report, 'verified' = its verified
--- reports only). Time, area and kind are those of the earliest report; the classification is
+-- reports only). A row with no reports left is a tombstone: it keeps what the cube counted
+-- for the incident (folded_*) until the next fold takes it back out. Time, area and kind are those of the earliest report; the classification is
 -- the plurality of the reports' classifications (a tie is unclear); masked is the most often
 -- reported known value (ties towards more masking).
 create table incident_facts (
-    incident_id bigint not null references incidents (id) on delete cascade,
+    incident_id bigint not null,
     scope text not null check (scope in ('all', 'verified')),
-    reports integer not null check (reports > 0),
+    reports integer not null check (reports >= 0),
     earliest_at timestamptz not null,
     earliest_report uuid not null,
     h3_cell bigint not null,
@@ -106,17 +141,25 @@ create table incident_facts (
     agency text not null generated always as (
         primary_agency(agencies_claimed, agencies_suspected)
     ) stored,
+    -- What the statistics cube currently counts for this incident (null: nothing yet).
+    folded_at timestamptz,
+    folded_cell bigint,
+    folded_agency text,
+    folded_masked text,
+    folded_kind text,
+    folded_classification text,
     primary key (incident_id, scope)
 );
 create index incident_facts_time_idx on incident_facts (scope, earliest_at);
 
 -- Recompute an incident's facts from its reports (after a merge, split, withdrawal or
--- review); an incident left without counted reports is deleted.
+-- review). Scopes left without reports become tombstones; an incident without counted reports
+-- is deleted (its facts stay as tombstones until the cube has taken them out).
 create function refresh_incident(p_incident bigint) returns void
 language plpgsql as $$
 begin
-    delete from incident_facts where incident_id = p_incident;
-    insert into incident_facts (
+    update incident_facts set reports = 0 where incident_id = p_incident;
+    insert into incident_facts as f (
         incident_id, scope, reports, earliest_at, earliest_report, h3_cell, kind,
         identified, not_identified, unclear, masked_all, masked_some, masked_none,
         agencies_claimed, agencies_suspected)
@@ -146,10 +189,25 @@ begin
     from reports r
     cross join (values ('all'), ('verified')) as scope (name)
     where r.incident_id = p_incident and (scope.name = 'all' or r.status = 'verified')
-    group by scope.name;
-    if not found then
+    group by scope.name
+    on conflict (incident_id, scope) do update set
+        reports = excluded.reports,
+        earliest_at = excluded.earliest_at,
+        earliest_report = excluded.earliest_report,
+        h3_cell = excluded.h3_cell,
+        kind = excluded.kind,
+        identified = excluded.identified,
+        not_identified = excluded.not_identified,
+        unclear = excluded.unclear,
+        masked_all = excluded.masked_all,
+        masked_some = excluded.masked_some,
+        masked_none = excluded.masked_none,
+        agencies_claimed = excluded.agencies_claimed,
+        agencies_suspected = excluded.agencies_suspected;
+    if not exists (select from reports where incident_id = p_incident) then
         delete from incidents where id = p_incident;
     end if;
+    insert into stats_changes (incident_id) values (p_incident);
 end
 $$;
 
@@ -164,7 +222,8 @@ create function ingest_report(
     p_id uuid, p_device uuid, p_account uuid, p_client uuid, p_kind text,
     p_received timestamptz, p_sha text, p_signature text, p_at timestamptz, p_cell bigint,
     p_content jsonb, p_identification text, p_masked text, p_claimed text[],
-    p_suspected text[], p_neighbours bigint[], p_window interval, p_locks bigint[]
+    p_suspected text[], p_agency text, p_neighbours bigint[], p_window interval,
+    p_locks bigint[]
 ) returns bigint
 language plpgsql as $$
 declare
@@ -200,14 +259,18 @@ begin
     insert into reports (id, device_id, account_id, client_id, kind, received_at,
                          payload_sha256, receipt_signature, occurred_at, h3_cell, content,
                          incident_id, identification, masked, agencies_claimed,
-                         agencies_suspected)
+                         agencies_suspected, agency)
     values (p_id, p_device, p_account, p_client, p_kind, p_received, p_sha, p_signature,
             p_at, p_cell, p_content, v_incident, p_identification, p_masked, p_claimed,
-            p_suspected)
+            p_suspected, p_agency)
     on conflict (owner_id, client_id) do nothing;
     if not found then
         return null;
     end if;
+    -- One change row: the report counts from now on, and its incident's facts change.
+    insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
+                               masked, kind, identification)
+    values (v_incident, 'all', 1, p_at, p_cell, p_agency, p_masked, p_kind, p_identification);
 
     if cardinality(v_candidates) = 0 then
         insert into incidents (id) overriding system value values (v_incident);
@@ -217,6 +280,8 @@ begin
         update reports set incident_id = v_incident
         where incident_id = any(v_candidates[2:]);
         delete from incidents where id = any(v_candidates[2:]);
+        update incident_facts set reports = 0 where incident_id = any(v_candidates[2:]);
+        insert into stats_changes (incident_id) select unnest(v_candidates[2:]);
         perform refresh_incident(v_incident);
         return v_incident;
     end if;

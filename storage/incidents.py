@@ -22,8 +22,8 @@ import asyncpg
 import h3
 import h3.api.basic_int as h3i
 
-from schemas.codes import Tristate
-from schemas.report import Identification
+from schemas.codes import Agency, Tristate
+from schemas.report import Agents, Identification
 
 # Lock granularity only decides how much unrelated work is serialised, never correctness.
 _LOCK_RESOLUTION_BY_MAX_DISTANCE: Final = ((3, 7), (10, 6))
@@ -52,6 +52,16 @@ def classify(identification: Identification) -> str:
     if all(answer is Tristate.NO for answer in answers):
         return "not_identified"
     return "unclear"
+
+
+def report_agency(agents: Agents) -> str:
+    """One report's agency: the first claimed code in byte order, else the first suspected,
+    else unknown (what the SQL ``primary_agency`` gives for a single report)."""
+    for codes in (agents.agencies_claimed, agents.agencies_suspected):
+        known = [code.value for code in codes if code is not Agency.UNKNOWN]
+        if known:
+            return min(known)
+    return Agency.UNKNOWN.value
 
 
 @dataclass(frozen=True, slots=True)

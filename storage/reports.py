@@ -17,13 +17,19 @@ from schemas.receipts import Receipt, ReportCreated, receipt_fields
 from schemas.report import ReportContent, ReportIn, ReportView
 from storage.cursors import decode_cursor, encode_cursor
 from storage.errors import Conflict, Gone, NotFound
-from storage.incidents import GroupingRule, classify, lock_incident, reevaluate_incident
+from storage.incidents import (
+    GroupingRule,
+    classify,
+    lock_incident,
+    reevaluate_incident,
+    report_agency,
+)
 from storage.receipts import ReceiptSigner
 
 # Stores and groups the report in one round trip (migration 0003); null: client_id taken.
 INGEST_REPORT = """
 select ingest_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $18)
+                     $17, $18, $19)
 """
 SELECT_BY_CLIENT_ID = """
 select id, client_id, kind, status, received_at, payload_sha256, receipt_signature
@@ -50,11 +56,22 @@ limit $5
 """
 SELECT_OWN_INCIDENT = "select incident_id from reports where id = $1 and owner_id = $2"
 LOCK_REPORT = "select incident_id from reports where id = $1 for update"
+# The report leaves the counts of every scope it was in: the cube takes it out at the next fold.
+LOG_WITHDRAWAL = """
+insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
+                           masked, kind, identification)
+select r.incident_id, scope.name, -1, r.occurred_at, r.h3_cell, r.agency, r.masked, r.kind,
+       r.identification
+from reports r
+cross join (values ('all'), ('verified')) as scope (name)
+where r.id = $1 and r.incident_id is not null and (scope.name = 'all' or r.status = 'verified')
+"""
 WITHDRAW = """
 update reports
 set status = 'withdrawn', withdrawn_at = coalesce(withdrawn_at, now()),
     content = null, occurred_at = null, h3_cell = null, incident_id = null,
-    identification = null, masked = null, agencies_claimed = null, agencies_suspected = null
+    identification = null, masked = null, agencies_claimed = null, agencies_suspected = null,
+    agency = null
 where id = $1
 """
 
@@ -114,6 +131,7 @@ async def submit_report(
         content.agents.masked.value,
         list(content.agents.agencies_claimed),
         list(content.agents.agencies_suspected),
+        report_agency(content.agents),
         neighbourhood.cells,
         grouping.window,
         neighbourhood.lock_keys,
@@ -219,6 +237,7 @@ async def withdraw_report(
             await lock_incident(conn, incident_id)
         if await conn.fetchval(LOCK_REPORT, report_id) == incident_id:
             break  # else a merge moved the report meanwhile: lock its new incident
+    await conn.execute(LOG_WITHDRAWAL, report_id)
     await conn.execute(WITHDRAW, report_id)
     if incident_id is not None:
         await reevaluate_incident(conn, grouping, incident_id)

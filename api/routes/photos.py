@@ -11,6 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from api.auth import ROLES_OPT, STAFF
+from api.conditional import not_modified
 from api.dependencies import Transaction
 from api.openapi import REQUEST_CONTENT_OPT
 from api.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
@@ -100,8 +101,7 @@ async def get_photo(
         "Cache-Control": PHOTO_CACHE_CONTROL,
         "X-Content-Type-Options": "nosniff",
     }
-    wanted = _if_none_match(request.headers.get("if-none-match"))
-    if etag in wanted or "*" in wanted:
+    if not_modified(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers, media_type="image/jpeg")
     blobs: BlobStore = request.app.state.blobs
     data = await blobs.get(view.sha256)
@@ -119,12 +119,6 @@ async def similar_photos(
     conn: Transaction, photo_id: FromPath[uuid.UUID], limit: SimilarLimit = 20
 ) -> SimilarPhotos:
     return SimilarPhotos(items=await photos.similar_photos(conn, photo_id, limit=limit))
-
-
-def _if_none_match(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 ROUTES = [upload_photo, get_photo, similar_photos]

@@ -7,7 +7,8 @@ One PostgreSQL (embedded in a temporary directory, or the server in $DATABASE_UR
 run; each run gets its own fresh database, dropped afterwards. For every ASGI server and worker
 count it starts the service exactly as deployed (``plainsight serve`` for uvicorn; the granian CLI
 on ``api.server:app_from_environment``), registers an observer device, warms up, and loads
-``POST /v1/reports`` with wrk (``post_report.lua``: a unique client_id per request); then the
+``POST /v1/reports`` with wrk (``post_report.lua``: a unique client_id per request, reports
+spread over a city and a month, so they group into incidents as real ones do); then the
 same for ``bare_app.py`` with the same server and worker settings. It prints req/s, p50 and p99
 per run and the service/bare ratio per server. A run with any non-2xx response or socket error
 is marked invalid. All load goes to 127.0.0.1 only.

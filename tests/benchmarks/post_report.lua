@@ -59,9 +59,8 @@ function init(args)
    end
 
    prefix = '{"client_id":"'
-   suffix = '","kind":"observer_report","occurred_at":"2025-11-12T14:30:00-05:00",'
-      .. '"location":{"lat":40.7191,"lon":-74.0017,"accuracy_m":25},'
-      .. '"agents":{"count":4,"masked":"all","attire":"plainclothes",'
+   -- occurred_at and location are filled in per request (see place_and_time below).
+   suffix = '"agents":{"count":4,"masked":"all","attire":"plainclothes",'
       .. '"agencies_claimed":["ICE"],"agencies_suspected":["ICE"],"vehicles":"unmarked"},'
       .. '"identification":{"verbal":"no","badge_shown":"no","insignia_visible":"no",'
       .. '"asked":"yes","response_when_asked":"refused"},'
@@ -80,8 +79,19 @@ local function next_client_id()
       .. "-" .. hex16(high) .. hex16(mid) .. hex16(c)
 end
 
+-- Reports spread over a metropolitan area (about 45 x 45 km) and the 30 days of November
+-- 2025, as real submissions are: incidents form where reports happen to fall close together,
+-- and concurrent requests rarely contend for the same incident.
+local function place_and_time()
+   return string.format(
+      '","kind":"observer_report","occurred_at":"2025-11-%02dT%02d:%02d:00-05:00",'
+         .. '"location":{"lat":%.5f,"lon":%.5f,"accuracy_m":25},',
+      math.random(1, 30), math.random(0, 23), math.random(0, 59),
+      40.5 + math.random() * 0.4, -74.25 + math.random() * 0.55)
+end
+
 function request()
-   return wrk.format("POST", nil, headers, prefix .. next_client_id() .. suffix)
+   return wrk.format("POST", nil, headers, prefix .. next_client_id() .. place_and_time() .. suffix)
 end
 
 function response(status, resp_headers, body)

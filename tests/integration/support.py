@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -53,3 +54,9 @@ async def walk_pages(
         if cursor is None:
             return items
     raise AssertionError(f"{path} did not reach a last page within {max_pages} pages")
+
+
+async def devices(client: httpx.AsyncClient, count: int) -> list[str]:
+    """Tokens of ``count`` newly registered observer devices."""
+    responses = await asyncio.gather(*(client.post("/v1/devices") for _ in range(count)))
+    return [response.json()["token"] for response in responses]

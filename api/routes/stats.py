@@ -1,0 +1,375 @@
+"""Identification statistics: the researcher tier, the public tier and research exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example, OpenAPIFormat
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
+
+from api.auth import PUBLIC_OPT, ROLES_OPT
+from api.conditional import not_modified
+from api.dependencies import Transaction
+from api.errors import InvalidInput
+from api.problems import problem_specs
+from schemas.auth import Role
+from schemas.settings import Settings
+from schemas.stats import (
+    DEFINITIONS,
+    MAX_AREA_RESOLUTION,
+    MIN_AREA_RESOLUTION,
+    PUBLIC_DIMENSIONS,
+    PUBLIC_MAX_AREA_RESOLUTION,
+    Dimension,
+    GroupingMethod,
+    Methods,
+    Statistics,
+    StatsRow,
+    StatusScope,
+    Unit,
+)
+from storage.statistics import Table, identification_table
+from storage.stats_query import StatsQuery
+
+ANALYSTS = frozenset({Role.researcher, Role.moderator, Role.admin})
+PUBLIC_CACHE_CONTROL = "public, max-age=300"
+CSV_COUNT_COLUMNS = (
+    "total",
+    "not_identified",
+    "identified",
+    "unclear",
+    "rate_not_identified",
+    "ci_low",
+    "ci_high",
+    "suppressed",
+)
+ROWS_PER_CHUNK = 500
+
+# Dates are parsed here rather than by the framework, so an error names `from`, the
+# parameter the client sent, and not the Python name it arrives under.
+DateFrom = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        format=OpenAPIFormat.DATE,
+        description="First day counted (inclusive, YYYY-MM-DD), in the configured time zone",
+    ),
+]
+DateTo = Annotated[
+    str | None,
+    QueryParameter(
+        format=OpenAPIFormat.DATE,
+        description="Last day counted (inclusive, YYYY-MM-DD), in the configured time zone",
+    ),
+]
+GroupBy = Annotated[
+    str | None,
+    QueryParameter(
+        description="Comma list of month, week, area, agency, masked, kind",
+        examples=[Example(value="month,area")],
+    ),
+]
+AreaResolution = Annotated[
+    int | None,
+    QueryParameter(
+        ge=MIN_AREA_RESOLUTION,
+        le=MAX_AREA_RESOLUTION,
+        description="H3 resolution of `area` (5-7; default 7, public tier at most and default 6)",
+    ),
+]
+
+
+class StatsParameters(msgspec.Struct, frozen=True, kw_only=True):
+    date_from: date | None
+    date_to: date | None
+    group_by: str | None
+    area_resolution: int | None
+    status: StatusScope
+    unit: Unit
+
+
+async def provide_parameters(
+    date_from: DateFrom = None,
+    to: DateTo = None,
+    group_by: GroupBy = None,
+    area_resolution: AreaResolution = None,
+    status: FromQuery[StatusScope] = StatusScope.ALL,
+    unit: FromQuery[Unit] = Unit.INCIDENT,
+) -> StatsParameters:
+    """The query parameters every statistics endpoint shares."""
+    return StatsParameters(
+        date_from=_parse_date("from", date_from),
+        date_to=_parse_date("to", to),
+        group_by=group_by,
+        area_resolution=area_resolution,
+        status=status,
+        unit=unit,
+    )
+
+
+PARAMETERS = {"params": Provide(provide_parameters)}
+
+
+def _parse_date(name: str, raw: str | None) -> date | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == len("YYYY-MM-DD"):  # fromisoformat also takes 20250301 and weeks
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise InvalidInput(name, f"`{name}` must be a calendar date as YYYY-MM-DD, not {raw!r}")
+
+
+def parse_group_by(raw: str | None, allowed: frozenset[Dimension]) -> tuple[Dimension, ...]:
+    if raw is None or raw.strip() == "":
+        return ()
+    names = [name.strip() for name in raw.split(",")]
+    dimensions = []
+    for name in names:
+        try:
+            dimension = Dimension(name)
+        except ValueError:
+            choices = ", ".join(d.value for d in Dimension if d in allowed)
+            raise InvalidInput(
+                "group_by", f"unknown dimension {name!r}; choose from {choices}"
+            ) from None
+        if dimension not in allowed:
+            raise InvalidInput(
+                "group_by", f"{name!r} is finer than the public statistics allow (month)"
+            )
+        if dimension in dimensions:
+            raise InvalidInput("group_by", f"{name!r} is listed more than once")
+        dimensions.append(dimension)
+    return tuple(dimensions)
+
+
+def build_query(params: StatsParameters, settings: Settings, *, public: bool) -> StatsQuery:
+    if params.date_from and params.date_to and params.date_from > params.date_to:
+        raise InvalidInput("from", "`from` is after `to`")
+    finest = PUBLIC_MAX_AREA_RESOLUTION if public else MAX_AREA_RESOLUTION
+    resolution = params.area_resolution or finest
+    if resolution > finest:
+        raise InvalidInput(
+            "area_resolution",
+            f"the public statistics show areas no finer than H3 resolution {finest}",
+        )
+    before_day = None
+    if public:
+        # Whole local days: everything counted is at least the delay old.
+        today = datetime.now(settings.tz).date()
+        before_day = today - timedelta(days=settings.publication_delay_days)
+    return StatsQuery(
+        group_by=parse_group_by(
+            params.group_by, PUBLIC_DIMENSIONS if public else frozenset(Dimension)
+        ),
+        date_from=params.date_from,
+        date_to=params.date_to,
+        area_resolution=resolution,
+        status=params.status,
+        unit=params.unit,
+        time_zone=settings.tz,
+        before_day=before_day,
+    )
+
+
+async def _table(conn: Any, settings: Settings, query: StatsQuery) -> Table:
+    return await identification_table(
+        conn, query, settings.suppression_threshold, coarsest_area=MIN_AREA_RESOLUTION
+    )
+
+
+def _statistics(table: Table, query: StatsQuery, settings: Settings) -> Statistics:
+    return Statistics(
+        dataset_version=table.dataset_version,
+        generated_at=datetime.now(UTC),
+        unit=query.unit,
+        suppression_threshold=settings.suppression_threshold,
+        rows=table.rows,
+    )
+
+
+@get(
+    "/v1/stats/identification",
+    dependencies=PARAMETERS,
+    opt={ROLES_OPT: ANALYSTS},
+    tags=["statistics"],
+    summary="How often agents did not identify themselves, by month/week/area/agency/...",
+    responses=problem_specs(401, 403, 422),
+)
+async def identification_statistics(
+    state: State,
+    conn: Transaction,
+    params: NamedDependency[StatsParameters],
+) -> Statistics:
+    settings: Settings = state.settings
+    query = build_query(params, settings, public=False)
+    return _statistics(await _table(conn, settings, query), query, settings)
+
+
+@get(
+    "/v1/public/stats/identification",
+    dependencies=PARAMETERS,
+    opt={PUBLIC_OPT: True},
+    tags=["statistics"],
+    summary="Delayed, coarse public statistics (no finer than month and H3 resolution 6)",
+    responses={
+        **problem_specs(422),
+        304: ResponseSpec(None, description="Not modified (If-None-Match matched the ETag)"),
+    },
+)
+async def public_identification_statistics(
+    request: Request[Any, Any, State],
+    conn: Transaction,
+    params: NamedDependency[StatsParameters],
+) -> Response[Statistics | bytes]:
+    settings: Settings = request.app.state.settings
+    query = build_query(params, settings, public=True)
+    table = await _table(conn, settings, query)
+    etag = f'"{table.dataset_version}"'
+    headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE_CONTROL}
+    if not_modified(request.headers.get("if-none-match"), etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(_statistics(table, query, settings), headers=headers)
+
+
+def methods(table: Table, query: StatsQuery, settings: Settings) -> Methods:
+    definitions = {
+        name: text.format(
+            distance=settings.incident_distance, window=settings.incident_window_minutes
+        )
+        for name, text in DEFINITIONS.items()
+    }
+    return Methods(
+        dataset_version=table.dataset_version,
+        generated_at=datetime.now(UTC),
+        tier="researcher",
+        filters=query.filters,
+        time_zone=settings.timezone,
+        suppression_threshold=settings.suppression_threshold,
+        publication_delay_days=None,
+        grouping=GroupingMethod(
+            grid_distance=settings.incident_distance,
+            window_minutes=settings.incident_window_minutes,
+        ),
+        definitions=definitions,
+    )
+
+
+def csv_lines(meta: Methods, group_by: Sequence[Dimension], rows: Sequence[StatsRow]) -> list[str]:
+    """The methods as leading '#' lines, then a header row and the rows (RFC 4180 quoting)."""
+    lines = [f"# {key}: {value}" for key, value in _flatten(msgspec.to_builtins(meta))]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([d.value for d in group_by] + list(CSV_COUNT_COLUMNS))
+    lines.append(buffer.getvalue().rstrip("\r\n"))
+    return lines
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        items: list[tuple[str, str]] = []
+        for key, inner in value.items():
+            items.extend(_flatten(inner, f"{prefix}{key}."))
+        return items
+    if isinstance(value, list):
+        return [(prefix.rstrip("."), ",".join(str(v) for v in value))]
+    return [(prefix.rstrip("."), "" if value is None else str(value).replace("\n", " "))]
+
+
+async def _csv_chunks(
+    meta: Methods, group_by: Sequence[Dimension], rows: Sequence[StatsRow]
+) -> AsyncIterator[bytes]:
+    yield ("\r\n".join(csv_lines(meta, group_by, rows)) + "\r\n").encode()
+    names = [d.value for d in group_by]
+    for start in range(0, len(rows), ROWS_PER_CHUNK):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        for row in rows[start : start + ROWS_PER_CHUNK]:
+            values = msgspec.to_builtins(row)
+            writer.writerow(
+                [values[name] for name in names]
+                + [_csv_value(values[column]) for column in CSV_COUNT_COLUMNS]
+            )
+        yield buffer.getvalue().encode()
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator[bytes]:
+    yield b'{"meta":' + msgspec.json.encode(meta) + b',"rows":['
+    for start in range(0, len(rows), ROWS_PER_CHUNK):
+        chunk = msgspec.json.encode(rows[start : start + ROWS_PER_CHUNK])[1:-1]
+        yield (b"," if start else b"") + chunk
+    yield b"]}"
+
+
+def _download(name: str, version: str, extension: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}-{version}.{extension}"'}
+
+
+@get(
+    "/v1/exports/identification.csv",
+    dependencies=PARAMETERS,
+    opt={ROLES_OPT: ANALYSTS},
+    tags=["statistics"],
+    summary="The statistics as CSV, the methods as leading # lines",
+    media_type="text/csv; charset=utf-8",
+    responses=problem_specs(401, 403, 422),
+)
+async def export_csv(
+    state: State,
+    conn: Transaction,
+    params: NamedDependency[StatsParameters],
+) -> Stream:
+    settings: Settings = state.settings
+    query = build_query(params, settings, public=False)
+    table = await _table(conn, settings, query)
+    meta = methods(table, query, settings)
+    return Stream(
+        _csv_chunks(meta, query.group_by, table.rows),
+        media_type="text/csv; charset=utf-8",
+        headers=_download("plainsight-identification", table.dataset_version, "csv"),
+    )
+
+
+@get(
+    "/v1/exports/identification.json",
+    dependencies=PARAMETERS,
+    opt={ROLES_OPT: ANALYSTS},
+    tags=["statistics"],
+    summary="The statistics as JSON: a `meta` object with the methods beside `rows`",
+    responses=problem_specs(401, 403, 422),
+)
+async def export_json(
+    state: State,
+    conn: Transaction,
+    params: NamedDependency[StatsParameters],
+) -> Stream:
+    settings: Settings = state.settings
+    query = build_query(params, settings, public=False)
+    table = await _table(conn, settings, query)
+    return Stream(
+        _json_chunks(methods(table, query, settings), table.rows),
+        media_type="application/json",
+        headers=_download("plainsight-identification", table.dataset_version, "json"),
+    )
+
+
+ROUTES = [identification_statistics, public_identification_statistics, export_csv, export_json]

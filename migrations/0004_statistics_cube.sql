@@ -1,0 +1,143 @@
+-- The statistics cube: pre-aggregated counts that the statistics endpoints read instead of
+-- incidents or reports. Ingest only appends to stats_changes (0003); fold_statistics moves
+-- those changes into the cube in one set-based statement, before each statistics query and
+-- every few seconds in the background, so the hot path never touches a shared counter row.
+
+-- Each rollup keeps one time grain (periods are local dates in the configured time zone) and
+-- either the area (H3 res 7; coarser areas are its parents), the attributes (agency, masked,
+-- kind) or both. A query reads the smallest rollup that has what it groups by; the day grain
+-- answers the partial periods at the ends of a date range.
+create table stats_rollups (
+    id smallint primary key,
+    grain text not null check (grain in ('month', 'week', 'day')),
+    with_area boolean not null,
+    with_attributes boolean not null
+);
+insert into stats_rollups (id, grain, with_area, with_attributes) values
+    (1, 'month', true, true), (2, 'month', true, false), (3, 'month', false, true),
+    (4, 'week', true, true), (5, 'week', true, false), (6, 'week', false, true),
+    (7, 'day', true, true);
+
+create table stats_cube (
+    rollup smallint not null references stats_rollups (id),
+    scope text not null,
+    unit text not null check (unit in ('incident', 'report')),
+    period date not null,
+    area bigint not null,
+    agency text not null,
+    masked text not null,
+    kind text not null,
+    not_identified integer not null,
+    identified integer not null,
+    unclear integer not null,
+    primary key (rollup, scope, unit, period, area, agency, masked, kind)
+);
+
+-- The time zone the cube's periods are in; a different configured zone rebuilds the cube.
+create table stats_cube_settings (
+    singleton boolean primary key default true check (singleton),
+    time_zone text not null
+);
+
+-- Move every pending change into the cube. One statement, so one snapshot: a change committed
+-- later stays for the next fold. Incident facts are locked, and what is added for an incident
+-- is exactly what folded_* then records, so a fold racing an ingest never counts twice.
+create function fold_statistics(p_time_zone text) returns bigint
+language plpgsql as $$
+declare
+    v_folded bigint;
+begin
+    perform pg_advisory_xact_lock(7351000101);
+    if (select time_zone from stats_cube_settings) is distinct from p_time_zone then
+        perform reset_statistics(p_time_zone);
+    end if;
+    with changes as (
+        delete from stats_changes returning *
+    ), dirty as (
+        select distinct incident_id from changes where incident_id is not null
+    ), facts as (
+        select f.incident_id, f.scope, f.reports, f.earliest_at, f.h3_cell, f.agency, f.masked,
+               f.kind, f.classification, f.folded_at, f.folded_cell, f.folded_agency,
+               f.folded_masked, f.folded_kind, f.folded_classification
+        from incident_facts f join dirty using (incident_id)
+        for update of f
+    ), deltas (scope, unit, at, cell, agency, masked, kind, class, n) as (
+        select scope, 'incident', folded_at, folded_cell, folded_agency, folded_masked,
+               folded_kind, folded_classification, -1
+        from facts where folded_at is not null
+        union all
+        select scope, 'incident', earliest_at, h3_cell, agency, masked, kind, classification, 1
+        from facts where reports > 0
+        union all
+        select scope, 'report', occurred_at, h3_cell, agency, masked, kind, identification,
+               report_sign
+        from changes where report_sign <> 0
+    ), localised as (
+        select scope, unit, (at at time zone p_time_zone)::date as day,
+               h3_parent(cell, 7) as area, agency, masked, kind, class, n
+        from deltas
+    ), expanded as (
+        select r.id as rollup, l.scope, l.unit,
+               case r.grain
+                   when 'month' then date_trunc('month', l.day::timestamp)::date
+                   when 'week' then date_trunc('week', l.day::timestamp)::date
+                   else l.day
+               end as period,
+               case when r.with_area then l.area else 0 end as area,
+               case when r.with_attributes then l.agency else '' end as agency,
+               case when r.with_attributes then l.masked else '' end as masked,
+               case when r.with_attributes then l.kind else '' end as kind,
+               coalesce(sum(l.n) filter (where l.class = 'not_identified'), 0) as not_identified,
+               coalesce(sum(l.n) filter (where l.class = 'identified'), 0) as identified,
+               coalesce(sum(l.n) filter (where l.class = 'unclear'), 0) as unclear
+        from localised l cross join stats_rollups r
+        group by 1, 2, 3, 4, 5, 6, 7, 8
+    ), applied as (
+        insert into stats_cube as c (rollup, scope, unit, period, area, agency, masked, kind,
+                                     not_identified, identified, unclear)
+        select * from expanded
+        on conflict (rollup, scope, unit, period, area, agency, masked, kind) do update set
+            not_identified = c.not_identified + excluded.not_identified,
+            identified = c.identified + excluded.identified,
+            unclear = c.unclear + excluded.unclear
+    ), folded as (
+        update incident_facts f
+        set folded_at = x.earliest_at, folded_cell = x.h3_cell, folded_agency = x.agency,
+            folded_masked = x.masked, folded_kind = x.kind,
+            folded_classification = x.classification
+        from facts x
+        where f.incident_id = x.incident_id and f.scope = x.scope and x.reports > 0
+    ), purged as (
+        delete from incident_facts f using facts x
+        where f.incident_id = x.incident_id and f.scope = x.scope and x.reports = 0
+    )
+    select count(*) into v_folded from changes;
+    return v_folded;
+end
+$$;
+
+-- Empty the cube and queue everything counted as changes, for the next fold to add back in
+-- (a new time zone, or after a bulk import). Ingest is held off meanwhile: a report committed
+-- between these statements would be queued twice.
+create function reset_statistics(p_time_zone text) returns void
+language plpgsql as $$
+begin
+    lock table stats_changes in share row exclusive mode;
+    delete from stats_cube;
+    delete from stats_changes;
+    delete from incident_facts where reports = 0;
+    update incident_facts
+    set folded_at = null, folded_cell = null, folded_agency = null, folded_masked = null,
+        folded_kind = null, folded_classification = null;
+    insert into stats_changes (incident_id) select distinct incident_id from incident_facts;
+    insert into stats_changes (scope, report_sign, occurred_at, h3_cell, agency, masked, kind,
+                               identification)
+    select scope.name, 1, r.occurred_at, r.h3_cell, r.agency, r.masked, r.kind,
+           r.identification
+    from reports r
+    cross join (values ('all'), ('verified')) as scope (name)
+    where r.incident_id is not null and (scope.name = 'all' or r.status = 'verified');
+    insert into stats_cube_settings (time_zone) values (p_time_zone)
+    on conflict (singleton) do update set time_zone = excluded.time_zone;
+end
+$$;

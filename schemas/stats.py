@@ -1,0 +1,128 @@
+"""Identification statistics: query vocabulary, rows and the methods published with them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+
+class Dimension(StrEnum):
+    MONTH = "month"
+    WEEK = "week"
+    AREA = "area"
+    AGENCY = "agency"
+    MASKED = "masked"
+    KIND = "kind"
+
+
+class Unit(StrEnum):
+    INCIDENT = "incident"
+    REPORT = "report"
+
+
+class StatusScope(StrEnum):
+    ALL = "all"
+    """Every counted report: not withdrawn, not rejected."""
+    VERIFIED = "verified"
+    """Only reports a moderator verified."""
+
+
+MIN_AREA_RESOLUTION: Final = 5
+MAX_AREA_RESOLUTION: Final = 7
+PUBLIC_MAX_AREA_RESOLUTION: Final = 6
+PUBLIC_DIMENSIONS: Final = frozenset(Dimension) - {Dimension.WEEK}
+
+DEFINITIONS: Final = {
+    "not_identified": "a report whose verbal, badge_shown and insignia_visible are all 'no'",
+    "identified": "a report where any of verbal, badge_shown, insignia_visible is 'yes'",
+    "unclear": "any other report",
+    "incident": (
+        "reports whose H3 res-9 cells are within {distance} grid steps and whose times differ "
+        "by at most {window} minutes, transitively; withdrawn and rejected reports never count"
+    ),
+    "incident_status": "the plurality of its reports' classifications; a tie is unclear",
+    "incident_time_area_kind": "those of the incident's earliest report",
+    "incident_agency": (
+        "the agency most often claimed in its reports, else most often suspected, else "
+        "'unknown'; ties go to the first code in byte order"
+    ),
+    "incident_masked": (
+        "the most often reported of all/some/none (ties towards more masking), else 'unknown'"
+    ),
+    "rate_not_identified": (
+        "not_identified / (not_identified + identified); unclear is left out of the rate"
+    ),
+    "interval": "Wilson score interval, 95%",
+    "suppression": (
+        "a cell with a total below the threshold is published with null counts; further cells "
+        "are suppressed so that no published coarser total (any dimension dropped, or area at a "
+        "coarser resolution) holds exactly one hidden cell"
+    ),
+    "time_buckets": "month as YYYY-MM and ISO week as YYYY-Www, in the time zone stated",
+}
+
+
+class StatsRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One cell; only the grouped dimensions are present. Suppressed: counts and rates null."""
+
+    month: str | UnsetType = UNSET
+    week: str | UnsetType = UNSET
+    area: str | UnsetType = UNSET
+    agency: str | UnsetType = UNSET
+    masked: str | UnsetType = UNSET
+    kind: str | UnsetType = UNSET
+    total: int | None
+    not_identified: int | None
+    identified: int | None
+    unclear: int | None
+    rate_not_identified: float | None
+    ci_low: float | None
+    ci_high: float | None
+    suppressed: bool
+
+
+class StatsFilters(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    from_: date | None
+    to: date | None
+    group_by: list[Dimension]
+    area_resolution: int
+    status: StatusScope
+    unit: Unit
+
+
+class Statistics(msgspec.Struct, frozen=True, kw_only=True):
+    dataset_version: str
+    """Changes whenever the published table would: cite it with the figures."""
+    generated_at: datetime
+    unit: Unit
+    suppression_threshold: int
+    rows: list[StatsRow]
+
+
+class GroupingMethod(msgspec.Struct, frozen=True, kw_only=True):
+    grid_distance: int
+    window_minutes: int
+
+
+class Methods(msgspec.Struct, frozen=True, kw_only=True):
+    """How a table was made: published with every export."""
+
+    dataset_version: str
+    generated_at: datetime
+    tier: str
+    filters: StatsFilters
+    time_zone: str
+    suppression_threshold: int
+    publication_delay_days: int | None
+    """Only incidents at least this old are counted; null: no delay (researcher tier)."""
+    grouping: GroupingMethod
+    definitions: dict[str, str]
+
+
+class StatisticsExport(msgspec.Struct, frozen=True, kw_only=True):
+    meta: Methods
+    rows: list[StatsRow]

@@ -1,0 +1,96 @@
+"""Checks the statistics cube against its sources, computed here in Python one contribution
+at a time (shared by the cube and import tests)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import h3
+
+CLASSES = ("not_identified", "identified", "unclear")
+ROLLUPS = {  # id: (grain, with area, with agency/masked/kind), as documented in 0004
+    1: ("month", True, True),
+    2: ("month", True, False),
+    3: ("month", False, True),
+    4: ("week", True, True),
+    5: ("week", True, False),
+    6: ("week", False, True),
+    7: ("day", True, True),
+}
+
+
+def period(day: date, grain: str) -> date:
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    return day
+
+
+def expected_cube(
+    facts: list[asyncpg.Record], reports: list[asyncpg.Record], zone: str
+) -> Counter[tuple[Any, ...]]:
+    """Every rollup's counts computed from the sources, one contribution at a time."""
+    tz = ZoneInfo(zone)
+    contributions = [
+        ("incident", f["scope"], f["earliest_at"], f["h3_cell"], f["agency"], f["masked"],
+         f["kind"], f["classification"])
+        for f in facts
+    ] + [
+        ("report", scope, r["occurred_at"], r["h3_cell"], r["agency"], r["masked"], r["kind"],
+         r["identification"])
+        for r in reports
+        for scope in (("all", "verified") if r["status"] == "verified" else ("all",))
+    ]  # fmt: skip
+    cube: Counter[tuple[Any, ...]] = Counter()
+    for unit, scope, at, cell, agency, masked, kind, classification in contributions:
+        day = at.astimezone(tz).date()
+        area = h3.str_to_int(h3.cell_to_parent(h3.int_to_str(cell), 7))
+        for rollup, (grain, with_area, with_attributes) in ROLLUPS.items():
+            key = (
+                rollup,
+                scope,
+                unit,
+                period(day, grain),
+                area if with_area else 0,
+                agency if with_attributes else "",
+                masked if with_attributes else "",
+                kind if with_attributes else "",
+                classification,
+            )
+            cube[key] += 1
+    return cube
+
+
+async def actual_cube(conn: asyncpg.Connection) -> Counter[tuple[Any, ...]]:
+    cube: Counter[tuple[Any, ...]] = Counter()
+    for row in await conn.fetch("select * from stats_cube"):
+        for classification in CLASSES:
+            if row[classification]:
+                key = (
+                    row["rollup"],
+                    row["scope"],
+                    row["unit"],
+                    row["period"],
+                    row["area"],
+                    row["agency"],
+                    row["masked"],
+                    row["kind"],
+                    classification,
+                )
+                cube[key] = row[classification]
+    return cube
+
+
+async def check_cube(conn: asyncpg.Connection, zone: str) -> None:
+    await conn.execute("select fold_statistics($1)", zone)
+    facts = await conn.fetch("select * from incident_facts where reports > 0")
+    reports = await conn.fetch("select * from reports where incident_id is not null")
+    assert facts, "the scenario must have produced incidents"
+    assert await actual_cube(conn) == expected_cube(facts, reports, zone)
+    assert await conn.fetchval("select count(*) from incident_facts where reports = 0") == 0
+    assert await conn.fetchval("select count(*) from stats_changes") == 0

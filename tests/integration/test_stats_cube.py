@@ -1,0 +1,155 @@
+"""The statistics cube stays equal to what it summarises: after submissions, merges, splits,
+withdrawals and folds racing concurrent ingest, every rollup holds exactly the counts computed
+here in Python from the incident facts and the reports (the cube's sources)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import h3
+import httpx
+
+from api.stats_folding import background_folding
+from schemas.auth import Role
+from storage.db import PooledDatabase, connect
+from tests.helpers import Api, bearer, observer_report
+from tests.integration.cube_check import CLASSES, check_cube
+from tests.integration.support import devices
+
+CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
+START = datetime(2025, 2, 26, 20, 0, tzinfo=UTC)  # crosses into March in some zones
+ANSWERS = {
+    "not_identified": {"verbal": "no", "badge_shown": "no", "insignia_visible": "no"},
+    "identified": {"verbal": "yes", "badge_shown": "no", "insignia_visible": "no"},
+    "unclear": {"verbal": "unclear", "badge_shown": "no", "insignia_visible": "no"},
+}
+
+
+def random_report(rng: random.Random) -> dict[str, Any]:
+    # A small neighbourhood and a few days, so reports group, bridge and merge often.
+    cell = rng.choice(h3.grid_disk(CENTRE, 6))
+    lat, lon = h3.cell_to_latlng(cell)
+    when = START + timedelta(minutes=rng.randrange(0, 3 * 24 * 60, 20))
+    agencies = rng.sample(["ICE", "CBP", "HSI", "unknown"], rng.randint(0, 2))
+    return observer_report(
+        location={"lat": lat, "lon": lon},
+        occurred_at=when.isoformat(),
+        agents={
+            "masked": rng.choice(["all", "some", "none", "unknown"]),
+            "agencies_claimed": agencies,
+            "agencies_suspected": rng.sample(["FBI", "DEA"], rng.randint(0, 1)),
+        },
+        identification={
+            **ANSWERS[rng.choice(CLASSES)],
+            "asked": "no",
+            "response_when_asked": None,
+        },
+    )
+
+
+async def test_the_cube_matches_its_sources_through_merges_splits_and_withdrawals(
+    api: Api,
+) -> None:
+    rng = random.Random(20251126)
+    token = await api.device_token()
+    researcher = bearer(await api.account_token(Role.researcher))
+    submitted = []
+    for step in range(60):
+        response = await api.submit(token, random_report(rng))
+        assert response.status_code == 201, response.text
+        submitted.append(response.json()["id"])
+        if step % 7 == 6:  # withdraw one, which may split an incident
+            victim = submitted.pop(rng.randrange(len(submitted)))
+            gone = await api.client.delete(f"/v1/reports/{victim}", headers=bearer(token))
+            assert gone.status_code == 204
+        if step % 10 == 9:  # statistics fold what is pending so far
+            stats = await api.client.get("/v1/stats/identification", headers=researcher)
+            assert stats.status_code == 200
+    await api.conn.execute(
+        "update reports set status = 'verified' where id = any($1::uuid[])",
+        submitted[::3],
+    )
+    await api.conn.execute(
+        "select refresh_incident(i) from (select distinct incident_id as i from reports"
+        " where incident_id is not null) as x"
+    )
+    await api.conn.execute(
+        "insert into stats_changes (scope, report_sign, occurred_at, h3_cell, agency, masked,"
+        " kind, identification) select 'verified', 1, occurred_at, h3_cell, agency, masked,"
+        " kind, identification from reports where id = any($1::uuid[])",
+        submitted[::3],
+    )
+    await check_cube(api.conn, "UTC")
+
+
+async def test_a_new_time_zone_rebuilds_the_cube(api: Api) -> None:
+    rng = random.Random(7)
+    token = await api.device_token()
+    for _ in range(25):
+        assert (await api.submit(token, random_report(rng))).status_code == 201
+    await check_cube(api.conn, "UTC")
+    await check_cube(api.conn, "Pacific/Kiritimati")  # UTC+14: days and months shift
+    assert await api.conn.fetchval("select time_zone from stats_cube_settings") == (
+        "Pacific/Kiritimati"
+    )
+
+
+async def test_folds_racing_concurrent_ingest_count_everything_once(
+    pooled_client: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, dsn = pooled_client
+    rng = random.Random(99)
+    tokens = await devices(client, 16)
+    bodies = [random_report(rng) for _ in range(96)]
+    conn = await connect(dsn)
+    try:
+
+        async def folds() -> None:
+            for _ in range(30):
+                await conn.execute("select fold_statistics('UTC')")
+                await asyncio.sleep(0.01)
+
+        async def submissions() -> list[httpx.Response]:
+            return await asyncio.gather(
+                *(
+                    client.post("/v1/reports", json=body, headers=bearer(tokens[i % 16]))
+                    for i, body in enumerate(bodies)
+                )
+            )
+
+        responses, _ = await asyncio.gather(submissions(), folds())
+        assert {r.status_code for r in responses} == {201}
+        await check_cube(conn, "UTC")
+    finally:
+        await conn.close()
+
+
+async def test_the_service_folds_in_the_background(
+    pooled_client: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, dsn = pooled_client
+    (token,) = await devices(client, 1)
+    rng = random.Random(5)
+    for _ in range(5):
+        response = await client.post("/v1/reports", json=random_report(rng), headers=bearer(token))
+        assert response.status_code == 201
+    db = await PooledDatabase.open(dsn, min_size=1, max_size=2)
+    try:
+        async with background_folding(db, "UTC", interval_s=0.05):
+            for _ in range(200):
+                async with db.acquire() as conn:
+                    if await conn.fetchval("select count(*) from stats_changes") == 0:
+                        break
+                await asyncio.sleep(0.05)
+        async with db.acquire() as conn:
+            assert await conn.fetchval("select count(*) from stats_changes") == 0
+            cube_reports = await conn.fetchval(
+                "select sum(not_identified + identified + unclear) from stats_cube"
+                " where rollup = 7 and unit = 'report' and scope = 'all'"
+            )
+            assert cube_reports == 5
+    finally:
+        await db.close()
