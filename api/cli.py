@@ -1,4 +1,4 @@
-"""The ``plainsight`` command: serve, migrate, gc, users create."""
+"""The ``plainsight`` command: serve, migrate, gc, import, users create."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 
 import msgspec
@@ -69,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="also delete unfinished uploads older than this (filesystem store; default 60)",
     )
     gc.set_defaults(handler=run_gc)
+
+    importer = commands.add_parser(
+        "import",
+        help="import NDJSON reports (API schema) for an account, grouped into incidents",
+    )
+    importer.add_argument("file", type=Path, help="one report per line, as POST /v1/reports")
+    importer.add_argument(
+        "--account",
+        required=True,
+        metavar="EMAIL",
+        help="the admin or moderator account the reports are attributed to",
+    )
+    importer.add_argument(
+        "--workers", type=int, default=0, help="validating processes (default: one per CPU)"
+    )
+    importer.set_defaults(handler=run_import)
 
     users = commands.add_parser("users", help="manage staff accounts")
     users_commands = users.add_subparsers(required=True, metavar="ACTION")
@@ -169,6 +186,75 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
         f"and {swept} unfinished uploads"
     )
     return 0
+
+
+IMPORTERS = frozenset({Role.admin, Role.moderator})
+REASONS_SHOWN = 20
+SELECT_IMPORTER = (
+    "select id, role from accounts where lower(email) = lower($1) and disabled_at is null"
+)
+
+
+def run_import(settings: Settings, args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    from api.app import apply_migrations
+    from storage.bulk_import import import_reports
+    from storage.incidents import GroupingRule
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"plainsight: {path} is not a readable file", file=sys.stderr)
+        return EXIT_USAGE
+    with path.open("rb") as stream:
+        total_lines = sum(1 for _ in stream)
+
+    async def run(dsn: str) -> int:
+        await apply_migrations(dsn)
+        conn = await connect(dsn)
+        try:
+            account = await conn.fetchrow(SELECT_IMPORTER, args.account)
+            if account is None or Role(account["role"]) not in IMPORTERS:
+                print(
+                    f"plainsight: {args.account} is not an active admin or moderator account",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            rule = GroupingRule(
+                settings.incident_distance,
+                timedelta(minutes=settings.incident_window_minutes),
+            )
+            workers = args.workers or os.cpu_count() or 1
+            with (
+                ProcessPoolExecutor(workers) as executor,
+                tqdm(total=total_lines, desc="validating", unit=" lines", file=sys.stderr) as bar,
+            ):
+                summary = await import_reports(
+                    conn,
+                    path,
+                    account_id=account["id"],
+                    grouping=rule,
+                    time_zone=settings.timezone,
+                    executor=executor,
+                    progress=bar.update,
+                )
+        finally:
+            await conn.close()
+        print(
+            f"plainsight: {summary.lines} lines: {summary.imported} reports imported into "
+            f"{summary.incidents} new incidents ({summary.merged} stored incidents merged), "
+            f"{summary.already_present} already present, {summary.rejected} rejected"
+        )
+        for rejected in summary.reasons[:REASONS_SHOWN]:
+            print(f"  line {rejected.line}: {rejected.reason}", file=sys.stderr)
+        if summary.rejected > REASONS_SHOWN:
+            print(f"  ... and {summary.rejected - REASONS_SHOWN} more", file=sys.stderr)
+        return 1 if summary.rejected else 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(run(dsn))
 
 
 def run_users_create(settings: Settings, args: argparse.Namespace) -> int:

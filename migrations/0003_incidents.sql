@@ -38,6 +38,9 @@ set identification = case
         'unknown')
 where content is not null;
 
+-- Bulk-imported reports carry no receipt: nobody submitted them from a phone to keep one.
+alter table reports alter column receipt_signature drop not null;
+
 alter table reports drop constraint reports_withdrawn_purged;
 alter table reports add constraint reports_withdrawn_purged check (
     status <> 'withdrawn' or (
@@ -51,6 +54,8 @@ alter table reports add constraint reports_withdrawn_purged check (
 create index reports_grouping_idx on reports (h3_cell, occurred_at) include (incident_id)
     where incident_id is not null;
 create index reports_incident_idx on reports (incident_id) where incident_id is not null;
+-- Report-unit statistics over date ranges the statistics cube does not hold whole.
+create index reports_counted_time_idx on reports (occurred_at) where incident_id is not null;
 
 create table incidents (
     id bigint generated always as identity primary key,
@@ -152,44 +157,53 @@ create table incident_facts (
 );
 create index incident_facts_time_idx on incident_facts (scope, earliest_at);
 
--- Recompute an incident's facts from its reports (after a merge, split, withdrawal or
--- review). Scopes left without reports become tombstones; an incident without counted reports
--- is deleted (its facts stay as tombstones until the cube has taken them out).
-create function refresh_incident(p_incident bigint) returns void
+-- Recompute incidents' facts from their reports (after a merge, split, withdrawal, review or
+-- bulk import), set-based. Scopes left without reports become tombstones; an incident without
+-- counted reports is deleted (its facts stay as tombstones until the cube takes them out).
+create function refresh_incidents(p_incidents bigint[]) returns void
 language plpgsql as $$
 begin
-    update incident_facts set reports = 0 where incident_id = p_incident;
+    update incident_facts f set reports = 0
+    from unnest(p_incidents) as t (id) where f.incident_id = t.id;
+    with members as (
+        select r.incident_id, scope.name as scope, r.id, r.occurred_at, r.h3_cell, r.kind,
+               r.identification, r.masked, r.agencies_claimed, r.agencies_suspected
+        from unnest(p_incidents) as t (id)
+        join reports r on r.incident_id = t.id
+        cross join (values ('all'), ('verified')) as scope (name)
+        where scope.name = 'all' or r.status = 'verified'
+    ), claimed as (
+        select incident_id, scope, jsonb_object_agg(code, n) as counts
+        from (select incident_id, scope, code, count(*) as n
+              from members, unnest(agencies_claimed) as code group by 1, 2, 3) as c
+        group by 1, 2
+    ), suspected as (
+        select incident_id, scope, jsonb_object_agg(code, n) as counts
+        from (select incident_id, scope, code, count(*) as n
+              from members, unnest(agencies_suspected) as code group by 1, 2, 3) as s
+        group by 1, 2
+    )
     insert into incident_facts as f (
         incident_id, scope, reports, earliest_at, earliest_report, h3_cell, kind,
         identified, not_identified, unclear, masked_all, masked_some, masked_none,
         agencies_claimed, agencies_suspected)
-    select p_incident, scope.name, count(*),
-           min(r.occurred_at),
-           (array_agg(r.id order by r.occurred_at, r.id))[1],
-           (array_agg(r.h3_cell order by r.occurred_at, r.id))[1],
-           (array_agg(r.kind order by r.occurred_at, r.id))[1],
-           count(*) filter (where r.identification = 'identified'),
-           count(*) filter (where r.identification = 'not_identified'),
-           count(*) filter (where r.identification = 'unclear'),
-           count(*) filter (where r.masked = 'all'),
-           count(*) filter (where r.masked = 'some'),
-           count(*) filter (where r.masked = 'none'),
-           coalesce((select jsonb_object_agg(code, n) from (
-               select code, count(*) as n
-               from reports r2, unnest(r2.agencies_claimed) as code
-               where r2.incident_id = p_incident
-                 and (scope.name = 'all' or r2.status = 'verified')
-               group by code) claimed), '{}'::jsonb),
-           coalesce((select jsonb_object_agg(code, n) from (
-               select code, count(*) as n
-               from reports r2, unnest(r2.agencies_suspected) as code
-               where r2.incident_id = p_incident
-                 and (scope.name = 'all' or r2.status = 'verified')
-               group by code) suspected), '{}'::jsonb)
-    from reports r
-    cross join (values ('all'), ('verified')) as scope (name)
-    where r.incident_id = p_incident and (scope.name = 'all' or r.status = 'verified')
-    group by scope.name
+    select m.incident_id, m.scope, count(*),
+           min(m.occurred_at),
+           (array_agg(m.id order by m.occurred_at, m.id))[1],
+           (array_agg(m.h3_cell order by m.occurred_at, m.id))[1],
+           (array_agg(m.kind order by m.occurred_at, m.id))[1],
+           count(*) filter (where m.identification = 'identified'),
+           count(*) filter (where m.identification = 'not_identified'),
+           count(*) filter (where m.identification = 'unclear'),
+           count(*) filter (where m.masked = 'all'),
+           count(*) filter (where m.masked = 'some'),
+           count(*) filter (where m.masked = 'none'),
+           coalesce(c.counts, '{}'::jsonb),
+           coalesce(s.counts, '{}'::jsonb)
+    from members m
+    left join claimed c using (incident_id, scope)
+    left join suspected s using (incident_id, scope)
+    group by m.incident_id, m.scope, c.counts, s.counts
     on conflict (incident_id, scope) do update set
         reports = excluded.reports,
         earliest_at = excluded.earliest_at,
@@ -204,12 +218,14 @@ begin
         masked_none = excluded.masked_none,
         agencies_claimed = excluded.agencies_claimed,
         agencies_suspected = excluded.agencies_suspected;
-    if not exists (select from reports where incident_id = p_incident) then
-        delete from incidents where id = p_incident;
-    end if;
-    insert into stats_changes (incident_id) values (p_incident);
+    delete from incidents i using unnest(p_incidents) as t (id)
+    where i.id = t.id and not exists (select from reports r where r.incident_id = i.id);
+    insert into stats_changes (incident_id) select unnest(p_incidents);
 end
 $$;
+
+create function refresh_incident(p_incident bigint) returns void
+language sql as $$ select refresh_incidents(array[p_incident]) $$;
 
 -- Store one report and group it, in one round trip. Returns the report's incident, or null
 -- when the submitter already used this client_id (the caller then replays or refuses).

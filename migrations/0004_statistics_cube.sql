@@ -4,29 +4,33 @@
 -- every few seconds in the background, so the hot path never touches a shared counter row.
 
 -- Each rollup keeps one time grain (periods are local dates in the configured time zone) and
--- either the area (H3 res 7; coarser areas are its parents), the attributes (agency, masked,
--- kind) or both. A query reads the smallest rollup that has what it groups by; the day grain
--- answers the partial periods at the ends of a date range.
+-- either the area (H3 res 7; coarser areas are its parents) or the attributes (agency, masked,
+-- kind). Area and attributes together are nearly one row per incident, no smaller than the
+-- incident facts, so such queries read those instead (storage/stats_cube.py); so do the
+-- partial periods at the ends of a date range, except that attribute-only queries take them
+-- from the day rollup.
 create table stats_rollups (
     id smallint primary key,
     grain text not null check (grain in ('month', 'week', 'day')),
     with_area boolean not null,
-    with_attributes boolean not null
+    with_attributes boolean not null,
+    check (with_area <> with_attributes)
 );
 insert into stats_rollups (id, grain, with_area, with_attributes) values
-    (1, 'month', true, true), (2, 'month', true, false), (3, 'month', false, true),
-    (4, 'week', true, true), (5, 'week', true, false), (6, 'week', false, true),
-    (7, 'day', true, true);
+    (1, 'month', true, false), (2, 'month', false, true),
+    (3, 'week', true, false), (4, 'week', false, true),
+    (5, 'day', false, true);
 
+-- Text keys compare byte-wise ("C"): the fold sorts and indexes millions of them.
 create table stats_cube (
     rollup smallint not null references stats_rollups (id),
-    scope text not null,
-    unit text not null check (unit in ('incident', 'report')),
+    scope text collate "C" not null,
+    unit text collate "C" not null check (unit in ('incident', 'report')),
     period date not null,
     area bigint not null,
-    agency text not null,
-    masked text not null,
-    kind text not null,
+    agency text collate "C" not null,
+    masked text collate "C" not null,
+    kind text collate "C" not null,
     not_identified integer not null,
     identified integer not null,
     unclear integer not null,
@@ -48,6 +52,8 @@ declare
     v_folded bigint;
 begin
     perform pg_advisory_xact_lock(7351000101);
+    -- A bulk import folds millions of changes: let the aggregation hash in memory.
+    perform set_config('work_mem', '256MB', true);
     if (select time_zone from stats_cube_settings) is distinct from p_time_zone then
         perform reset_statistics(p_time_zone);
     end if;
@@ -123,7 +129,8 @@ create function reset_statistics(p_time_zone text) returns void
 language plpgsql as $$
 begin
     lock table stats_changes in share row exclusive mode;
-    delete from stats_cube;
+    -- Truncate, not delete: a million dead keys would slow every insert of the refill.
+    truncate stats_cube;
     delete from stats_changes;
     delete from incident_facts where reports = 0;
     update incident_facts

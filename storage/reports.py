@@ -161,6 +161,9 @@ async def _replay(
             "a different report was already submitted with this client_id; "
             "use a new client_id for a new report"
         )
+    if row["receipt_signature"] is None:
+        # Bulk-imported under this account: there is no receipt to replay.
+        raise Conflict("this client_id belongs to an imported report; use a new client_id")
     receipt = Receipt(
         report_id=row["id"],
         client_id=row["client_id"],

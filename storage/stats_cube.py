@@ -1,41 +1,47 @@
-"""Reading the statistics cube (migration 0004): which rollups answer a query, and the SQL.
+"""Counting for statistics: the cube's rollups where they hold the answer, the sources (incident
+facts, or counted reports) for the rest, summed per cell.
 
 A date range is answered from whole periods of the query's grain (month, or ISO week when the
-query groups by week) in the smallest rollup that has the dimensions asked for, plus the day
-rollup for the partial periods at either end. The SQL is assembled only from the allow-listed
-fragments below; every value travels as a parameter.
+query groups by week) in the rollup that has the dimensions asked for. Partial periods at the
+ends come from the day rollup (attribute queries) or from the sources (area queries); a query
+grouping by area and attributes together reads the sources only (migration 0004 says why).
+The SQL is assembled only from the allow-listed fragments below; every value is a parameter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import h3.api.basic_int as h3i
 
-from schemas.stats import Dimension
+from schemas.stats import Dimension, StatusScope, Unit
 from storage.disclosure import Cell
 from storage.stats_query import StatsQuery
 
 Grain = Literal["month", "week", "day"]
-# (grain, with area, with agency/masked/kind) -> stats_rollups.id; the day grain has both.
-ROLLUPS: Final[dict[tuple[Grain, bool, bool], int]] = {
-    ("month", True, True): 1,
-    ("month", True, False): 2,
-    ("month", False, True): 3,
-    ("week", True, True): 4,
-    ("week", True, False): 5,
-    ("week", False, True): 6,
-    ("day", True, True): 7,
+# (grain, with area) -> stats_rollups.id (with area: area only; without: the attributes)
+ROLLUPS: Final[dict[tuple[Grain, bool], int]] = {
+    ("month", True): 1,
+    ("month", False): 2,
+    ("week", True): 3,
+    ("week", False): 4,
+    ("day", False): 5,
 }
 ATTRIBUTES: Final = frozenset({Dimension.AGENCY, Dimension.MASKED, Dimension.KIND})
 CUBE_AREA_RESOLUTION: Final = 7
 FOLD = "select fold_statistics($1)"
-_DIMENSIONS: Final = {
+CLASSES: Final = ("not_identified", "identified", "unclear")
+SOURCE: Final = None
+"""A piece read from the incident facts or reports rather than from a rollup."""
+
+_CUBE_KEYS: Final = {
     Dimension.MONTH: "to_char(c.period, 'YYYY-MM')",
     Dimension.WEEK: """to_char(c.period, 'IYYY-"W"IW')""",
+    Dimension.AREA: "c.area",
     Dimension.AGENCY: "c.agency",
     Dimension.MASKED: "c.masked",
     Dimension.KIND: "c.kind",
@@ -43,10 +49,58 @@ _DIMENSIONS: Final = {
 
 
 @dataclass(frozen=True, slots=True)
-class Piece:
-    """Cube rows of one rollup with ``start <= period < end`` (None: unbounded)."""
+class _Source:
+    keys: dict[Dimension, str]
+    table: str
+    time: str
+    classification: str
+    scopes: dict[StatusScope, str]
 
-    rollup: int
+
+# {tz} becomes a parameter. Counted reports are exactly those in an incident.
+_SOURCES: Final = {
+    Unit.INCIDENT: _Source(
+        keys={
+            Dimension.MONTH: "to_char(f.earliest_at at time zone {tz}, 'YYYY-MM')",
+            Dimension.WEEK: """to_char(f.earliest_at at time zone {tz}, 'IYYY-"W"IW')""",
+            Dimension.AREA: "h3_parent(f.h3_cell, 7)",
+            Dimension.AGENCY: "f.agency",
+            Dimension.MASKED: "f.masked",
+            Dimension.KIND: "f.kind",
+        },
+        table="incident_facts f",
+        time="f.earliest_at",
+        classification="f.classification",
+        scopes={
+            StatusScope.ALL: "f.scope = 'all' and f.reports > 0",
+            StatusScope.VERIFIED: "f.scope = 'verified' and f.reports > 0",
+        },
+    ),
+    Unit.REPORT: _Source(
+        keys={
+            Dimension.MONTH: "to_char(r.occurred_at at time zone {tz}, 'YYYY-MM')",
+            Dimension.WEEK: """to_char(r.occurred_at at time zone {tz}, 'IYYY-"W"IW')""",
+            Dimension.AREA: "h3_parent(r.h3_cell, 7)",
+            Dimension.AGENCY: "r.agency",
+            Dimension.MASKED: "r.masked",
+            Dimension.KIND: "r.kind",
+        },
+        table="reports r",
+        time="r.occurred_at",
+        classification="r.identification",
+        scopes={
+            StatusScope.ALL: "r.incident_id is not null",
+            StatusScope.VERIFIED: "r.incident_id is not null and r.status = 'verified'",
+        },
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Local days ``start <= day < end`` (None: unbounded) from a rollup, or the sources."""
+
+    rollup: int | None
     start: date | None
     end: date | None
 
@@ -73,69 +127,94 @@ def grain_of(group_by: tuple[Dimension, ...]) -> Grain:
 
 
 def plan(query: StatsQuery) -> list[Piece]:
-    """The rollups and period ranges that together cover exactly the query's days."""
+    """Pieces that together cover exactly the query's days, each counted once."""
     grain = grain_of(query.group_by)
-    dims = set(query.group_by)
-    with_area, with_attributes = Dimension.AREA in dims, bool(dims & ATTRIBUTES)
-    if grain == "day" or (with_area and with_attributes):
-        rollup = ROLLUPS[(grain, True, True)]
-    else:
-        rollup = ROLLUPS[(grain, with_area, with_attributes or not with_area)]
-    day_rollup = ROLLUPS[("day", True, True)]
+    with_area = Dimension.AREA in query.group_by
+    with_attributes = bool(ATTRIBUTES & set(query.group_by))
     start = query.date_from
     end = query.date_to + timedelta(days=1) if query.date_to is not None else None
     if query.before_day is not None and (end is None or query.before_day < end):
         end = query.before_day
+    if with_area and with_attributes:
+        return [Piece(SOURCE, start, end)]
+    edge_rollup = SOURCE if with_area else ROLLUPS[("day", False)]
     if grain == "day":
-        return [Piece(rollup, start, end)]
+        return [Piece(edge_rollup, start, end)]
     whole_start = start
     if start is not None and period_start(start, grain) != start:
         whole_start = next_period(period_start(start, grain), grain)
     whole_end = period_start(end, grain) if end is not None else None
     if whole_start is not None and whole_end is not None and whole_start >= whole_end:
-        return [Piece(day_rollup, start, end)]  # no whole period inside the range
-    pieces = [Piece(rollup, whole_start, whole_end)]
+        return [Piece(edge_rollup, start, end)]  # no whole period inside the range
+    pieces = [Piece(ROLLUPS[(grain, with_area)], whole_start, whole_end)]
     if start is not None and whole_start is not None and whole_start > start:
-        pieces.append(Piece(day_rollup, start, whole_start))
+        pieces.append(Piece(edge_rollup, start, whole_start))
     if end is not None and whole_end is not None and whole_end < end:
-        pieces.append(Piece(day_rollup, whole_end, end))
+        pieces.append(Piece(edge_rollup, whole_end, end))
     return pieces
 
 
-def build_sql(query: StatsQuery) -> tuple[str, list[object]]:
-    args: list[object] = [query.status.value, query.unit.value]
+class _Parameters:
+    def __init__(self) -> None:
+        self.values: list[object] = []
 
-    def param(value: object, sql_type: str) -> str:
-        args.append(value)
-        return f"${len(args)}::{sql_type}"
+    def add(self, value: object, sql_type: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{sql_type}"
 
-    keys = []
-    for i, dimension in enumerate(query.group_by):
-        if dimension is Dimension.AREA:
-            expression = "c.area"
-            if query.area_resolution != CUBE_AREA_RESOLUTION:
-                expression = f"h3_parent(c.area, {param(query.area_resolution, 'integer')})"
-        else:
-            expression = _DIMENSIONS[dimension]
-        keys.append(f"{expression} as d{i}")
+
+def _group_clause(query: StatsQuery) -> str:
+    if not query.group_by:
+        return ""
+    return " group by " + ", ".join(str(i + 1) for i in range(len(query.group_by)))
+
+
+def cube_sql(query: StatsQuery, pieces: list[Piece]) -> tuple[str, list[object]]:
+    params = _Parameters()
+    keys = [f"{_CUBE_KEYS[d]} as d{i}" for i, d in enumerate(query.group_by)]
+    counts = [f"coalesce(sum(c.{name}), 0) as {name}" for name in CLASSES]
     ranges = []
-    for piece in plan(query):
-        parts = [f"c.rollup = {param(piece.rollup, 'smallint')}"]
+    for piece in pieces:
+        parts = [f"c.rollup = {params.add(piece.rollup, 'smallint')}"]
         if piece.start is not None:
-            parts.append(f"c.period >= {param(piece.start, 'date')}")
+            parts.append(f"c.period >= {params.add(piece.start, 'date')}")
         if piece.end is not None:
-            parts.append(f"c.period < {param(piece.end, 'date')}")
+            parts.append(f"c.period < {params.add(piece.end, 'date')}")
         ranges.append("(" + " and ".join(parts) + ")")
-    counts = [
-        f"coalesce(sum(c.{name}), 0) as {name}"
-        for name in ("not_identified", "identified", "unclear")
-    ]
+    scope = params.add(query.status.value, "text")
+    unit = params.add(query.unit.value, "text")
     # Only the allow-listed fragments above are spliced in; every value is a parameter.
     sql = f"select {', '.join([*keys, *counts])} from stats_cube c"  # noqa: S608
-    sql += " where c.scope = $1::text and c.unit = $2::text and (" + " or ".join(ranges) + ")"
-    if query.group_by:
-        sql += " group by " + ", ".join(str(i + 1) for i in range(len(query.group_by)))
-    return sql, args
+    sql += f" where c.scope = {scope} and c.unit = {unit} and ({' or '.join(ranges)})"
+    return sql + _group_clause(query), params.values
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def source_sql(query: StatsQuery, piece: Piece) -> tuple[str, list[object]]:
+    source = _SOURCES[query.unit]
+    params = _Parameters()
+    placeholders = {}
+    if {Dimension.MONTH, Dimension.WEEK} & set(query.group_by):
+        placeholders["tz"] = params.add(query.time_zone.key, "text")
+    keys = [
+        source.keys[d].format(**placeholders) + f" as d{i}" for i, d in enumerate(query.group_by)
+    ]
+    counts = [
+        f"count(*) filter (where {source.classification} = '{name}') as {name}" for name in CLASSES
+    ]
+    conditions = [source.scopes[query.status]]
+    if piece.start is not None:
+        start = local_midnight(piece.start, query.time_zone)
+        conditions.append(f"{source.time} >= {params.add(start, 'timestamptz')}")
+    if piece.end is not None:
+        end = local_midnight(piece.end, query.time_zone)
+        conditions.append(f"{source.time} < {params.add(end, 'timestamptz')}")
+    sql = f"select {', '.join([*keys, *counts])} from {source.table}"  # noqa: S608
+    sql += " where " + " and ".join(conditions)
+    return sql + _group_clause(query), params.values
 
 
 async def fold(conn: asyncpg.Connection, time_zone: str) -> int:
@@ -147,21 +226,31 @@ async def fold(conn: asyncpg.Connection, time_zone: str) -> int:
 async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]:
     """Counts per cell before disclosure control, sorted by key; empty cells absent."""
     await fold(conn, query.time_zone.key)
-    sql, args = build_sql(query)
-    records = await conn.fetch(sql, *args)
-    area_index = query.group_by.index(Dimension.AREA) if Dimension.AREA in query.group_by else None
-    cells = []
-    for record in records:
-        key = [record[f"d{i}"] for i in range(len(query.group_by))]
-        if area_index is not None:
-            key[area_index] = h3i.int_to_str(key[area_index])
-        cell = Cell(
-            key=tuple(key),
-            not_identified=record["not_identified"],
-            identified=record["identified"],
-            unclear=record["unclear"],
-        )
-        if cell.total > 0:
-            cells.append(cell)
+    pieces = plan(query)
+    statements = [source_sql(query, piece) for piece in pieces if piece.rollup is SOURCE]
+    from_cube = [piece for piece in pieces if piece.rollup is not SOURCE]
+    if from_cube:
+        statements.append(cube_sql(query, from_cube))
+    width = len(query.group_by)
+    area = query.group_by.index(Dimension.AREA) if Dimension.AREA in query.group_by else None
+    coarser = query.area_resolution != CUBE_AREA_RESOLUTION
+    # Several pieces, or res-7 areas sharing a coarser parent, give one key more than once.
+    totals: dict[tuple[str, ...], list[int]] = {}
+    for sql, args in statements:
+        for record in await conn.fetch(sql, *args):
+            key = list(record[:width])
+            if area is not None:
+                cell = key[area]
+                if coarser:
+                    cell = h3i.cell_to_parent(cell, query.area_resolution)
+                key[area] = f"{cell:x}"  # an H3 index's string form is its hexadecimal
+            counts = totals.get(tuple(key))
+            if counts is None:
+                totals[tuple(key)] = [record[width], record[width + 1], record[width + 2]]
+            else:
+                counts[0] += record[width]
+                counts[1] += record[width + 1]
+                counts[2] += record[width + 2]
+    cells = [Cell(key, *counts) for key, counts in totals.items() if any(counts)]
     cells.sort(key=lambda c: c.key)
     return cells

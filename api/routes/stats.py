@@ -320,8 +320,25 @@ async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator
     yield b"]}"
 
 
-def _download(name: str, version: str, extension: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}-{version}.{extension}"'}
+async def _export(
+    settings: Settings, conn: Any, params: StatsParameters, *, as_csv: bool
+) -> Stream:
+    """The researcher tier's table as a download named after its dataset version."""
+    query = build_query(params, settings, public=False)
+    table = await _table(conn, settings, query)
+    meta = methods(table, query, settings)
+    if as_csv:
+        chunks = _csv_chunks(meta, query.group_by, table.rows)
+        media_type, extension = "text/csv; charset=utf-8", "csv"
+    else:
+        chunks = _json_chunks(meta, table.rows)
+        media_type, extension = "application/json", "json"
+    filename = f"plainsight-identification-{table.dataset_version}.{extension}"
+    return Stream(
+        chunks,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @get(
@@ -338,15 +355,7 @@ async def export_csv(
     conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    settings: Settings = state.settings
-    query = build_query(params, settings, public=False)
-    table = await _table(conn, settings, query)
-    meta = methods(table, query, settings)
-    return Stream(
-        _csv_chunks(meta, query.group_by, table.rows),
-        media_type="text/csv; charset=utf-8",
-        headers=_download("plainsight-identification", table.dataset_version, "csv"),
-    )
+    return await _export(state.settings, conn, params, as_csv=True)
 
 
 @get(
@@ -362,14 +371,7 @@ async def export_json(
     conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    settings: Settings = state.settings
-    query = build_query(params, settings, public=False)
-    table = await _table(conn, settings, query)
-    return Stream(
-        _json_chunks(methods(table, query, settings), table.rows),
-        media_type="application/json",
-        headers=_download("plainsight-identification", table.dataset_version, "json"),
-    )
+    return await _export(state.settings, conn, params, as_csv=False)
 
 
 ROUTES = [identification_statistics, public_identification_statistics, export_csv, export_json]

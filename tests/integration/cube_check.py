@@ -12,14 +12,12 @@ import asyncpg
 import h3
 
 CLASSES = ("not_identified", "identified", "unclear")
-ROLLUPS = {  # id: (grain, with area, with agency/masked/kind), as documented in 0004
-    1: ("month", True, True),
-    2: ("month", True, False),
-    3: ("month", False, True),
-    4: ("week", True, True),
-    5: ("week", True, False),
-    6: ("week", False, True),
-    7: ("day", True, True),
+ROLLUPS = {  # id: (grain, with area: area only, else the attributes), as in 0004
+    1: ("month", True),
+    2: ("month", False),
+    3: ("week", True),
+    4: ("week", False),
+    5: ("day", False),
 }
 
 
@@ -50,16 +48,16 @@ def expected_cube(
     for unit, scope, at, cell, agency, masked, kind, classification in contributions:
         day = at.astimezone(tz).date()
         area = h3.str_to_int(h3.cell_to_parent(h3.int_to_str(cell), 7))
-        for rollup, (grain, with_area, with_attributes) in ROLLUPS.items():
+        for rollup, (grain, with_area) in ROLLUPS.items():
             key = (
                 rollup,
                 scope,
                 unit,
                 period(day, grain),
                 area if with_area else 0,
-                agency if with_attributes else "",
-                masked if with_attributes else "",
-                kind if with_attributes else "",
+                "" if with_area else agency,
+                "" if with_area else masked,
+                "" if with_area else kind,
                 classification,
             )
             cube[key] += 1

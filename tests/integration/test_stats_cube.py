@@ -148,7 +148,7 @@ async def test_the_service_folds_in_the_background(
             assert await conn.fetchval("select count(*) from stats_changes") == 0
             cube_reports = await conn.fetchval(
                 "select sum(not_identified + identified + unclear) from stats_cube"
-                " where rollup = 7 and unit = 'report' and scope = 'all'"
+                " where rollup = 5 and unit = 'report' and scope = 'all'"
             )
             assert cube_reports == 5
     finally:

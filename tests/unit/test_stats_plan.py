@@ -9,12 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schemas.stats import Dimension, StatusScope, Unit
-from storage.stats_cube import Piece, plan
+from storage.stats_cube import SOURCE, Piece, plan
 from storage.stats_query import StatsQuery
 
-MONTH_FULL, MONTH_AREA, MONTH_ATTRIBUTES = 1, 2, 3
-WEEK_FULL, WEEK_AREA, WEEK_ATTRIBUTES = 4, 5, 6
-DAY = 7
+MONTH_AREA, MONTH_ATTRIBUTES, WEEK_AREA, WEEK_ATTRIBUTES, DAY = 1, 2, 3, 4, 5
 
 
 def query(
@@ -43,15 +41,16 @@ def query(
         ((Dimension.MONTH, Dimension.AREA), MONTH_AREA),
         ((Dimension.AREA,), MONTH_AREA),
         ((Dimension.MONTH, Dimension.AGENCY), MONTH_ATTRIBUTES),
-        ((Dimension.AREA, Dimension.KIND), MONTH_FULL),
+        ((Dimension.AREA, Dimension.KIND), SOURCE),
         ((Dimension.WEEK,), WEEK_ATTRIBUTES),
         ((Dimension.WEEK, Dimension.AREA), WEEK_AREA),
-        ((Dimension.WEEK, Dimension.AREA, Dimension.MASKED), WEEK_FULL),
+        ((Dimension.WEEK, Dimension.AREA, Dimension.MASKED), SOURCE),
+        ((Dimension.MONTH, Dimension.WEEK, Dimension.AREA), SOURCE),
         ((Dimension.MONTH, Dimension.WEEK), DAY),
     ],
 )
 def test_the_smallest_rollup_with_the_dimensions_asked_for(
-    group_by: tuple[Dimension, ...], rollup: int
+    group_by: tuple[Dimension, ...], rollup: int | None
 ) -> None:
     assert plan(query(*group_by)) == [Piece(rollup, None, None)]
 
@@ -62,12 +61,26 @@ def test_whole_months_come_from_the_month_rollup() -> None:
 
 
 def test_partial_months_at_both_ends_come_from_days() -> None:
-    got = plan(query(Dimension.AREA, start=date(2025, 1, 15), end=date(2025, 3, 9)))
+    got = plan(query(Dimension.AGENCY, start=date(2025, 1, 15), end=date(2025, 3, 9)))
     assert got == [
-        Piece(MONTH_AREA, date(2025, 2, 1), date(2025, 3, 1)),
+        Piece(MONTH_ATTRIBUTES, date(2025, 2, 1), date(2025, 3, 1)),
         Piece(DAY, date(2025, 1, 15), date(2025, 2, 1)),
         Piece(DAY, date(2025, 3, 1), date(2025, 3, 10)),
     ]
+
+
+def test_partial_months_of_an_area_query_come_from_the_sources() -> None:
+    got = plan(query(Dimension.AREA, start=date(2025, 1, 15), end=date(2025, 3, 9)))
+    assert got == [
+        Piece(MONTH_AREA, date(2025, 2, 1), date(2025, 3, 1)),
+        Piece(SOURCE, date(2025, 1, 15), date(2025, 2, 1)),
+        Piece(SOURCE, date(2025, 3, 1), date(2025, 3, 10)),
+    ]
+
+
+def test_area_with_attributes_reads_the_sources_for_the_whole_range() -> None:
+    got = plan(query(Dimension.AREA, Dimension.MASKED, start=date(2025, 1, 15)))
+    assert got == [Piece(SOURCE, date(2025, 1, 15), None)]
 
 
 def test_a_range_inside_one_month_is_all_days() -> None:

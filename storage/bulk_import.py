@@ -1,0 +1,337 @@
+"""``plainsight import``: NDJSON reports in the API schema, validated and minimised exactly as
+``POST /v1/reports`` does, stored and grouped into incidents set-based, in one transaction.
+
+The file is read in chunks that worker processes validate; accepted rows are copied into a
+temporary staging table as they come, so memory holds only what grouping needs (cell, time
+and client_id per report). Then, with new submissions held off by a table lock: client_ids
+the importing account already used are skipped (same content) or rejected (different
+content), the new reports are grouped together with the stored reports of the same period
+(storage/bulk_grouping.py), and everything is written with a few set-based statements. An
+interrupted import leaves nothing behind; a rejected line never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import IO, Final
+
+import asyncpg
+import h3.api.basic_int as h3i
+import msgspec
+import numpy as np
+from uuid_utils.compat import uuid7
+
+from schemas.report import ReportIn, minimise
+from storage.bulk_grouping import components
+from storage.incidents import GroupingRule, classify, report_agency
+from storage.reports import canonical_content, kind_of
+from storage.stats_cube import fold
+
+CHUNK_LINES: Final = 20_000
+MAX_REASONS_KEPT: Final = 10_000
+STAGING_COLUMNS: Final = (
+    "line_no",
+    "id",
+    "client_id",
+    "kind",
+    "payload_sha256",
+    "occurred_at",
+    "h3_cell",
+    "content",
+    "identification",
+    "masked",
+    "agencies_claimed",
+    "agencies_suspected",
+    "agency",
+)
+CREATE_STAGING = """
+drop table if exists pg_temp.import_staging, pg_temp.import_groups, pg_temp.import_merges;
+create temporary table import_staging (
+    line_no integer not null, id uuid not null, client_id uuid not null, kind text not null,
+    payload_sha256 text not null, occurred_at timestamptz not null, h3_cell bigint not null,
+    content text not null, identification text not null, masked text not null,
+    agencies_claimed text[] not null, agencies_suspected text[] not null, agency text not null
+) on commit drop;
+create temporary table import_groups (
+    line_no integer primary key, incident_id bigint not null
+) on commit drop;
+create temporary table import_merges (
+    absorbed bigint primary key, survivor bigint not null
+) on commit drop
+"""
+# Submissions wait while an import runs: grouping must see every report of its period.
+LOCK = "lock table reports in share row exclusive mode"
+ALREADY_PRESENT = """
+select s.line_no, r.payload_sha256 = s.payload_sha256 as same
+from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
+"""
+NEARBY_STORED = """
+select h3_cell, extract(epoch from occurred_at)::bigint as at, incident_id from reports
+where incident_id is not null and occurred_at between $1 and $2
+"""
+NEW_INCIDENT_IDS = """
+select nextval(pg_get_serial_sequence('incidents', 'id')) from generate_series(1, $1)
+"""
+INSERT_REPORTS = """
+insert into reports (id, account_id, client_id, kind, received_at, payload_sha256,
+                     receipt_signature, occurred_at, h3_cell, content, incident_id,
+                     identification, masked, agencies_claimed, agencies_suspected, agency)
+select s.id, $1, s.client_id, s.kind, $2, s.payload_sha256, null, s.occurred_at, s.h3_cell,
+       s.content::jsonb, g.incident_id, s.identification, s.masked, s.agencies_claimed,
+       s.agencies_suspected, s.agency
+from import_staging s join import_groups g using (line_no)
+"""
+APPLY_MERGES = """
+update reports r set incident_id = m.survivor
+from import_merges m where r.incident_id = m.absorbed
+"""
+DROP_MERGED = """
+with gone as (delete from incidents i using import_merges m where i.id = m.absorbed)
+update incident_facts f set reports = 0 from import_merges m where f.incident_id = m.absorbed
+"""
+INSERT_INCIDENTS = """
+insert into incidents (id) overriding system value
+select distinct g.incident_id from import_groups g
+where not exists (select from incidents i where i.id = g.incident_id)
+"""
+LOG_CHANGES = """
+insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
+                           masked, kind, identification)
+select g.incident_id, 'all', 1, s.occurred_at, s.h3_cell, s.agency, s.masked,
+       s.kind, s.identification
+from import_staging s join import_groups g using (line_no)
+"""
+LOG_MERGES = "insert into stats_changes (incident_id) select absorbed from import_merges"
+REFRESH = """
+select refresh_incidents(array(
+    select distinct incident_id from import_groups
+    union select survivor from import_merges))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    lines: int = 0
+    imported: int = 0
+    already_present: int = 0
+    rejected: int = 0
+    reasons: list[Rejected] = field(default_factory=list)
+    incidents: int = 0
+    merged: int = 0
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.reasons) < MAX_REASONS_KEPT:
+            self.reasons.append(Rejected(line, reason))
+
+
+Row = tuple[object, ...]
+_DECODER = msgspec.json.Decoder(ReportIn)
+
+
+def validate_chunk(first_line: int, lines: list[bytes]) -> tuple[list[Row], list[Rejected]]:
+    """Decode, validate and minimise one chunk (runs in a worker process)."""
+    rows: list[Row] = []
+    rejected: list[Rejected] = []
+    for line_no, line in enumerate(lines, start=first_line):
+        if not line.strip():
+            continue
+        try:
+            report = _DECODER.decode(line)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            rejected.append(Rejected(line_no, str(exc)))
+            continue
+        content = minimise(report)
+        body = canonical_content(content)
+        rows.append(
+            (
+                line_no,
+                uuid7(),
+                content.client_id,
+                kind_of(content),
+                hashlib.sha256(body).hexdigest(),
+                content.occurred_at,
+                h3i.str_to_int(content.location.h3_cell),
+                body.decode(),
+                classify(content.identification),
+                content.agents.masked.value,
+                [code.value for code in content.agents.agencies_claimed],
+                [code.value for code in content.agents.agencies_suspected],
+                report_agency(content.agents),
+            )
+        )
+    return rows, rejected
+
+
+def read_chunks(stream: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    line_no = 1
+    while chunk := list(islice(stream, CHUNK_LINES)):
+        yield line_no, chunk
+        line_no += len(chunk)
+
+
+@dataclass(slots=True)
+class _Collected:
+    """What grouping needs of each staged report, in staging order."""
+
+    lines: list[int] = field(default_factory=list)
+    cells: list[int] = field(default_factory=list)
+    seconds: list[int] = field(default_factory=list)
+    client_ids: list[int] = field(default_factory=list)
+
+    def add(self, rows: list[Row]) -> None:
+        for row in rows:
+            self.lines.append(row[0])  # type: ignore[arg-type]
+            self.client_ids.append(row[2].int)  # type: ignore[attr-defined]
+            self.seconds.append(int(row[5].timestamp()))  # type: ignore[attr-defined]
+            self.cells.append(row[6])  # type: ignore[arg-type]
+
+
+async def import_reports(
+    conn: asyncpg.Connection,
+    path: Path,
+    *,
+    account_id: uuid.UUID,
+    grouping: GroupingRule,
+    time_zone: str,
+    executor: Executor,
+    progress: Callable[[int], object] = lambda lines: None,
+    phase: Callable[[str], object] = lambda name: None,
+) -> ImportSummary:
+    """Import ``path`` for ``account_id`` in one transaction; returns what happened.
+    ``progress`` hears of every validated chunk (lines), ``phase`` of each step after."""
+    summary = ImportSummary()
+    collected = _Collected()
+    async with conn.transaction():
+        await conn.execute(CREATE_STAGING)
+        with path.open("rb") as stream:
+            # Workers validate chunk n+1.. while this process copies chunk n.
+            pending = []
+            for first_line, lines in read_chunks(stream):
+                pending.append(executor.submit(validate_chunk, first_line, lines))
+                summary.lines += len(lines)
+                if len(pending) > 2:
+                    await _stage(conn, pending.pop(0).result(), summary, collected, progress)
+            for future in pending:
+                await _stage(conn, future.result(), summary, collected, progress)
+        phase("waiting for submissions to pause")
+        await conn.execute(LOCK)
+        phase("checking client_ids")
+        keep = await _skip_known(conn, account_id, summary, collected)
+        phase("grouping into incidents")
+        await _group(conn, grouping, summary, collected, keep)
+        phase("storing reports")
+        await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+        phase("merging incidents")
+        await conn.execute(APPLY_MERGES)
+        await conn.execute(DROP_MERGED)
+        phase("storing incidents")
+        await conn.execute(INSERT_INCIDENTS)
+        await conn.execute(REFRESH)
+        phase("updating statistics")
+        await conn.execute(LOG_CHANGES)
+        await conn.execute(LOG_MERGES)
+        await fold(conn, time_zone)
+        phase("committing")
+    summary.reasons.sort(key=lambda rejected: rejected.line)
+    return summary
+
+
+async def _stage(
+    conn: asyncpg.Connection,
+    result: tuple[list[Row], list[Rejected]],
+    summary: ImportSummary,
+    collected: _Collected,
+    progress: Callable[[int], object],
+) -> None:
+    rows, rejected = result
+    for item in rejected:
+        summary.reject(item.line, item.reason)
+    if rows:
+        await conn.copy_records_to_table("import_staging", records=rows, columns=STAGING_COLUMNS)
+        collected.add(rows)
+    progress(len(rows) + len(rejected))
+
+
+async def _skip_known(
+    conn: asyncpg.Connection, account_id: uuid.UUID, summary: ImportSummary, c: _Collected
+) -> np.ndarray:
+    """Which staged reports to import: not a repeat in the file, not stored before."""
+    keep = np.ones(len(c.lines), dtype=bool)
+    position = {line: i for i, line in enumerate(c.lines)}
+    for row in await conn.fetch(ALREADY_PRESENT, account_id):
+        keep[position[row["line_no"]]] = False
+        if row["same"]:
+            summary.already_present += 1
+        else:
+            summary.reject(row["line_no"], "client_id already imported with different content")
+    # A client_id used twice in the file: the first line wins, later ones are refused.
+    first_line: dict[int, int] = {}
+    for i, client_id in enumerate(c.client_ids):
+        seen = first_line.setdefault(client_id, c.lines[i])
+        if seen != c.lines[i] and keep[i]:
+            keep[i] = False
+            summary.reject(c.lines[i], f"client_id repeats line {seen}")
+    return keep
+
+
+async def _group(
+    conn: asyncpg.Connection,
+    rule: GroupingRule,
+    summary: ImportSummary,
+    c: _Collected,
+    keep: np.ndarray,
+) -> None:
+    chosen = np.flatnonzero(keep)
+    if len(chosen) == 0:
+        return
+    window_s = int(rule.window.total_seconds())
+    seconds = [c.seconds[i] for i in chosen]
+    low = datetime.fromtimestamp(min(seconds), UTC) - rule.window - timedelta(seconds=1)
+    high = datetime.fromtimestamp(max(seconds), UTC) + rule.window + timedelta(seconds=1)
+    stored = await conn.fetch(NEARBY_STORED, low, high)
+    cells = [c.cells[i] for i in chosen] + [row["h3_cell"] for row in stored]
+    all_seconds = seconds + [row["at"] for row in stored]
+    labels = components(cells, all_seconds, rule.distance, window_s)
+
+    new_count = len(chosen)
+    stored_incidents = np.asarray([row["incident_id"] for row in stored], dtype=np.int64)
+    # Each component keeps the smallest stored incident it touches; the others merge into it.
+    survivor: dict[int, int] = {}
+    for label, incident in zip(labels[new_count:].tolist(), stored_incidents.tolist(), strict=True):
+        if label not in survivor or incident < survivor[label]:
+            survivor[label] = incident
+    merges = {
+        incident: survivor[label]
+        for label, incident in zip(
+            labels[new_count:].tolist(), stored_incidents.tolist(), strict=True
+        )
+        if incident != survivor[label]
+    }
+    new_labels = sorted(set(labels[:new_count].tolist()) - survivor.keys())
+    fresh = await conn.fetch(NEW_INCIDENT_IDS, len(new_labels)) if new_labels else []
+    incident_of = dict(survivor)
+    incident_of.update(zip(new_labels, (row[0] for row in fresh), strict=True))
+    groups = [
+        (c.lines[i], incident_of[label])
+        for i, label in zip(chosen.tolist(), labels[:new_count].tolist(), strict=True)
+    ]
+    await conn.copy_records_to_table("import_groups", records=groups)
+    if merges:
+        await conn.copy_records_to_table("import_merges", records=list(merges.items()))
+    summary.imported = new_count
+    summary.incidents = len(new_labels)
+    summary.merged = len(merges)

@@ -1,0 +1,250 @@
+"""``plainsight import``: the same validation and minimisation as the API, idempotent on
+client_id, set-based grouping that agrees with ingest, rejected lines named, nothing
+half-imported."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import asyncpg
+import h3
+import pytest
+
+from api.app import apply_migrations
+from schemas.auth import Role
+from storage import accounts
+from storage.bulk_import import ImportSummary, import_reports
+from storage.db import connect
+from storage.incidents import GroupingRule
+from tests.helpers import PASSWORD, Api, bearer, observer_report
+from tests.integration.cube_check import check_cube
+from tests.integration.test_cli import cli_environment, run_cli
+
+CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+RULE = GroupingRule(2, timedelta(minutes=90))
+
+
+def at(cell: str, minutes: int = 0, **overrides: Any) -> dict[str, Any]:
+    lat, lon = h3.cell_to_latlng(cell)
+    return observer_report(
+        location={"lat": lat, "lon": lon, "accuracy_m": 5},
+        occurred_at=(T0 + timedelta(minutes=minutes)).isoformat(),
+        **overrides,
+    )
+
+
+def ndjson(path: Path, lines: Sequence[dict[str, Any] | str]) -> Path:
+    with path.open("w") as out:
+        for line in lines:
+            out.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+    return path
+
+
+async def importer(conn: asyncpg.Connection) -> uuid.UUID:
+    account = await accounts.create_account(
+        conn, email=f"steward-{uuid.uuid4().hex[:6]}@example.org", role=Role.admin,
+        password=PASSWORD,
+    )  # fmt: skip
+    return account.id
+
+
+async def run_import(conn: asyncpg.Connection, path: Path, account_id: uuid.UUID) -> ImportSummary:
+    with ThreadPoolExecutor(2) as executor:
+        return await import_reports(
+            conn, path, account_id=account_id, grouping=RULE, time_zone="UTC", executor=executor
+        )
+
+
+async def incidents_by_client(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("select client_id, incident_id from reports")
+    return {str(row["client_id"]): row["incident_id"] for row in rows}
+
+
+async def test_valid_lines_are_imported_grouped_and_minimised(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    far = sorted(h3.grid_ring(CENTRE, 5))[0]
+    lines = [
+        at(CENTRE),
+        at(sorted(h3.grid_ring(CENTRE, 2))[0], minutes=60),  # same incident as line 1
+        at(far),  # alone
+        at(CENTRE, minutes=60 + 90),  # linked to line 2 in time, two cells away: same
+    ]
+    account = await importer(conn)
+    summary = await run_import(conn, ndjson(tmp_path / "in.ndjson", lines), account)
+    assert (summary.lines, summary.imported, summary.rejected) == (4, 4, 0)
+    assert (summary.incidents, summary.merged) == (2, 0)
+    incident = await incidents_by_client(conn)
+    ids = [incident[line["client_id"]] for line in lines]
+    assert ids[0] == ids[1] == ids[3] != ids[2]
+    rows = await conn.fetch("select * from reports")
+    for row in rows:
+        assert row["account_id"] == account
+        assert row["device_id"] is None
+        assert row["receipt_signature"] is None  # nobody to hand a receipt to
+        content = json.loads(row["content"])
+        assert not {"lat", "lon"} & set(content["location"])
+        assert content["location"]["h3_cell"] in {CENTRE, far, *h3.grid_ring(CENTRE, 2)}
+    facts = await conn.fetchval(
+        "select reports from incident_facts where incident_id = $1 and scope = 'all'", ids[0]
+    )
+    assert facts == 3
+    await check_cube(conn, "UTC")
+
+
+async def test_rejected_lines_are_named_and_the_rest_imported(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    good = at(CENTRE)
+    future = at(CENTRE)
+    future["occurred_at"] = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    lines: list[dict[str, Any] | str] = [
+        good,
+        "{not json",
+        at(CENTRE, agents={"masked": "sometimes"}),
+        "",
+        future,
+        {**at(CENTRE), "location": {"lat": 123.0, "lon": 0.0}},
+        {**at(CENTRE), "immigration_status": "x"},
+        {**at(CENTRE, minutes=5), "client_id": good["client_id"]},
+    ]
+    account = await importer(conn)
+    summary = await run_import(conn, ndjson(tmp_path / "in.ndjson", lines), account)
+    assert (summary.imported, summary.rejected) == (1, 6)
+    reasons = {item.line: item.reason for item in summary.reasons}
+    assert sorted(reasons) == [2, 3, 5, 6, 7, 8]
+    assert "$.agents.masked" in reasons[3]
+    assert "future" in reasons[5]
+    assert "$.location.lat" in reasons[6]
+    assert "immigration_status" in reasons[7]
+    assert reasons[8] == "client_id repeats line 1"
+    assert await conn.fetchval("select count(*) from reports") == 1
+
+
+async def test_importing_again_changes_nothing(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    lines = [at(CENTRE, minutes=m) for m in (0, 30, 400)]
+    path = ndjson(tmp_path / "in.ndjson", lines)
+    account = await importer(conn)
+    first = await run_import(conn, path, account)
+    before = await incidents_by_client(conn)
+    again = await run_import(conn, path, account)
+    assert (first.imported, again.imported, again.already_present) == (3, 0, 3)
+    assert await incidents_by_client(conn) == before
+    # The same client_id with other content is refused, not overwritten.
+    changed = {**lines[0], "narrative": "Something else."}
+    third = await run_import(conn, ndjson(tmp_path / "changed.ndjson", [changed]), account)
+    assert (third.imported, third.rejected) == (0, 1)
+    assert "different content" in third.reasons[0].reason
+    await check_cube(conn, "UTC")
+
+
+async def test_an_import_bridging_stored_incidents_merges_them(api: Api, tmp_path: Path) -> None:
+    token = await api.device_token()
+    far = sorted(h3.grid_ring(CENTRE, 4))[0]
+    bridge = sorted(set(h3.grid_disk(CENTRE, 2)) & set(h3.grid_disk(far, 2)))[0]
+    west = await api.submit(token, at(CENTRE))
+    east = await api.submit(token, at(far, minutes=80))
+    west_id, east_id = west.json()["id"], east.json()["id"]
+    stored = {
+        row["id"]: row["incident_id"]
+        for row in await api.conn.fetch("select id, incident_id from reports")
+    }
+    assert len(set(stored.values())) == 2
+    account = await importer(api.conn)
+    summary = await run_import(
+        api.conn, ndjson(tmp_path / "in.ndjson", [at(bridge, minutes=40)]), account
+    )
+    assert (summary.imported, summary.incidents, summary.merged) == (1, 0, 1)
+    after = await incidents_by_client(api.conn)
+    assert len(set(after.values())) == 1
+    assert set(after.values()) == {min(stored.values())}  # the older incident survives
+    assert await api.conn.fetchval("select count(*) from incidents") == 1
+    # The merged incident reads as one in the statistics, and the cube agrees.
+    await check_cube(api.conn, "UTC")
+    researcher = bearer(await api.account_token(Role.researcher))
+    stats = await api.client.get("/v1/stats/identification?unit=report", headers=researcher)
+    assert stats.json()["rows"] == [] or stats.json()["rows"][0]["suppressed"]
+    assert west_id != east_id
+
+
+async def test_a_failure_midway_leaves_nothing_behind(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    lines = [at(CENTRE, minutes=m * 200) for m in range(30)]
+    path = ndjson(tmp_path / "in.ndjson", lines)
+    account = await importer(conn)
+
+    class FailingSecondChunk(ThreadPoolExecutor):
+        calls = 0
+
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            self.calls += 1
+            if self.calls == 2:
+                raise OSError("disk went away")
+            return super().submit(fn, *args, **kwargs)
+
+    import storage.bulk_import as bulk
+
+    original = bulk.CHUNK_LINES
+    bulk.CHUNK_LINES = 10  # type: ignore[misc]
+    try:
+        with FailingSecondChunk(1) as executor, pytest.raises(OSError, match="went away"):
+            await import_reports(
+                conn, path, account_id=account, grouping=RULE, time_zone="UTC",
+                executor=executor,
+            )  # fmt: skip
+    finally:
+        bulk.CHUNK_LINES = original  # type: ignore[misc]
+    assert await conn.fetchval("select count(*) from reports") == 0
+    assert await conn.fetchval("select count(*) from incidents") == 0
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def empty_database(fresh_database: object) -> str:
+    make = cast(Callable[[], Awaitable[str]], fresh_database)
+    url = await make()
+    await apply_migrations(url)
+    return url
+
+
+async def test_the_command_imports_and_summarises(empty_database: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = await connect(empty_database)
+    try:
+        await accounts.create_account(
+            conn, email="steward@example.org", role=Role.moderator, password=PASSWORD
+        )
+        await accounts.create_account(
+            conn, email="officer@example.org", role=Role.officer, password=PASSWORD
+        )
+    finally:
+        await conn.close()
+    path = ndjson(tmp_path / "log.ndjson", [at(CENTRE), "[]", at(CENTRE, minutes=10)])
+    env = cli_environment(data, empty_database)
+    result = await run_cli("import", str(path), "--account", "steward@example.org", env=env)
+    assert result.returncode == 1, result.stderr  # one line was rejected
+    assert "3 lines: 2 reports imported into 1 new incidents" in result.stdout
+    assert "1 rejected" in result.stdout
+    assert "line 2:" in result.stderr
+    assert "validating" in result.stderr  # the progress bar
+    refused = await run_cli("import", str(path), "--account", "officer@example.org", env=env)
+    assert refused.returncode == 2
+    assert "not an active admin or moderator" in refused.stderr
+    missing = await run_cli("import", str(tmp_path / "nope"), "--account", "x@y.z", env=env)
+    assert missing.returncode == 2
+    conn = await connect(empty_database)
+    try:
+        assert await conn.fetchval("select count(*) from reports") == 2
+    finally:
+        await conn.close()

@@ -1,0 +1,71 @@
+"""Bulk grouping finds exactly the incidents that the rule defines, compared with a brute-force
+check of every pair (h3's own grid distance, the plain time difference, union-find)."""
+
+from __future__ import annotations
+
+import itertools
+
+import h3
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storage.bulk_grouping import components, connected_components
+
+CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
+NEARBY = sorted(h3.grid_disk(CENTRE, 7))
+WINDOW_S = 90 * 60
+
+
+def brute_force(cells: list[str], seconds: list[int], distance: int) -> list[int]:
+    parent = list(range(len(cells)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in itertools.combinations(range(len(cells)), 2):
+        close_in_time = abs(seconds[i] - seconds[j]) <= WINDOW_S
+        if close_in_time and h3.grid_distance(cells[i], cells[j]) <= distance:
+            low, high = sorted((find(i), find(j)))
+            parent[high] = low
+    return [min(k for k in range(len(cells)) if find(k) == find(i)) for i in range(len(cells))]
+
+
+reports = st.lists(
+    st.tuples(st.sampled_from(NEARBY), st.integers(0, 12 * 3600)), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(reports, st.sampled_from([0, 1, 2, 3, 4]))
+def test_same_incidents_as_checking_every_pair(
+    sample: list[tuple[str, int]], distance: int
+) -> None:
+    cells = [cell for cell, _ in sample]
+    seconds = [at for _, at in sample]
+    got = components([h3.str_to_int(c) for c in cells], seconds, distance, WINDOW_S)
+    assert got.tolist() == brute_force(cells, seconds, distance)
+
+
+def test_exactly_the_window_and_the_distance_link() -> None:
+    far = sorted(h3.grid_ring(CENTRE, 2))[0]
+    farther = next(c for c in sorted(h3.grid_ring(CENTRE, 3)) if h3.grid_distance(c, far) > 2)
+    cells = [h3.str_to_int(c) for c in (CENTRE, far, CENTRE, farther)]
+    # 0-1: distance 2, exactly 90 min apart: linked. 2: 91 min after 0 (too late for it) but
+    # 1 min after 1, two cells away: linked through 1. 3: three cells from 0, the others
+    # farther still: alone.
+    seconds = [0, WINDOW_S, WINDOW_S + 60, 0]
+    assert components(cells, seconds, 2, WINDOW_S).tolist() == [0, 0, 0, 3]
+
+
+def test_long_chains_and_no_edges() -> None:
+    count = 10_000
+    chain = connected_components(
+        count, np.arange(count - 1, dtype=np.int64), np.arange(1, count, dtype=np.int64)
+    )
+    assert set(chain.tolist()) == {0}
+    alone = connected_components(5, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    assert alone.tolist() == [0, 1, 2, 3, 4]
+    assert components([], [], 2, WINDOW_S).tolist() == []
