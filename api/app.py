@@ -30,6 +30,7 @@ from storage.embedded import EmbeddedPostgres
 from storage.incidents import GroupingRule
 from storage.migrations import migrate
 from storage.receipts import ReceiptSigner
+from storage.statistics import TableCache
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations
@@ -72,6 +73,7 @@ def create_app(
             "principals": PrincipalCache(settings.auth_cache_seconds),
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
+            "stats_tables": TableCache(),
             "grouping": GroupingRule(
                 settings.incident_distance, timedelta(minutes=settings.incident_window_minutes)
             ),

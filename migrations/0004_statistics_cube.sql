@@ -37,10 +37,13 @@ create table stats_cube (
     primary key (rollup, scope, unit, period, area, agency, masked, kind)
 );
 
--- The time zone the cube's periods are in; a different configured zone rebuilds the cube.
+-- The time zone the cube's periods are in (a different configured zone rebuilds the cube),
+-- and a generation that every fold which changed something advances: tables computed from
+-- the cube stay valid, and may be cached, while it stays the same.
 create table stats_cube_settings (
     singleton boolean primary key default true check (singleton),
-    time_zone text not null
+    time_zone text not null,
+    generation bigint not null default 0
 );
 
 -- Move every pending change into the cube. One statement, so one snapshot: a change committed
@@ -118,6 +121,9 @@ begin
         where f.incident_id = x.incident_id and f.scope = x.scope and x.reports = 0
     )
     select count(*) into v_folded from changes;
+    if v_folded > 0 then
+        update stats_cube_settings set generation = generation + 1;
+    end if;
     return v_folded;
 end
 $$;
@@ -144,7 +150,8 @@ begin
     from reports r
     cross join (values ('all'), ('verified')) as scope (name)
     where r.incident_id is not null and (scope.name = 'all' or r.status = 'verified');
-    insert into stats_cube_settings (time_zone) values (p_time_zone)
-    on conflict (singleton) do update set time_zone = excluded.time_zone;
+    insert into stats_cube_settings as s (time_zone) values (p_time_zone)
+    on conflict (singleton) do update
+    set time_zone = excluded.time_zone, generation = s.generation + 1;
 end
 $$;

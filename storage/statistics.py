@@ -4,6 +4,7 @@ small cells and their complements suppressed, and a version for citing the table
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ import msgspec
 
 from schemas.stats import Dimension, StatsRow
 from storage.disclosure import Cell, suppressed_cells
-from storage.stats_cube import count_cells
+from storage.stats_cube import count_cells, fold_and_generation
 from storage.stats_query import StatsQuery
 from storage.wilson import rate, wilson_interval
 
@@ -85,7 +86,40 @@ def dataset_version(query: StatsQuery, threshold: int, rows: Sequence[StatsRow])
     return digest.hexdigest()[:24]
 
 
+class TableCache:
+    """Published tables of this process, valid while the cube's generation stays the same
+    (every fold that changes a count advances it). Least recently used tables go first."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._tables: OrderedDict[tuple[object, ...], Table] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> Table | None:
+        table = self._tables.get(key)
+        if table is not None:
+            self._tables.move_to_end(key)
+        return table
+
+    def put(self, key: tuple[object, ...], table: Table) -> None:
+        self._tables[key] = table
+        self._tables.move_to_end(key)
+        while len(self._tables) > self.capacity:
+            self._tables.popitem(last=False)
+
+
 async def identification_table(
-    conn: asyncpg.Connection, query: StatsQuery, threshold: int, coarsest_area: int = 5
+    conn: asyncpg.Connection,
+    query: StatsQuery,
+    threshold: int,
+    coarsest_area: int = 5,
+    cache: TableCache | None = None,
 ) -> Table:
-    return publish(await count_cells(conn, query), query, threshold, coarsest_area)
+    """The published table, from every change committed so far."""
+    generation = await fold_and_generation(conn, query.time_zone.key)
+    key = (generation, query, threshold, coarsest_area)
+    if cache is not None and (table := cache.get(key)) is not None:
+        return table
+    table = publish(await count_cells(conn, query), query, threshold, coarsest_area)
+    if cache is not None:
+        cache.put(key, table)
+    return table

@@ -34,6 +34,7 @@ ROLLUPS: Final[dict[tuple[Grain, bool], int]] = {
 ATTRIBUTES: Final = frozenset({Dimension.AGENCY, Dimension.MASKED, Dimension.KIND})
 CUBE_AREA_RESOLUTION: Final = 7
 FOLD = "select fold_statistics($1)"
+GENERATION = "select generation from stats_cube_settings"
 CLASSES: Final = ("not_identified", "identified", "unclear")
 SOURCE: Final = None
 """A piece read from the incident facts or reports rather than from a rollup."""
@@ -223,9 +224,16 @@ async def fold(conn: asyncpg.Connection, time_zone: str) -> int:
     return folded
 
 
+async def fold_and_generation(conn: asyncpg.Connection, time_zone: str) -> int:
+    """Bring the cube up to date; returns its generation (the same: the same counts)."""
+    await fold(conn, time_zone)
+    generation: int = await conn.fetchval(GENERATION)
+    return generation
+
+
 async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]:
-    """Counts per cell before disclosure control, sorted by key; empty cells absent."""
-    await fold(conn, query.time_zone.key)
+    """Counts per cell before disclosure control, sorted by key; empty cells absent.
+    Reads the cube as it is: fold first (``fold_and_generation``) for the latest counts."""
     pieces = plan(query)
     statements = [source_sql(query, piece) for piece in pieces if piece.rollup is SOURCE]
     from_cube = [piece for piece in pieces if piece.rollup is not SOURCE]

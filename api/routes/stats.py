@@ -183,9 +183,14 @@ def build_query(params: StatsParameters, settings: Settings, *, public: bool) ->
     )
 
 
-async def _table(conn: Any, settings: Settings, query: StatsQuery) -> Table:
+async def _table(state: State, conn: Any, query: StatsQuery) -> Table:
+    settings: Settings = state.settings
     return await identification_table(
-        conn, query, settings.suppression_threshold, coarsest_area=MIN_AREA_RESOLUTION
+        conn,
+        query,
+        settings.suppression_threshold,
+        coarsest_area=MIN_AREA_RESOLUTION,
+        cache=state.stats_tables,
     )
 
 
@@ -214,7 +219,7 @@ async def identification_statistics(
 ) -> Statistics:
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
-    return _statistics(await _table(conn, settings, query), query, settings)
+    return _statistics(await _table(state, conn, query), query, settings)
 
 
 @get(
@@ -233,9 +238,10 @@ async def public_identification_statistics(
     conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Response[Statistics | bytes]:
-    settings: Settings = request.app.state.settings
+    state = request.app.state
+    settings: Settings = state.settings
     query = build_query(params, settings, public=True)
-    table = await _table(conn, settings, query)
+    table = await _table(state, conn, query)
     etag = f'"{table.dataset_version}"'
     headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE_CONTROL}
     if not_modified(request.headers.get("if-none-match"), etag):
@@ -320,12 +326,11 @@ async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator
     yield b"]}"
 
 
-async def _export(
-    settings: Settings, conn: Any, params: StatsParameters, *, as_csv: bool
-) -> Stream:
+async def _export(state: State, conn: Any, params: StatsParameters, *, as_csv: bool) -> Stream:
     """The researcher tier's table as a download named after its dataset version."""
+    settings: Settings = state.settings
     query = build_query(params, settings, public=False)
-    table = await _table(conn, settings, query)
+    table = await _table(state, conn, query)
     meta = methods(table, query, settings)
     if as_csv:
         chunks = _csv_chunks(meta, query.group_by, table.rows)
@@ -355,7 +360,7 @@ async def export_csv(
     conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state.settings, conn, params, as_csv=True)
+    return await _export(state, conn, params, as_csv=True)
 
 
 @get(
@@ -371,7 +376,7 @@ async def export_json(
     conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state.settings, conn, params, as_csv=False)
+    return await _export(state, conn, params, as_csv=False)
 
 
 ROUTES = [identification_statistics, public_identification_statistics, export_csv, export_json]

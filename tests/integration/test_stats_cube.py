@@ -5,16 +5,21 @@ here in Python from the incident facts and the reports (the cube's sources)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import h3
 import httpx
 
 from api.stats_folding import background_folding
 from schemas.auth import Role
+from schemas.stats import Dimension, StatusScope, Unit
 from storage.db import PooledDatabase, connect
+from storage.statistics import TableCache, identification_table
+from storage.stats_query import StatsQuery
 from tests.helpers import Api, bearer, observer_report
 from tests.integration.cube_check import CLASSES, check_cube
 from tests.integration.support import devices
@@ -153,3 +158,25 @@ async def test_the_service_folds_in_the_background(
             assert cube_reports == 5
     finally:
         await db.close()
+
+
+async def test_published_tables_are_reused_until_a_fold_changes_the_cube(api: Api) -> None:
+    rng = random.Random(11)
+    token = await api.device_token()
+    for _ in range(3):
+        assert (await api.submit(token, random_report(rng))).status_code == 201
+    query = StatsQuery(
+        group_by=(Dimension.MONTH,), date_from=None, date_to=None, area_resolution=7,
+        status=StatusScope.ALL, unit=Unit.REPORT, time_zone=ZoneInfo("UTC"),
+    )  # fmt: skip
+    cache = TableCache(capacity=1)
+    first = await identification_table(api.conn, query, 1, cache=cache)
+    assert await identification_table(api.conn, query, 1, cache=cache) is first
+    assert (await api.submit(token, random_report(rng))).status_code == 201
+    after = await identification_table(api.conn, query, 1, cache=cache)
+    assert after is not first
+    assert after.dataset_version != first.dataset_version  # threshold 1: counts visible
+    # Capacity 1: another query evicts the first table.
+    incidents = dataclasses.replace(query, unit=Unit.INCIDENT)
+    await identification_table(api.conn, incidents, 1, cache=cache)
+    assert await identification_table(api.conn, query, 1, cache=cache) is not after
