@@ -1,5 +1,6 @@
 """Keeps the statistics cube close to current while nobody asks for statistics, so the
-change log stays short and the first query after a quiet spell has little to fold."""
+change log stays short and the first query after a quiet spell has little to fold. Folding
+every second keeps each fold small: a long one competes with ingest for the CPU."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from storage.db import Database
 from storage.stats_cube import fold
 
 log = logging.getLogger(__name__)
-FOLD_INTERVAL_S = 10.0
+FOLD_INTERVAL_S = 1.0
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ alter table reports
     add column agencies_claimed text[],
     add column agencies_suspected text[],
     -- The report's own agency for report-unit statistics: the first claimed code in byte
-    -- order, else the first suspected, else 'unknown' (primary_agency of one report).
+    -- order, else the first suspected, else 'unknown' (the incident rule for one report).
     add column agency text;
 
 update reports
@@ -71,27 +71,6 @@ immutable strict parallel safe language sql as $$
            | (resolution::bigint << 52) | ((1::bigint << (3 * (15 - resolution))) - 1)
 $$;
 
--- The incident's most often claimed agency, else most often suspected, else 'unknown'; ties
--- go to the first code in byte order, so every PostgreSQL (whatever its collation) agrees.
-create function primary_agency(claimed jsonb, suspected jsonb) returns text
-immutable strict parallel safe language sql as $$
-    select coalesce(
-        (select key from jsonb_each_text(claimed) where key <> 'unknown'
-         order by value::integer desc, key collate "C" limit 1),
-        (select key from jsonb_each_text(suspected) where key <> 'unknown'
-         order by value::integer desc, key collate "C" limit 1),
-        'unknown')
-$$;
-
--- {"ICE": 2} plus one for each code in the list.
-create function add_counts(counts jsonb, codes text[]) returns jsonb
-immutable parallel safe language sql as $$
-    select counts || coalesce(
-        (select jsonb_object_agg(code, coalesce((counts ->> code)::integer, 0) + 1)
-         from unnest(codes) as code),
-        '{}'::jsonb)
-$$;
-
 -- Every change the statistics cube has not absorbed yet: an incident whose facts changed
 -- (report_sign 0), or a report entering (+1) or leaving (-1) the counts of a scope, with the
 -- dimensions it counts under. Append-only between folds, so it has no index.
@@ -108,10 +87,11 @@ create table stats_changes (
 );
 
 -- One row per incident and scope ('all' = every counted report, 'verified' = its verified
--- reports only). A row with no reports left is a tombstone: it keeps what the cube counted
--- for the incident (folded_*) until the next fold takes it back out. Time, area and kind are those of the earliest report; the classification is
--- the plurality of the reports' classifications (a tie is unclear); masked is the most often
--- reported known value (ties towards more masking).
+-- reports only), kept current by ingest with one upsert of plain counts. A row with no
+-- reports left is a tombstone until the next fold of the statistics cube deletes it. Time,
+-- area and kind are those of the earliest report; the classification is the plurality of the
+-- reports' classifications (a tie is unclear); masked is the most often reported known value
+-- (ties towards more masking). The incident's agency is worked out by the fold (0004).
 create table incident_facts (
     incident_id bigint not null,
     scope text not null check (scope in ('all', 'verified')),
@@ -126,8 +106,6 @@ create table incident_facts (
     masked_all integer not null,
     masked_some integer not null,
     masked_none integer not null,
-    agencies_claimed jsonb not null,
-    agencies_suspected jsonb not null,
     classification text not null generated always as (
         case
             when not_identified > identified and not_identified > unclear then 'not_identified'
@@ -143,19 +121,8 @@ create table incident_facts (
             else 'none'
         end
     ) stored,
-    agency text not null generated always as (
-        primary_agency(agencies_claimed, agencies_suspected)
-    ) stored,
-    -- What the statistics cube currently counts for this incident (null: nothing yet).
-    folded_at timestamptz,
-    folded_cell bigint,
-    folded_agency text,
-    folded_masked text,
-    folded_kind text,
-    folded_classification text,
     primary key (incident_id, scope)
 );
-create index incident_facts_time_idx on incident_facts (scope, earliest_at);
 
 -- Recompute incidents' facts from their reports (after a merge, split, withdrawal, review or
 -- bulk import), set-based. Scopes left without reports become tombstones; an incident without
@@ -167,26 +134,15 @@ begin
     from unnest(p_incidents) as t (id) where f.incident_id = t.id;
     with members as (
         select r.incident_id, scope.name as scope, r.id, r.occurred_at, r.h3_cell, r.kind,
-               r.identification, r.masked, r.agencies_claimed, r.agencies_suspected
+               r.identification, r.masked
         from unnest(p_incidents) as t (id)
         join reports r on r.incident_id = t.id
         cross join (values ('all'), ('verified')) as scope (name)
         where scope.name = 'all' or r.status = 'verified'
-    ), claimed as (
-        select incident_id, scope, jsonb_object_agg(code, n) as counts
-        from (select incident_id, scope, code, count(*) as n
-              from members, unnest(agencies_claimed) as code group by 1, 2, 3) as c
-        group by 1, 2
-    ), suspected as (
-        select incident_id, scope, jsonb_object_agg(code, n) as counts
-        from (select incident_id, scope, code, count(*) as n
-              from members, unnest(agencies_suspected) as code group by 1, 2, 3) as s
-        group by 1, 2
     )
     insert into incident_facts as f (
         incident_id, scope, reports, earliest_at, earliest_report, h3_cell, kind,
-        identified, not_identified, unclear, masked_all, masked_some, masked_none,
-        agencies_claimed, agencies_suspected)
+        identified, not_identified, unclear, masked_all, masked_some, masked_none)
     select m.incident_id, m.scope, count(*),
            min(m.occurred_at),
            (array_agg(m.id order by m.occurred_at, m.id))[1],
@@ -197,13 +153,9 @@ begin
            count(*) filter (where m.identification = 'unclear'),
            count(*) filter (where m.masked = 'all'),
            count(*) filter (where m.masked = 'some'),
-           count(*) filter (where m.masked = 'none'),
-           coalesce(c.counts, '{}'::jsonb),
-           coalesce(s.counts, '{}'::jsonb)
+           count(*) filter (where m.masked = 'none')
     from members m
-    left join claimed c using (incident_id, scope)
-    left join suspected s using (incident_id, scope)
-    group by m.incident_id, m.scope, c.counts, s.counts
+    group by m.incident_id, m.scope
     on conflict (incident_id, scope) do update set
         reports = excluded.reports,
         earliest_at = excluded.earliest_at,
@@ -215,9 +167,7 @@ begin
         unclear = excluded.unclear,
         masked_all = excluded.masked_all,
         masked_some = excluded.masked_some,
-        masked_none = excluded.masked_none,
-        agencies_claimed = excluded.agencies_claimed,
-        agencies_suspected = excluded.agencies_suspected;
+        masked_none = excluded.masked_none;
     delete from incidents i using unnest(p_incidents) as t (id)
     where i.id = t.id and not exists (select from reports r where r.incident_id = i.id);
     insert into stats_changes (incident_id) select unnest(p_incidents);
@@ -304,16 +254,14 @@ begin
 
     insert into incident_facts as f (
         incident_id, scope, reports, earliest_at, earliest_report, h3_cell, kind,
-        identified, not_identified, unclear, masked_all, masked_some, masked_none,
-        agencies_claimed, agencies_suspected)
+        identified, not_identified, unclear, masked_all, masked_some, masked_none)
     values (
         v_incident, 'all', 1, p_at, p_id, p_cell, p_kind,
         (p_identification = 'identified')::integer,
         (p_identification = 'not_identified')::integer,
         (p_identification = 'unclear')::integer,
         (p_masked = 'all')::integer, (p_masked = 'some')::integer,
-        (p_masked = 'none')::integer,
-        add_counts('{}', p_claimed), add_counts('{}', p_suspected))
+        (p_masked = 'none')::integer)
     on conflict (incident_id, scope) do update set
         reports = f.reports + 1,
         earliest_at = least(f.earliest_at, excluded.earliest_at),
@@ -331,9 +279,7 @@ begin
         unclear = f.unclear + excluded.unclear,
         masked_all = f.masked_all + excluded.masked_all,
         masked_some = f.masked_some + excluded.masked_some,
-        masked_none = f.masked_none + excluded.masked_none,
-        agencies_claimed = add_counts(f.agencies_claimed, p_claimed),
-        agencies_suspected = add_counts(f.agencies_suspected, p_suspected);
+        masked_none = f.masked_none + excluded.masked_none;
     return v_incident;
 end
 $$;

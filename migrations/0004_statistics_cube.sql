@@ -1,7 +1,10 @@
 -- The statistics cube: pre-aggregated counts that the statistics endpoints read instead of
 -- incidents or reports. Ingest only appends to stats_changes (0003); fold_statistics moves
 -- those changes into the cube in one set-based statement, before each statistics query and
--- every few seconds in the background, so the hot path never touches a shared counter row.
+-- every second in the background, so the hot path never touches a shared counter row.
+
+-- The fold also decides each incident's agency (the most often claimed, else suspected):
+-- counting codes per incident on every report would cost ingest more than everything else.
 
 -- Each rollup keeps one time grain (periods are local dates in the configured time zone) and
 -- either the area (H3 res 7; coarser areas are its parents) or the attributes (agency, masked,
@@ -37,6 +40,22 @@ create table stats_cube (
     primary key (rollup, scope, unit, period, area, agency, masked, kind)
 );
 
+-- What the cube currently counts for each incident: the fold takes this back out and adds the
+-- incident's current facts. Only the fold touches it, so it never waits for ingest.
+create table stats_folded (
+    incident_id bigint not null,
+    scope text not null,
+    earliest_at timestamptz not null,
+    h3_cell bigint not null,
+    agency text not null,
+    masked text not null,
+    kind text not null,
+    classification text not null,
+    primary key (incident_id, scope)
+);
+-- Incident statistics the cube cannot answer read this, by time.
+create index stats_folded_time_idx on stats_folded (scope, earliest_at);
+
 -- The time zone the cube's periods are in (a different configured zone rebuilds the cube),
 -- and a generation that every fold which changed something advances: tables computed from
 -- the cube stay valid, and may be cached, while it stays the same.
@@ -47,8 +66,8 @@ create table stats_cube_settings (
 );
 
 -- Move every pending change into the cube. One statement, so one snapshot: a change committed
--- later stays for the next fold. Incident facts are locked, and what is added for an incident
--- is exactly what folded_* then records, so a fold racing an ingest never counts twice.
+-- later stays for the next fold, and the facts read belong to exactly the changes consumed
+-- (ingest writes both in one transaction). Nothing here locks what ingest writes.
 create function fold_statistics(p_time_zone text) returns bigint
 language plpgsql as $$
 declare
@@ -64,19 +83,41 @@ begin
         delete from stats_changes returning *
     ), dirty as (
         select distinct incident_id from changes where incident_id is not null
+    ), agency_counts as (
+        -- Claimed codes rank before suspected ones; 'unknown' names no agency.
+        select r.incident_id, scope.name as scope, code.name as code, code.rank,
+               count(*) as n
+        from dirty d
+        join reports r on r.incident_id = d.incident_id
+        cross join (values ('all'), ('verified')) as scope (name)
+        cross join lateral (
+            select c, 1 from unnest(r.agencies_claimed) as c
+            union all
+            select c, 2 from unnest(r.agencies_suspected) as c
+        ) as code (name, rank)
+        where code.name <> 'unknown' and (scope.name = 'all' or r.status = 'verified')
+        group by 1, 2, 3, 4
+    ), agencies as (
+        -- The most often claimed, else most often suspected; ties in byte order.
+        select distinct on (incident_id, scope) incident_id, scope, code as agency
+        from agency_counts
+        order by incident_id, scope, rank, n desc, code collate "C"
     ), facts as (
-        select f.incident_id, f.scope, f.reports, f.earliest_at, f.h3_cell, f.agency, f.masked,
-               f.kind, f.classification, f.folded_at, f.folded_cell, f.folded_agency,
-               f.folded_masked, f.folded_kind, f.folded_classification
-        from incident_facts f join dirty using (incident_id)
-        for update of f
+        select f.incident_id, f.scope, f.earliest_at, f.h3_cell,
+               coalesce(a.agency, 'unknown') as agency, f.masked, f.kind, f.classification
+        from incident_facts f
+        join dirty using (incident_id)
+        left join agencies a on a.incident_id = f.incident_id and a.scope = f.scope
+        where f.reports > 0
+    ), previous as (
+        select p.* from stats_folded p join dirty using (incident_id)
     ), deltas (scope, unit, at, cell, agency, masked, kind, class, n) as (
-        select scope, 'incident', folded_at, folded_cell, folded_agency, folded_masked,
-               folded_kind, folded_classification, -1
-        from facts where folded_at is not null
+        select scope, 'incident', earliest_at, h3_cell, agency, masked, kind, classification,
+               -1
+        from previous
         union all
         select scope, 'incident', earliest_at, h3_cell, agency, masked, kind, classification, 1
-        from facts where reports > 0
+        from facts
         union all
         select scope, 'report', occurred_at, h3_cell, agency, masked, kind, identification,
                report_sign
@@ -109,16 +150,24 @@ begin
             not_identified = c.not_identified + excluded.not_identified,
             identified = c.identified + excluded.identified,
             unclear = c.unclear + excluded.unclear
-    ), folded as (
-        update incident_facts f
-        set folded_at = x.earliest_at, folded_cell = x.h3_cell, folded_agency = x.agency,
-            folded_masked = x.masked, folded_kind = x.kind,
-            folded_classification = x.classification
-        from facts x
-        where f.incident_id = x.incident_id and f.scope = x.scope and x.reports > 0
+    ), remembered as (
+        insert into stats_folded as p (incident_id, scope, earliest_at, h3_cell, agency, masked,
+                                       kind, classification)
+        select * from facts
+        on conflict (incident_id, scope) do update set
+            earliest_at = excluded.earliest_at, h3_cell = excluded.h3_cell,
+            agency = excluded.agency, masked = excluded.masked, kind = excluded.kind,
+            classification = excluded.classification
+    ), forgotten as (
+        delete from stats_folded p using previous x
+        where p.incident_id = x.incident_id and p.scope = x.scope
+          and not exists (select from facts f
+                          where f.incident_id = x.incident_id and f.scope = x.scope)
     ), purged as (
-        delete from incident_facts f using facts x
-        where f.incident_id = x.incident_id and f.scope = x.scope and x.reports = 0
+        -- Tombstones, once taken out (a concurrent refresh that revives one wins: the delete
+        -- re-checks the row it waited for).
+        delete from incident_facts f using dirty d
+        where f.incident_id = d.incident_id and f.reports = 0
     )
     select count(*) into v_folded from changes;
     if v_folded > 0 then
@@ -136,12 +185,9 @@ language plpgsql as $$
 begin
     lock table stats_changes in share row exclusive mode;
     -- Truncate, not delete: a million dead keys would slow every insert of the refill.
-    truncate stats_cube;
+    truncate stats_cube, stats_folded;
     delete from stats_changes;
     delete from incident_facts where reports = 0;
-    update incident_facts
-    set folded_at = null, folded_cell = null, folded_agency = null, folded_masked = null,
-        folded_kind = null, folded_classification = null;
     insert into stats_changes (incident_id) select distinct incident_id from incident_facts;
     insert into stats_changes (scope, report_sign, occurred_at, h3_cell, agency, masked, kind,
                                identification)

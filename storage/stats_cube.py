@@ -60,6 +60,7 @@ class _Source:
 
 # {tz} becomes a parameter. Counted reports are exactly those in an incident.
 _SOURCES: Final = {
+    # What the cube counts per incident, as of the last fold (so it agrees with the cube).
     Unit.INCIDENT: _Source(
         keys={
             Dimension.MONTH: "to_char(f.earliest_at at time zone {tz}, 'YYYY-MM')",
@@ -69,12 +70,12 @@ _SOURCES: Final = {
             Dimension.MASKED: "f.masked",
             Dimension.KIND: "f.kind",
         },
-        table="incident_facts f",
+        table="stats_folded f",
         time="f.earliest_at",
         classification="f.classification",
         scopes={
-            StatusScope.ALL: "f.scope = 'all' and f.reports > 0",
-            StatusScope.VERIFIED: "f.scope = 'verified' and f.reports > 0",
+            StatusScope.ALL: "f.scope = 'all'",
+            StatusScope.VERIFIED: "f.scope = 'verified'",
         },
     ),
     Unit.REPORT: _Source(

@@ -29,14 +29,30 @@ def period(day: date, grain: str) -> date:
     return day
 
 
+def incident_agency(reports: list[asyncpg.Record], incident: int, scope: str) -> str:
+    """The contract's rule: most often claimed, else most often suspected, else unknown
+    (ties: first code in byte order)."""
+    members = [
+        r for r in reports
+        if r["incident_id"] == incident and (scope == "all" or r["status"] == "verified")
+    ]  # fmt: skip
+    for column in ("agencies_claimed", "agencies_suspected"):
+        counts = Counter(code for r in members for code in r[column] if code != "unknown")
+        if counts:
+            best: str = min(counts, key=lambda code: (-counts[code], code.encode()))
+            return best
+    return "unknown"
+
+
 def expected_cube(
     facts: list[asyncpg.Record], reports: list[asyncpg.Record], zone: str
 ) -> Counter[tuple[Any, ...]]:
     """Every rollup's counts computed from the sources, one contribution at a time."""
     tz = ZoneInfo(zone)
     contributions = [
-        ("incident", f["scope"], f["earliest_at"], f["h3_cell"], f["agency"], f["masked"],
-         f["kind"], f["classification"])
+        ("incident", f["scope"], f["earliest_at"], f["h3_cell"],
+         incident_agency(reports, f["incident_id"], f["scope"]), f["masked"], f["kind"],
+         f["classification"])
         for f in facts
     ] + [
         ("report", scope, r["occurred_at"], r["h3_cell"], r["agency"], r["masked"], r["kind"],
@@ -92,3 +108,5 @@ async def check_cube(conn: asyncpg.Connection, zone: str) -> None:
     assert await actual_cube(conn) == expected_cube(facts, reports, zone)
     assert await conn.fetchval("select count(*) from incident_facts where reports = 0") == 0
     assert await conn.fetchval("select count(*) from stats_changes") == 0
+    # What the fold remembers per incident is what the cube counts.
+    assert await conn.fetchval("select count(*) from stats_folded") == len(facts)
