@@ -14,7 +14,7 @@ import msgspec
 
 from schemas.stats import Dimension, StatsRow
 from storage.disclosure import Cell, suppressed_cells
-from storage.stats_cube import count_cells, fold_and_generation
+from storage.stats_cube import count_cells, cube_generation, fold
 from storage.stats_query import StatsQuery
 from storage.wilson import rate, wilson_interval
 
@@ -114,9 +114,26 @@ async def identification_table(
     coarsest_area: int = 5,
     cache: TableCache | None = None,
 ) -> Table:
-    """The published table, from every change committed so far."""
-    generation = await fold_and_generation(conn, query.time_zone.key)
-    key = (generation, query, threshold, coarsest_area)
+    """The published table, from every change committed so far.
+
+    On a connection outside a transaction the fold commits by itself (its lock is held only
+    that long) and the counting then reads one snapshot, with the cube generation it belongs
+    to; inside a caller's transaction everything runs in that."""
+    await fold(conn, query.time_zone.key)
+    if conn.is_in_transaction():
+        return await _published(conn, query, threshold, coarsest_area, cache)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _published(conn, query, threshold, coarsest_area, cache)
+
+
+async def _published(
+    conn: asyncpg.Connection,
+    query: StatsQuery,
+    threshold: int,
+    coarsest_area: int,
+    cache: TableCache | None,
+) -> Table:
+    key = (await cube_generation(conn), query, threshold, coarsest_area)
     if cache is not None and (table := cache.get(key)) is not None:
         return table
     table = publish(await count_cells(conn, query), query, threshold, coarsest_area)

@@ -225,16 +225,15 @@ async def fold(conn: asyncpg.Connection, time_zone: str) -> int:
     return folded
 
 
-async def fold_and_generation(conn: asyncpg.Connection, time_zone: str) -> int:
-    """Bring the cube up to date; returns its generation (the same: the same counts)."""
-    await fold(conn, time_zone)
-    generation: int = await conn.fetchval(GENERATION)
-    return generation
+async def cube_generation(conn: asyncpg.Connection) -> int:
+    """Advanced by every fold that changes a count (0 before the first)."""
+    generation: int | None = await conn.fetchval(GENERATION)
+    return generation or 0
 
 
 async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]:
     """Counts per cell before disclosure control, sorted by key; empty cells absent.
-    Reads the cube as it is: fold first (``fold_and_generation``) for the latest counts."""
+    Reads the cube as it is: fold first for the latest counts."""
     pieces = plan(query)
     statements = [source_sql(query, piece) for piece in pieces if piece.rollup is SOURCE]
     from_cube = [piece for piece in pieces if piece.rollup is not SOURCE]

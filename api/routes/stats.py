@@ -19,7 +19,6 @@ from litestar.response import Stream
 
 from api.auth import PUBLIC_OPT, ROLES_OPT
 from api.conditional import not_modified
-from api.dependencies import Transaction
 from api.errors import InvalidInput
 from api.problems import problem_specs
 from schemas.auth import Role
@@ -38,6 +37,7 @@ from schemas.stats import (
     StatusScope,
     Unit,
 )
+from storage.db import Database
 from storage.statistics import Table, identification_table
 from storage.stats_query import StatsQuery
 
@@ -183,15 +183,20 @@ def build_query(params: StatsParameters, settings: Settings, *, public: bool) ->
     )
 
 
-async def _table(state: State, conn: Any, query: StatsQuery) -> Table:
+async def _table(state: State, query: StatsQuery) -> Table:
+    # No request transaction: the fold commits on its own at once (so concurrent statistics
+    # requests do not queue behind each other's fold lock), then the counting reads one
+    # snapshot (storage.statistics.identification_table).
     settings: Settings = state.settings
-    return await identification_table(
-        conn,
-        query,
-        settings.suppression_threshold,
-        coarsest_area=MIN_AREA_RESOLUTION,
-        cache=state.stats_tables,
-    )
+    db: Database = state.db
+    async with db.acquire() as conn:
+        return await identification_table(
+            conn,
+            query,
+            settings.suppression_threshold,
+            coarsest_area=MIN_AREA_RESOLUTION,
+            cache=state.stats_tables,
+        )
 
 
 def _statistics(table: Table, query: StatsQuery, settings: Settings) -> Statistics:
@@ -214,12 +219,11 @@ def _statistics(table: Table, query: StatsQuery, settings: Settings) -> Statisti
 )
 async def identification_statistics(
     state: State,
-    conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Statistics:
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
-    return _statistics(await _table(state, conn, query), query, settings)
+    return _statistics(await _table(state, query), query, settings)
 
 
 @get(
@@ -235,13 +239,12 @@ async def identification_statistics(
 )
 async def public_identification_statistics(
     request: Request[Any, Any, State],
-    conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Response[Statistics | bytes]:
     state = request.app.state
     settings: Settings = state.settings
     query = build_query(params, settings, public=True)
-    table = await _table(state, conn, query)
+    table = await _table(state, query)
     etag = f'"{table.dataset_version}"'
     headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE_CONTROL}
     if not_modified(request.headers.get("if-none-match"), etag):
@@ -326,11 +329,11 @@ async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator
     yield b"]}"
 
 
-async def _export(state: State, conn: Any, params: StatsParameters, *, as_csv: bool) -> Stream:
+async def _export(state: State, params: StatsParameters, *, as_csv: bool) -> Stream:
     """The researcher tier's table as a download named after its dataset version."""
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
-    table = await _table(state, conn, query)
+    table = await _table(state, query)
     meta = methods(table, query, settings)
     if as_csv:
         chunks = _csv_chunks(meta, query.group_by, table.rows)
@@ -357,10 +360,9 @@ async def _export(state: State, conn: Any, params: StatsParameters, *, as_csv: b
 )
 async def export_csv(
     state: State,
-    conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state, conn, params, as_csv=True)
+    return await _export(state, params, as_csv=True)
 
 
 @get(
@@ -373,10 +375,9 @@ async def export_csv(
 )
 async def export_json(
     state: State,
-    conn: Transaction,
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state, conn, params, as_csv=False)
+    return await _export(state, params, as_csv=False)
 
 
 ROUTES = [identification_statistics, public_identification_statistics, export_csv, export_json]

@@ -17,10 +17,11 @@ import httpx
 from api.stats_folding import background_folding
 from schemas.auth import Role
 from schemas.stats import Dimension, StatusScope, Unit
+from storage import accounts
 from storage.db import PooledDatabase, connect
 from storage.statistics import TableCache, identification_table
 from storage.stats_query import StatsQuery
-from tests.helpers import Api, bearer, observer_report
+from tests.helpers import PASSWORD, Api, bearer, observer_report
 from tests.integration.cube_check import CLASSES, check_cube
 from tests.integration.support import devices
 
@@ -180,3 +181,40 @@ async def test_published_tables_are_reused_until_a_fold_changes_the_cube(api: Ap
     incidents = dataclasses.replace(query, unit=Unit.INCIDENT)
     await identification_table(api.conn, incidents, 1, cache=cache)
     assert await identification_table(api.conn, query, 1, cache=cache) is not after
+
+
+async def test_statistics_over_a_real_pool_while_reports_arrive(
+    pooled_client: tuple[httpx.AsyncClient, str],
+) -> None:
+    """Outside a request transaction: the fold commits on its own, the counting reads one
+    snapshot; concurrent statistics requests and submissions all succeed and agree at the end."""
+    client, dsn = pooled_client
+    conn = await connect(dsn)
+    try:
+        await accounts.create_account(
+            conn, email="r@example.org", role=Role.researcher, password=PASSWORD
+        )
+    finally:
+        await conn.close()
+    session = await client.post(
+        "/v1/sessions", json={"email": "r@example.org", "password": PASSWORD}
+    )
+    researcher = bearer(session.json()["token"])
+    tokens = await devices(client, 12)
+    cells = [sorted(h3.grid_ring(CENTRE, 5 * k))[0] for k in range(12)]  # far apart
+    bodies = []
+    for cell in cells:
+        lat, lon = h3.cell_to_latlng(cell)
+        bodies.append(observer_report(location={"lat": lat, "lon": lon}))
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/reports", json=b, headers=bearer(t))
+            for b, t in zip(bodies, tokens, strict=True)
+        ),
+        *(client.get("/v1/stats/identification", headers=researcher) for _ in range(6)),
+    )
+    assert {r.status_code for r in responses} <= {200, 201}
+    final = await client.get("/v1/stats/identification?unit=report", headers=researcher)
+    assert final.json()["rows"][0]["total"] == 12
+    again = await client.get("/v1/stats/identification?unit=report", headers=researcher)
+    assert again.json()["dataset_version"] == final.json()["dataset_version"]
