@@ -16,32 +16,47 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+import h3
 import h3.api.basic_int as h3i
 import numpy as np
 import numpy.typing as npt
 
-from storage.incidents import grid_distance
-
 Labels = npt.NDArray[np.int64]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def components(
-    cells: Sequence[int], seconds: Sequence[int], distance: int, window_s: int
-) -> Labels:
-    """For each report, the smallest index of a report in its incident."""
+def microseconds(value: datetime | timedelta) -> int:
+    """Exact integer time (microseconds since the epoch, or in the span): the window test
+    must agree with the database's to the microsecond."""
+    span = value if isinstance(value, timedelta) else value - EPOCH
+    return span // timedelta(microseconds=1)
+
+
+def grid_distance(a: int, b: int) -> int:
+    """Grid steps between two cells; far apart or across a pentagon counts as unreachable."""
+    try:
+        return int(h3i.grid_distance(a, b))
+    except h3.H3BaseException:
+        return 1 << 30
+
+
+def components(cells: Sequence[int], times: Sequence[int], distance: int, window: int) -> Labels:
+    """For each report, the smallest index of a report in its incident. ``times`` and
+    ``window`` are integers in one unit (``microseconds``)."""
     count = len(cells)
     if count == 0:
         return np.zeros(0, dtype=np.int64)
     if distance % 2:
-        first, second = _pairs_one_by_one(cells, seconds, distance, window_s)
+        first, second = _pairs_one_by_one(cells, times, distance, window)
     else:
-        first, second = _pairs_through_meeting_cells(cells, seconds, distance // 2, window_s)
+        first, second = _pairs_through_meeting_cells(cells, times, distance // 2, window)
     return connected_components(count, first, second)
 
 
 def _pairs_through_meeting_cells(
-    cells: Sequence[int], seconds: Sequence[int], radius: int, window_s: int
+    cells: Sequence[int], times: Sequence[int], radius: int, window: int
 ) -> tuple[Labels, Labels]:
     per_report = 1 + 3 * radius * (radius + 1)  # cells in a disk (no pentagon inside)
     meeting = np.empty(len(cells) * per_report, dtype=np.uint64)
@@ -53,27 +68,27 @@ def _pairs_through_meeting_cells(
         owner[filled : filled + len(disk)] = index
         filled += len(disk)
     meeting, owner = meeting[:filled], owner[:filled]
-    times = np.asarray(seconds, dtype=np.int64)[owner]
-    order = np.lexsort((times, meeting))
-    meeting, owner, times = meeting[order], owner[order], times[order]
-    linked = (meeting[1:] == meeting[:-1]) & (times[1:] - times[:-1] <= window_s)
+    at = np.asarray(times, dtype=np.int64)[owner]
+    order = np.lexsort((at, meeting))
+    meeting, owner, at = meeting[order], owner[order], at[order]
+    linked = (meeting[1:] == meeting[:-1]) & (at[1:] - at[:-1] <= window)
     return owner[:-1][linked], owner[1:][linked]
 
 
 def _pairs_one_by_one(
-    cells: Sequence[int], seconds: Sequence[int], distance: int, window_s: int
+    cells: Sequence[int], times: Sequence[int], distance: int, window: int
 ) -> tuple[Labels, Labels]:
     by_cell: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for index in sorted(range(len(cells)), key=seconds.__getitem__):
-        by_cell[cells[index]].append((seconds[index], index))
+    for index in sorted(range(len(cells)), key=times.__getitem__):
+        by_cell[cells[index]].append((times[index], index))
     first: list[int] = []
     second: list[int] = []
-    for index, (cell, at) in enumerate(zip(cells, seconds, strict=True)):
+    for index, (cell, at) in enumerate(zip(cells, times, strict=True)):
         for near in h3i.grid_disk(cell, distance):
             reports = by_cell.get(near)
             if not reports or grid_distance(cell, near) > distance:
                 continue
-            start = bisect_left(reports, (at - window_s, -1))
+            start = bisect_left(reports, (at - window, -1))
             for other_at, other in reports[start:]:
                 if other_at > at:
                     break

@@ -29,7 +29,7 @@ import numpy as np
 from uuid_utils.compat import uuid7
 
 from schemas.report import ReportIn, minimise
-from storage.bulk_grouping import components
+from storage.bulk_grouping import EPOCH, components, microseconds
 from storage.incidents import GroupingRule, classify, report_agency
 from storage.reports import canonical_content, kind_of
 from storage.stats_cube import fold
@@ -73,7 +73,7 @@ select s.line_no, r.payload_sha256 = s.payload_sha256 as same
 from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
 """
 NEARBY_STORED = """
-select h3_cell, extract(epoch from occurred_at)::bigint as at, incident_id from reports
+select h3_cell, occurred_at, incident_id from reports
 where incident_id is not null and occurred_at between $1 and $2
 """
 NEW_INCIDENT_IDS = """
@@ -189,14 +189,15 @@ class _Collected:
 
     lines: list[int] = field(default_factory=list)
     cells: list[int] = field(default_factory=list)
-    seconds: list[int] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+    """``occurred_at`` in microseconds since the epoch."""
     client_ids: list[int] = field(default_factory=list)
 
     def add(self, rows: list[Row]) -> None:
         for row in rows:
             self.lines.append(row[0])  # type: ignore[arg-type]
             self.client_ids.append(row[2].int)  # type: ignore[attr-defined]
-            self.seconds.append(int(row[5].timestamp()))  # type: ignore[attr-defined]
+            self.times.append(microseconds(row[5]))  # type: ignore[arg-type]
             self.cells.append(row[6])  # type: ignore[arg-type]
 
 
@@ -298,14 +299,13 @@ async def _group(
     chosen = np.flatnonzero(keep)
     if len(chosen) == 0:
         return
-    window_s = int(rule.window.total_seconds())
-    seconds = [c.seconds[i] for i in chosen]
-    low = datetime.fromtimestamp(min(seconds), UTC) - rule.window - timedelta(seconds=1)
-    high = datetime.fromtimestamp(max(seconds), UTC) + rule.window + timedelta(seconds=1)
+    times = [c.times[i] for i in chosen]
+    low = EPOCH + timedelta(microseconds=min(times)) - rule.window
+    high = EPOCH + timedelta(microseconds=max(times)) + rule.window
     stored = await conn.fetch(NEARBY_STORED, low, high)
     cells = [c.cells[i] for i in chosen] + [row["h3_cell"] for row in stored]
-    all_seconds = seconds + [row["at"] for row in stored]
-    labels = components(cells, all_seconds, rule.distance, window_s)
+    all_times = times + [microseconds(row["occurred_at"]) for row in stored]
+    labels = components(cells, all_times, rule.distance, microseconds(rule.window))
 
     new_count = len(chosen)
     stored_incidents = np.asarray([row["incident_id"] for row in stored], dtype=np.int64)

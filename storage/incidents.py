@@ -14,16 +14,17 @@ of each other's own position, so the second waits for the first and then sees it
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 import asyncpg
-import h3
 import h3.api.basic_int as h3i
 
 from schemas.codes import Agency, Tristate
 from schemas.report import Agents, Identification
+from storage.bulk_grouping import components, microseconds
 
 # Lock granularity only decides how much unrelated work is serialised, never correctness.
 _LOCK_RESOLUTION_BY_MAX_DISTANCE: Final = ((3, 7), (10, 6))
@@ -98,51 +99,12 @@ class GroupingRule:
         keys = sorted({lock_key(p, b, resolution) for p in parents for b in buckets})
         return Neighbourhood(cells=cells, lock_keys=keys)
 
-    def close(self, a: tuple[int, datetime], b: tuple[int, datetime]) -> bool:
-        if abs(a[1] - b[1]) > self.window:
-            return False
-        return grid_distance(a[0], b[0]) <= self.distance
-
 
 def lock_key(parent: int, bucket: int, resolution: int) -> int:
     # A coarse cell's unused low digits are all ones: drop them, keep the bucket's low bits.
     # The result stays below 2**63, so it is a valid PostgreSQL bigint.
     significant = parent >> (3 * (15 - resolution))
     return (significant << _BUCKET_BITS) | (bucket & ((1 << _BUCKET_BITS) - 1))
-
-
-def grid_distance(a: int, b: int) -> int:
-    """Grid steps between two cells; far apart or across a pentagon counts as unreachable."""
-    try:
-        return int(h3i.grid_distance(a, b))
-    except h3.H3BaseException:
-        return 1 << 30
-
-
-def components(rule: GroupingRule, members: list[tuple[int, datetime]]) -> list[list[int]]:
-    """Connected components (lists of indexes into ``members``) under the grouping rule.
-
-    ``members`` are sorted by time, so each report is only compared with the ones inside its
-    window: union-find over those pairs.
-    """
-    parent = list(range(len(members)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, member in enumerate(members):
-        j = i + 1
-        while j < len(members) and members[j][1] - member[1] <= rule.window:
-            if rule.close(member, members[j]):
-                parent[find(j)] = find(i)
-            j += 1
-    groups: dict[int, list[int]] = {}
-    for i in range(len(members)):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values(), key=lambda group: group[0])
 
 
 async def reevaluate_incident(
@@ -154,12 +116,21 @@ async def reevaluate_incident(
     a concurrent report joining the incident waits and then re-reads its candidates.
     """
     rows = await conn.fetch(SELECT_MEMBERS, incident_id)
-    members = [(row["h3_cell"], row["occurred_at"]) for row in rows]
-    parts = components(rule, members)
-    # The part holding the earliest report keeps the incident's id; the others get new ones.
-    for part in parts[1:]:
+    labels = components(
+        [row["h3_cell"] for row in rows],
+        [microseconds(row["occurred_at"]) for row in rows],
+        rule.distance,
+        microseconds(rule.window),
+    )
+    parts: dict[int, list[uuid.UUID]] = {}
+    for row, label in zip(rows, labels.tolist(), strict=True):
+        parts.setdefault(label, []).append(row["id"])
+    # Rows come earliest first, so label 0's part keeps the incident's id; the others get new ones.
+    for label, report_ids in parts.items():
+        if label == 0:
+            continue
         new_id = await conn.fetchval(NEW_INCIDENT)
-        await conn.execute(MOVE_REPORTS, new_id, [rows[i]["id"] for i in part])
+        await conn.execute(MOVE_REPORTS, new_id, report_ids)
         await conn.execute(REFRESH, new_id)
     await conn.execute(REFRESH, incident_id)
 

@@ -4,13 +4,14 @@ check of every pair (h3's own grid distance, the plain time difference, union-fi
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import h3
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.bulk_grouping import components, connected_components
+from storage.bulk_grouping import components, connected_components, microseconds
 
 CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
 NEARBY = sorted(h3.grid_disk(CENTRE, 7))
@@ -69,3 +70,13 @@ def test_long_chains_and_no_edges() -> None:
     alone = connected_components(5, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     assert alone.tolist() == [0, 1, 2, 3, 4]
     assert components([], [], 2, WINDOW_S).tolist() == []
+
+
+def test_the_window_is_exact_to_the_microsecond() -> None:
+    start = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    window = microseconds(timedelta(minutes=90))
+    cells = [h3.str_to_int(CENTRE)] * 2
+    on_the_edge = [microseconds(start), microseconds(start + timedelta(minutes=90))]
+    just_past = [on_the_edge[0], on_the_edge[1] + 1]
+    assert components(cells, on_the_edge, 2, window).tolist() == [0, 0]
+    assert components(cells, just_past, 2, window).tolist() == [0, 1]
