@@ -443,6 +443,15 @@ async def test_unknown_and_withdrawn_reports_are_404(api: Api) -> None:
     assert_problem(await upload(api, token, report_id, tiny_jpeg(23)), 404)
 
 
+async def token_of(api: Api, who: str, owner: str) -> str | None:
+    """The credential of ``who``: the report's owner, nobody (anonymous), or a new one."""
+    if who == "owner":
+        return owner
+    if who == "anonymous":
+        return None
+    return await credential(api, who)
+
+
 @pytest.mark.parametrize(
     ("who", "status"),
     [
@@ -459,12 +468,7 @@ async def test_who_may_read_a_photo(api: Api, who: str, status: int) -> None:
     owner = await api.device_token()
     report_id = await new_report(api, owner)
     body = await uploaded(api, owner, report_id, tiny_jpeg(24))
-    if who == "owner":
-        token: str | None = owner
-    elif who == "anonymous":
-        token = None
-    else:
-        token = await credential(api, who)
+    token = await token_of(api, who, owner)
     response = await fetch(api, token, body["id"])
     if status == 200:
         assert response.status_code == 200, response.text
@@ -498,12 +502,7 @@ async def test_only_staff_see_similar_photos(api: Api, who: str, status: int) ->
     owner = await api.device_token()
     report_id = await new_report(api, owner)
     body = await uploaded(api, owner, report_id, tiny_jpeg(25))
-    if who == "owner":
-        token: str | None = owner
-    elif who == "anonymous":
-        token = None
-    else:
-        token = await credential(api, who)
+    token = await token_of(api, who, owner)
     response = await similar(api, token, body["id"])
     if status == 200:
         assert response.status_code == 200, response.text
