@@ -74,9 +74,7 @@ def create_app(
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
             "stats_tables": TableCache(),
-            "grouping": GroupingRule(
-                settings.incident_distance, timedelta(minutes=settings.incident_window_minutes)
-            ),
+            "grouping": grouping_rule(settings),
         }
     )
     if database is not None:
@@ -102,7 +100,7 @@ def create_app(
             embedded = EmbeddedPostgres(settings.data_path / "postgres")
             dsn = embedded.start()
         try:
-            await apply_migrations(dsn)
+            await apply_migrations(dsn, app.state.grouping)
             app.state.db = await PooledDatabase.open(
                 dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
@@ -170,9 +168,17 @@ def receipt_signer(settings: Settings) -> ReceiptSigner:
     return ReceiptSigner.from_data_dir(settings.data_path)
 
 
-async def apply_migrations(dsn: str) -> list[int]:
+def grouping_rule(settings: Settings) -> GroupingRule:
+    return GroupingRule(
+        settings.incident_distance, timedelta(minutes=settings.incident_window_minutes)
+    )
+
+
+async def apply_migrations(dsn: str, grouping: GroupingRule | None = None) -> list[int]:
+    """Migrate, then group reports stored before incidents existed with ``grouping`` (the
+    configured rule; the default settings' rule when not given)."""
     conn = await connect(dsn)
     try:
-        return await migrate(conn)
+        return await migrate(conn, grouping=grouping or grouping_rule(Settings()))
     finally:
         await conn.close()

@@ -121,12 +121,12 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import apply_migrations
+    from api.app import apply_migrations, grouping_rule
 
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
     with database_url(settings) as dsn:
-        applied = asyncio.run(apply_migrations(dsn))
+        applied = asyncio.run(apply_migrations(dsn, grouping_rule(settings)))
         print(f"plainsight: database ready ({len(applied)} migrations applied)", file=sys.stderr)
         # Workers read settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = dsn
@@ -145,10 +145,10 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from api.app import apply_migrations
+    from api.app import apply_migrations, grouping_rule
 
     with database_url(settings) as dsn:
-        applied = asyncio.run(apply_migrations(dsn))
+        applied = asyncio.run(apply_migrations(dsn, grouping_rule(settings)))
     names = ", ".join(f"{v:04d}" for v in applied) or "none (already up to date)"
     print(f"plainsight: migrations applied: {names}")
     return 0
@@ -157,12 +157,12 @@ def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from api.app import apply_migrations
+    from api.app import apply_migrations, grouping_rule
     from storage.blobs import open_blob_store
     from storage.photos import collect_garbage
 
     async def collect(dsn: str) -> tuple[int, int, int]:
-        await apply_migrations(dsn)
+        await apply_migrations(dsn, grouping_rule(settings))
         blobs = open_blob_store(settings)
         conn = await connect(dsn)
         try:
@@ -200,9 +200,8 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from api.app import apply_migrations
+    from api.app import apply_migrations, grouping_rule
     from storage.bulk_import import import_reports
-    from storage.incidents import GroupingRule
 
     path: Path = args.file
     if not path.is_file():
@@ -212,7 +211,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
         total_lines = sum(1 for _ in stream)
 
     async def run(dsn: str) -> int:
-        await apply_migrations(dsn)
+        await apply_migrations(dsn, grouping_rule(settings))
         conn = await connect(dsn)
         try:
             account = await conn.fetchrow(SELECT_IMPORTER, args.account)
@@ -222,10 +221,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_USAGE
-            rule = GroupingRule(
-                settings.incident_distance,
-                timedelta(minutes=settings.incident_window_minutes),
-            )
+            rule = grouping_rule(settings)
             workers = args.workers or os.cpu_count() or 1
             with (
                 ProcessPoolExecutor(workers) as executor,
@@ -268,9 +264,9 @@ def run_users_create(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def create(dsn: str) -> None:
-        from api.app import apply_migrations
+        from api.app import apply_migrations, grouping_rule
 
-        await apply_migrations(dsn)
+        await apply_migrations(dsn, grouping_rule(settings))
         conn = await connect(dsn)
         try:
             account = await accounts.create_account(

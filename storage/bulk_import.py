@@ -29,7 +29,7 @@ import numpy as np
 from uuid_utils.compat import uuid7
 
 from schemas.report import ReportIn, minimise
-from storage.bulk_grouping import EPOCH, components, microseconds
+from storage.bulk_grouping import EPOCH, Labels, components, connected_components, microseconds
 from storage.incidents import GroupingRule, classify, report_agency
 from storage.reports import canonical_content, kind_of
 from storage.stats_cube import fold
@@ -289,6 +289,22 @@ async def _skip_known(
     return keep
 
 
+def join_split_incidents(labels: Labels, new_count: int, stored_incidents: Labels) -> Labels:
+    """Join the components that share a stored incident. Its reports can fall apart under the
+    rule (some lie outside the loaded period, or the distance or window was changed): left
+    apart, one part could be absorbed by one survivor while the other absorbed a third
+    incident into it, leaving two incidents where the merges made one."""
+    stored_labels = labels[new_count:]
+    order = np.lexsort((stored_labels, stored_incidents))
+    incidents, parts = stored_incidents[order], stored_labels[order]
+    same = incidents[1:] == incidents[:-1]
+    first, second = parts[:-1][same], parts[1:][same]
+    if not np.any(first != second):
+        return labels
+    joined: Labels = connected_components(int(labels.max()) + 1, first, second)[labels]
+    return joined
+
+
 async def _group(
     conn: asyncpg.Connection,
     rule: GroupingRule,
@@ -309,6 +325,7 @@ async def _group(
 
     new_count = len(chosen)
     stored_incidents = np.asarray([row["incident_id"] for row in stored], dtype=np.int64)
+    labels = join_split_incidents(labels, new_count, stored_incidents)
     # Each component keeps the smallest stored incident it touches; the others merge into it.
     survivor: dict[int, int] = {}
     for label, incident in zip(labels[new_count:].tolist(), stored_incidents.tolist(), strict=True):

@@ -1,7 +1,8 @@
 """Forward-only SQL migrations: advisory lock, checksums, one transaction per file.
 
 Several replicas may start at once: each takes the same session-level advisory lock, so
-exactly one applies pending files while the others wait, then find nothing left to do.
+exactly one applies pending files while the others wait, then find nothing left to do. Under
+the same lock, reports stored before incident grouping existed are grouped (once).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from importlib import resources
 
 import asyncpg
 
+from storage.backfill_grouping import GROUPING_VERSION, group_ungrouped
 from storage.errors import MigrationError
+from storage.incidents import GroupingRule
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,15 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[int]:
-    """Apply pending migrations; return the versions applied by this call."""
+async def migrate(
+    conn: asyncpg.Connection,
+    migrations: list[Migration] | None = None,
+    *,
+    grouping: GroupingRule | None = None,
+) -> list[int]:
+    """Apply pending migrations; return the versions applied by this call. With ``grouping``
+    (the configured rule), then group counted reports that have no incident, still under the
+    lock so that runners starting together cannot group the same reports twice."""
     wanted = load_migrations() if migrations is None else migrations
     applied_now: list[int] = []
     await conn.execute("select pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
@@ -79,6 +89,8 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
                 )
             log.info("migration applied", extra={"version": migration.version})
             applied_now.append(migration.version)
+        if grouping is not None and GROUPING_VERSION in {*applied, *applied_now}:
+            await group_ungrouped(conn, grouping)
     finally:
         await conn.execute("select pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
     return applied_now

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.bulk_grouping import components, connected_components, microseconds
+from storage.bulk_import import join_split_incidents
 
 CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
 NEARBY = sorted(h3.grid_disk(CENTRE, 7))
@@ -80,3 +81,21 @@ def test_the_window_is_exact_to_the_microsecond() -> None:
     just_past = [on_the_edge[0], on_the_edge[1] + 1]
     assert components(cells, on_the_edge, 2, window).tolist() == [0, 0]
     assert components(cells, just_past, 2, window).tolist() == [0, 1]
+
+
+def test_components_sharing_a_stored_incident_are_joined() -> None:
+    # Nodes 0-1 are new reports, 2-6 stored. Components: {0, 2, 3} and {1, 4, 5}, {6}.
+    # Stored incident 20 has a report in both of the first two components, so they are one;
+    # incident 30 lies in one component only and 40 alone keeps its own.
+    labels = np.asarray([0, 1, 0, 0, 1, 1, 6], dtype=np.int64)
+    stored_incidents = np.asarray([10, 20, 20, 30, 40], dtype=np.int64)
+    joined = join_split_incidents(labels, 2, stored_incidents)
+    assert joined.tolist() == [0, 0, 0, 0, 0, 0, 6]
+
+
+def test_components_of_distinct_incidents_stay_apart() -> None:
+    labels = np.asarray([0, 1, 0, 1], dtype=np.int64)
+    stored_incidents = np.asarray([10, 20], dtype=np.int64)
+    assert join_split_incidents(labels, 2, stored_incidents).tolist() == [0, 1, 0, 1]
+    no_stored = np.asarray([], dtype=np.int64)
+    assert join_split_incidents(labels[:2], 2, no_stored).tolist() == [0, 1]
