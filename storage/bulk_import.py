@@ -92,10 +92,7 @@ APPLY_MERGES = """
 update reports r set incident_id = m.survivor
 from import_merges m where r.incident_id = m.absorbed
 """
-DROP_MERGED = """
-with gone as (delete from incidents i using import_merges m where i.id = m.absorbed)
-update incident_facts f set reports = 0 from import_merges m where f.incident_id = m.absorbed
-"""
+DROP_MERGED = "delete from incidents i using import_merges m where i.id = m.absorbed"
 INSERT_INCIDENTS = """
 insert into incidents (id) overriding system value
 select distinct g.incident_id from import_groups g

@@ -14,7 +14,7 @@ import msgspec
 
 from schemas.stats import Dimension, StatsRow
 from storage.disclosure import Cell, suppressed_cells
-from storage.stats_cube import count_cells, cube_generation, fold
+from storage.stats_cube import count_cells, fold, range_generation
 from storage.stats_query import StatsQuery
 from storage.wilson import rate, wilson_interval
 
@@ -87,8 +87,9 @@ def dataset_version(query: StatsQuery, threshold: int, rows: Sequence[StatsRow])
 
 
 class TableCache:
-    """Published tables of this process, valid while the cube's generation stays the same
-    (every fold that changes a count advances it). Least recently used tables go first."""
+    """Published tables of this process, valid while no count in the months a table covers
+    changes (the fold marks each month it changes with its generation). Under live ingest
+    tables of past periods therefore stay cached. Least recently used tables go first."""
 
     def __init__(self, capacity: int = 256) -> None:
         self.capacity = capacity
@@ -117,8 +118,8 @@ async def identification_table(
     """The published table, from every change committed so far.
 
     On a connection outside a transaction the fold commits by itself (its lock is held only
-    that long) and the counting then reads one snapshot, with the cube generation it belongs
-    to; inside a caller's transaction everything runs in that."""
+    that long) and the counting then reads one snapshot, with the months' generations it
+    belongs to; inside a caller's transaction everything runs in that."""
     await fold(conn, query.time_zone.key)
     if conn.is_in_transaction():
         return await _published(conn, query, threshold, coarsest_area, cache)
@@ -133,7 +134,7 @@ async def _published(
     coarsest_area: int,
     cache: TableCache | None,
 ) -> Table:
-    key = (await cube_generation(conn), query, threshold, coarsest_area)
+    key = (await range_generation(conn, query), query, threshold, coarsest_area)
     if cache is not None and (table := cache.get(key)) is not None:
         return table
     table = publish(await count_cells(conn, query), query, threshold, coarsest_area)

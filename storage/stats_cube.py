@@ -16,7 +16,6 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import h3.api.basic_int as h3i
 
 from schemas.stats import Dimension, StatusScope, Unit
 from storage.disclosure import Cell
@@ -32,9 +31,11 @@ ROLLUPS: Final[dict[tuple[Grain, bool], int]] = {
     ("day", False): 5,
 }
 ATTRIBUTES: Final = frozenset({Dimension.AGENCY, Dimension.MASKED, Dimension.KIND})
-CUBE_AREA_RESOLUTION: Final = 7
 FOLD = "select fold_statistics($1)"
-GENERATION = "select generation from stats_cube_settings"
+RANGE_GENERATION = """
+select max(generation) from stats_cube_months
+where ($1::date is null or month >= $1) and ($2::date is null or month <= $2)
+"""
 CLASSES: Final = ("not_identified", "identified", "unclear")
 SOURCE: Final = None
 """A piece read from the incident facts or reports rather than from a rollup."""
@@ -42,7 +43,8 @@ SOURCE: Final = None
 _CUBE_KEYS: Final = {
     Dimension.MONTH: "to_char(c.period, 'YYYY-MM')",
     Dimension.WEEK: """to_char(c.period, 'IYYY-"W"IW')""",
-    Dimension.AREA: "c.area",
+    # Areas leave the database coarsened and in their string form (an H3 index in hexadecimal).
+    Dimension.AREA: "to_hex(h3_parent(c.area, {res}))",
     Dimension.AGENCY: "c.agency",
     Dimension.MASKED: "c.masked",
     Dimension.KIND: "c.kind",
@@ -65,7 +67,7 @@ _SOURCES: Final = {
         keys={
             Dimension.MONTH: "to_char(f.earliest_at at time zone {tz}, 'YYYY-MM')",
             Dimension.WEEK: """to_char(f.earliest_at at time zone {tz}, 'IYYY-"W"IW')""",
-            Dimension.AREA: "h3_parent(f.h3_cell, 7)",
+            Dimension.AREA: "to_hex(h3_parent(f.h3_cell, {res}))",
             Dimension.AGENCY: "f.agency",
             Dimension.MASKED: "f.masked",
             Dimension.KIND: "f.kind",
@@ -82,7 +84,7 @@ _SOURCES: Final = {
         keys={
             Dimension.MONTH: "to_char(r.occurred_at at time zone {tz}, 'YYYY-MM')",
             Dimension.WEEK: """to_char(r.occurred_at at time zone {tz}, 'IYYY-"W"IW')""",
-            Dimension.AREA: "h3_parent(r.h3_cell, 7)",
+            Dimension.AREA: "to_hex(h3_parent(r.h3_cell, {res}))",
             Dimension.AGENCY: "r.agency",
             Dimension.MASKED: "r.masked",
             Dimension.KIND: "r.kind",
@@ -128,15 +130,20 @@ def grain_of(group_by: tuple[Dimension, ...]) -> Grain:
     return "month"
 
 
+def day_range(query: StatsQuery) -> tuple[date | None, date | None]:
+    """The local days the query counts, ``start <= day < end`` (None: unbounded)."""
+    end = query.date_to + timedelta(days=1) if query.date_to is not None else None
+    if query.before_day is not None and (end is None or query.before_day < end):
+        end = query.before_day
+    return query.date_from, end
+
+
 def plan(query: StatsQuery) -> list[Piece]:
     """Pieces that together cover exactly the query's days, each counted once."""
     grain = grain_of(query.group_by)
     with_area = Dimension.AREA in query.group_by
     with_attributes = bool(ATTRIBUTES & set(query.group_by))
-    start = query.date_from
-    end = query.date_to + timedelta(days=1) if query.date_to is not None else None
-    if query.before_day is not None and (end is None or query.before_day < end):
-        end = query.before_day
+    start, end = day_range(query)
     if with_area and with_attributes:
         return [Piece(SOURCE, start, end)]
     edge_rollup = SOURCE if with_area else ROLLUPS[("day", False)]
@@ -173,7 +180,12 @@ def _group_clause(query: StatsQuery) -> str:
 
 def cube_sql(query: StatsQuery, pieces: list[Piece]) -> tuple[str, list[object]]:
     params = _Parameters()
-    keys = [f"{_CUBE_KEYS[d]} as d{i}" for i, d in enumerate(query.group_by)]
+    placeholders = {}
+    if Dimension.AREA in query.group_by:
+        placeholders["res"] = params.add(query.area_resolution, "integer")
+    keys = [
+        _CUBE_KEYS[d].format(**placeholders) + f" as d{i}" for i, d in enumerate(query.group_by)
+    ]
     counts = [f"coalesce(sum(c.{name}), 0) as {name}" for name in CLASSES]
     ranges = []
     for piece in pieces:
@@ -201,6 +213,8 @@ def source_sql(query: StatsQuery, piece: Piece) -> tuple[str, list[object]]:
     placeholders = {}
     if {Dimension.MONTH, Dimension.WEEK} & set(query.group_by):
         placeholders["tz"] = params.add(query.time_zone.key, "text")
+    if Dimension.AREA in query.group_by:
+        placeholders["res"] = params.add(query.area_resolution, "integer")
     keys = [
         source.keys[d].format(**placeholders) + f" as d{i}" for i, d in enumerate(query.group_by)
     ]
@@ -225,9 +239,15 @@ async def fold(conn: asyncpg.Connection, time_zone: str) -> int:
     return folded
 
 
-async def cube_generation(conn: asyncpg.Connection) -> int:
-    """Advanced by every fold that changes a count (0 before the first)."""
-    generation: int | None = await conn.fetchval(GENERATION)
+async def range_generation(conn: asyncpg.Connection, query: StatsQuery) -> int:
+    """The fold generation at which a count in the query's months last changed (0 before
+    any): what the query counts is the same while this is."""
+    start, end = day_range(query)
+    generation: int | None = await conn.fetchval(
+        RANGE_GENERATION,
+        None if start is None else period_start(start, "month"),
+        None if end is None else period_start(end - timedelta(days=1), "month"),
+    )
     return generation or 0
 
 
@@ -240,21 +260,14 @@ async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]
     if from_cube:
         statements.append(cube_sql(query, from_cube))
     width = len(query.group_by)
-    area = query.group_by.index(Dimension.AREA) if Dimension.AREA in query.group_by else None
-    coarser = query.area_resolution != CUBE_AREA_RESOLUTION
-    # Several pieces, or res-7 areas sharing a coarser parent, give one key more than once.
+    # Several pieces give one key more than once; coarser areas were merged by the GROUP BY.
     totals: dict[tuple[str, ...], list[int]] = {}
     for sql, args in statements:
         for record in await conn.fetch(sql, *args):
-            key = list(record[:width])
-            if area is not None:
-                cell = key[area]
-                if coarser:
-                    cell = h3i.cell_to_parent(cell, query.area_resolution)
-                key[area] = f"{cell:x}"  # an H3 index's string form is its hexadecimal
-            counts = totals.get(tuple(key))
+            key = tuple(record[:width])
+            counts = totals.get(key)
             if counts is None:
-                totals[tuple(key)] = [record[width], record[width + 1], record[width + 2]]
+                totals[key] = [record[width], record[width + 1], record[width + 2]]
             else:
                 counts[0] += record[width]
                 counts[1] += record[width + 1]

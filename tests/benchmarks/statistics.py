@@ -40,6 +40,7 @@ from schemas.auth import Role
 from schemas.stats import Dimension, StatusScope, Unit
 from storage import accounts
 from storage.bulk_import import import_reports
+from storage.db import connect
 from storage.incidents import GroupingRule
 from storage.statistics import TableCache, identification_table
 from storage.stats_cube import count_cells
@@ -197,7 +198,10 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
     name, dsn = await create_database(server_url)
     try:
         await apply_migrations(dsn)
-        conn = await asyncpg.connect(dsn)
+        # The import and the served paths run on connections set up as the CLI's and the
+        # service's are; the naive baseline on one with the server's defaults (JIT included).
+        conn = await connect(dsn)
+        naive_conn = await asyncpg.connect(dsn)
         try:
             account = await accounts.create_account(
                 conn, email="bench@example.org", role=Role.admin, password="x" * 16
@@ -238,7 +242,7 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
                 keys = "".join(f"{NAIVE_KEYS[d]}, " for d in group_by)
                 group = "group by " + ", ".join(str(i + 1) for i in range(len(group_by)))
                 naive_sql = NAIVE_SQL.format(keys=keys, group=group if group_by else "")
-                naive = await timed(lambda s=naive_sql: conn.fetch(s), args.naive_runs)
+                naive = await timed(lambda s=naive_sql: naive_conn.fetch(s), args.naive_runs)
                 naive_p50 = percentile(naive, 0.5)
                 cold_p50, cached_p50 = percentile(cold, 0.5), percentile(cached, 0.5)
                 print(
@@ -254,6 +258,7 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
             )
         finally:
             await conn.close()
+            await naive_conn.close()
     finally:
         await drop_database(server_url, name)
 

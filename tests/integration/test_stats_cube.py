@@ -183,6 +183,53 @@ async def test_published_tables_are_reused_until_a_fold_changes_the_cube(api: Ap
     assert await identification_table(api.conn, query, 1, cache=cache) is not after
 
 
+async def test_tables_of_months_without_changes_stay_cached(api: Api) -> None:
+    """New reports change the months they fall in (in the configured zone), not the others: a
+    table of January stays cached while March gets reports; one covering March does not."""
+    token = await api.device_token()
+
+    def report_at(when: datetime, lat: float) -> dict[str, Any]:
+        return observer_report(occurred_at=when.isoformat(), location={"lat": lat, "lon": -74.0})
+
+    january = datetime(2025, 1, 15, 12, tzinfo=UTC)
+    march = datetime(2025, 3, 10, 12, tzinfo=UTC)
+    assert (await api.submit(token, report_at(january, 40.70))).status_code == 201
+    assert (await api.submit(token, report_at(march, 40.70))).status_code == 201
+
+    def months(first: int, last: int, zone: str = "UTC") -> StatsQuery:
+        return StatsQuery(
+            group_by=(Dimension.MONTH,), date_from=datetime(2025, first, 1).date(),
+            date_to=datetime(2025, last, 28).date(), area_resolution=7,
+            status=StatusScope.ALL, unit=Unit.REPORT, time_zone=ZoneInfo(zone),
+        )  # fmt: skip
+
+    cache = TableCache()
+    only_january = await identification_table(api.conn, months(1, 2), 1, cache=cache)
+    with_march = await identification_table(api.conn, months(1, 3), 1, cache=cache)
+    assert [row.total for row in only_january.rows] == [1]
+    assert [row.total for row in with_march.rows] == [1, 1]
+    # Far from the others, so it forms its own incident: only March changes.
+    assert (await api.submit(token, report_at(march, 40.80))).status_code == 201
+    assert await identification_table(api.conn, months(1, 2), 1, cache=cache) is only_january
+    changed = await identification_table(api.conn, months(1, 3), 1, cache=cache)
+    assert changed is not with_march
+    assert [row.total for row in changed.rows] == [1, 2]
+    # A report withdrawn in January changes January.
+    created = await api.submit(token, report_at(january, 40.80))
+    report_id = created.json()["id"]
+    withdrawn = await api.client.delete(f"/v1/reports/{report_id}", headers=bearer(token))
+    assert withdrawn.status_code == 204
+    after_withdrawal = await identification_table(api.conn, months(1, 2), 1, cache=cache)
+    assert after_withdrawal is not only_january
+    assert [row.total for row in after_withdrawal.rows] == [1]
+    # Another time zone rebuilds the cube: every month changes, so nothing stale is served.
+    other_zone = await identification_table(api.conn, months(1, 2, "Asia/Tokyo"), 1, cache=cache)
+    assert await identification_table(api.conn, months(1, 2), 1, cache=cache) is not (
+        after_withdrawal
+    )
+    assert [row.total for row in other_zone.rows] == [1]
+
+
 async def test_statistics_over_a_real_pool_while_reports_arrive(
     pooled_client: tuple[httpx.AsyncClient, str],
 ) -> None:
