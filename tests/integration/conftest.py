@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
+import asyncpg
 import httpx
 import pytest
 
 from api.app import apply_migrations, create_app
 from api.photo_workers import PhotoWorkers
 from schemas.settings import load_settings
+from storage.db import connect
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.live_server import live_server
 
@@ -33,3 +35,20 @@ async def pooled_client(
         httpx.AsyncClient(base_url=base_url, timeout=30.0) as client,
     ):
         yield client, dsn
+
+
+@pytest.fixture
+async def empty_database(fresh_database: object) -> str:
+    """A new database with nothing in it, not even migrations."""
+    make = cast(Callable[[], Awaitable[str]], fresh_database)
+    return await make()
+
+
+@pytest.fixture
+async def db(empty_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to ``empty_database``, set up as the service's are."""
+    conn = await connect(empty_database)
+    try:
+        yield conn
+    finally:
+        await conn.close()

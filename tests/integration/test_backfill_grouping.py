@@ -8,10 +8,9 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import h3
@@ -168,20 +167,6 @@ async def cube_total(conn: asyncpg.Connection, unit: str, scope: str = "all") ->
         scope,
     )
     return total
-
-
-@pytest.fixture
-async def dsn(fresh_database: object) -> str:
-    return await cast(Callable[[], Awaitable[str]], fresh_database)()
-
-
-@pytest.fixture
-async def db(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await connect(dsn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def stored_before_grouping(conn: asyncpg.Connection) -> dict[str, uuid.UUID]:
@@ -352,10 +337,10 @@ async def test_migrating_again_groups_nothing(
 
 
 async def test_runners_starting_together_group_each_report_once(
-    db: asyncpg.Connection, dsn: str, caplog: pytest.LogCaptureFixture
+    db: asyncpg.Connection, empty_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     ids = await stored_before_grouping(db)
-    runners = [await connect(dsn) for _ in range(3)]
+    runners = [await connect(empty_database) for _ in range(3)]
     try:
         with caplog.at_level(logging.INFO, logger="storage.backfill_grouping"):
             results = await asyncio.gather(*(migrate(conn, grouping=RULE) for conn in runners))

@@ -13,12 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
 
 import asyncpg
 import httpx
@@ -55,12 +54,6 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
-
-
-@pytest.fixture
-async def empty_database(fresh_database: object) -> str:
-    make = cast(Callable[[], Awaitable[str]], fresh_database)
-    return await make()
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import h3
@@ -210,17 +210,15 @@ async def test_a_failure_midway_leaves_nothing_behind(
 
 
 @pytest.fixture
-async def empty_database(fresh_database: object) -> str:
-    make = cast(Callable[[], Awaitable[str]], fresh_database)
-    url = await make()
-    await apply_migrations(url)
-    return url
+async def migrated_database(empty_database: str) -> str:
+    await apply_migrations(empty_database)
+    return empty_database
 
 
-async def test_the_command_imports_and_summarises(empty_database: str, tmp_path: Path) -> None:
+async def test_the_command_imports_and_summarises(migrated_database: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    conn = await connect(empty_database)
+    conn = await connect(migrated_database)
     try:
         await accounts.create_account(
             conn, email="steward@example.org", role=Role.moderator, password=PASSWORD
@@ -231,7 +229,7 @@ async def test_the_command_imports_and_summarises(empty_database: str, tmp_path:
     finally:
         await conn.close()
     path = ndjson(tmp_path / "log.ndjson", [at(CENTRE), "[]", at(CENTRE, minutes=10)])
-    env = cli_environment(data, empty_database)
+    env = cli_environment(data, migrated_database)
     result = await run_cli("import", str(path), "--account", "steward@example.org", env=env)
     assert result.returncode == 1, result.stderr  # one line was rejected
     assert "3 lines: 2 reports imported into 1 new incidents" in result.stdout
@@ -243,7 +241,7 @@ async def test_the_command_imports_and_summarises(empty_database: str, tmp_path:
     assert "not an active admin or moderator" in refused.stderr
     missing = await run_cli("import", str(tmp_path / "nope"), "--account", "x@y.z", env=env)
     assert missing.returncode == 2
-    conn = await connect(empty_database)
+    conn = await connect(migrated_database)
     try:
         assert await conn.fetchval("select count(*) from reports") == 2
     finally:

@@ -4,8 +4,6 @@ unknown versions and a failing file."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import cast
 
 import asyncpg
 import pytest
@@ -24,21 +22,6 @@ from pg_locks
 where locktype = 'advisory'
   and database = (select oid from pg_database where datname = current_database())
 """
-
-
-@pytest.fixture
-async def empty_database(fresh_database: object) -> str:
-    make = cast(Callable[[], Awaitable[str]], fresh_database)
-    return await make()
-
-
-@pytest.fixture
-async def db(empty_database: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await connect(empty_database)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def relation_exists(conn: asyncpg.Connection, name: str) -> bool:
