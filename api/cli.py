@@ -1,4 +1,4 @@
-"""The ``plainsight`` command: serve, migrate, gc, import, users create."""
+"""The ``plainsight`` command: serve, migrate, gc, import, users create, audit verify."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import msgspec
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
 from schemas.settings import Settings, SettingsError, load_settings
-from storage import accounts
+from storage import accounts, audit
 from storage.db import connect
 from storage.embedded import EmbeddedPostgres
 from storage.errors import Conflict, MigrationError
@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=[role.value for role in ACCOUNT_ROLES])
     create.set_defaults(handler=run_users_create)
+
+    audit_parser = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit_commands = audit_parser.add_subparsers(required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify", help="check the audit log's hash chain; exit 1 naming the first broken entry"
+    )
+    verify.set_defaults(handler=run_audit_verify)
     return parser
 
 
@@ -269,9 +276,19 @@ def run_users_create(settings: Settings, args: argparse.Namespace) -> int:
         await apply_migrations(dsn, grouping_rule(settings))
         conn = await connect(dsn)
         try:
-            account = await accounts.create_account(
-                conn, email=request.email, role=Role(request.role), password=request.password
-            )
+            async with conn.transaction():
+                account = await accounts.create_account(
+                    conn, email=request.email, role=Role(request.role), password=request.password
+                )
+                # No actor: whoever runs the command at the server's shell.
+                await audit.record(
+                    conn,
+                    actor=None,
+                    action="account.created",
+                    subject_type="account",
+                    subject_id=str(account.id),
+                    details={"role": account.role.value, "via": "cli"},
+                )
         finally:
             await conn.close()
         print(f"created {account.role} account {account.email} ({account.id})")
@@ -283,6 +300,39 @@ def run_users_create(settings: Settings, args: argparse.Namespace) -> int:
             print(f"plainsight: {exc.detail}", file=sys.stderr)
             return 1
     return 0
+
+
+def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from api.app import apply_migrations, grouping_rule
+
+    async def run(dsn: str) -> audit.VerifyResult:
+        await apply_migrations(dsn, grouping_rule(settings))
+        conn = await connect(dsn)
+        try:
+            total = await audit.chain_length(conn)
+            with tqdm(total=total, desc="verifying", unit=" entries", file=sys.stderr) as bar:
+                return await audit.verify(conn, progress=bar.update)
+        finally:
+            await conn.close()
+
+    with database_url(settings) as dsn:
+        result = asyncio.run(run(dsn))
+    if result.ok:
+        print(
+            f"plainsight: audit log OK: {result.checked} entries checked; "
+            f"last entry {result.last_id}, hash {result.last_hash}"
+        )
+        return 0
+    at = "-" if result.broken_at is None else audit.format_time(result.broken_at)
+    print(
+        f"plainsight: audit log BROKEN at entry {result.broken_id} "
+        f"(time {at}, action {result.broken_action or '-'}): {result.reason}; "
+        f"{result.checked} entries before it are intact",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def read_password() -> str:

@@ -93,19 +93,42 @@ async def create_account(
     return _account_view(row)
 
 
+class LoginFailed(Unauthenticated):
+    """A 401 like any other; ``account_id`` (for the audit trail only) is the active account
+    the e-mail address named, None when it named none."""
+
+    def __init__(self, account_id: uuid.UUID | None) -> None:
+        super().__init__("the e-mail address or the password is not correct")
+        self.account_id = account_id
+
+
+class Session(NamedTuple):
+    token: str
+    account: Principal
+    expires_at: datetime
+
+
 async def open_session(
     conn: asyncpg.Connection, *, email: str, password: str, lifetime: timedelta
 ) -> tuple[str, Role, datetime]:
     """Check the password and start a session; unknown e-mail and wrong password look alike."""
+    session = await start_session(conn, email=email, password=password, lifetime=lifetime)
+    return session.token, session.account.role, session.expires_at
+
+
+async def start_session(
+    conn: asyncpg.Connection, *, email: str, password: str, lifetime: timedelta
+) -> Session:
+    """``open_session``, also naming the account; raises LoginFailed."""
     row = await conn.fetchrow(SELECT_ACCOUNT_FOR_LOGIN, email.strip())
     valid = await verify_password(None if row is None else row["password_hash"], password)
     if row is None or not valid:
-        raise Unauthenticated("the e-mail address or the password is not correct")
+        raise LoginFailed(None if row is None else row["id"])
     token = new_token(TokenKind.session)
     expires_at = datetime.now(UTC) + lifetime
     await conn.execute(DELETE_EXPIRED_SESSIONS, row["id"])
     await conn.execute(INSERT_SESSION, token_hash(token), row["id"], expires_at)
-    return token, Role(row["role"]), expires_at
+    return Session(token, Principal(id=row["id"], role=Role(row["role"])), expires_at)
 
 
 async def close_session(conn: asyncpg.Connection, token: str) -> uuid.UUID | None:

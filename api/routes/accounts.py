@@ -19,11 +19,13 @@ from schemas.auth import (
     AccountPage,
     AccountView,
     DeviceCreated,
+    Principal,
     Role,
     SessionCreated,
     SessionRequest,
 )
-from storage import accounts
+from storage import accounts, audit
+from storage.db import Database
 
 ADMIN_ONLY = frozenset({Role.admin})
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
@@ -43,17 +45,40 @@ async def register_device(conn: Transaction) -> DeviceCreated:
     summary="Log in to a staff account",
     responses=problem_specs(400, 401, 422),
 )
-async def open_session(
-    conn: Transaction, state: State, request: Request[Any, Any, Any]
-) -> SessionCreated:
+async def open_session(state: State, request: Request[Any, Any, Any]) -> SessionCreated:
     data = await decode_json_body(request, SessionRequest)
-    token, role, expires_at = await accounts.open_session(
-        conn,
-        email=data.email,
-        password=data.password,
-        lifetime=timedelta(hours=state.settings.session_hours),
-    )
-    return SessionCreated(token=token, role=role, expires_at=expires_at)
+    db: Database = state.db
+    # Its own transaction, so a failed attempt is audited (committed) before the 401 goes out.
+    async with db.transaction() as conn:
+        try:
+            session = await accounts.start_session(
+                conn,
+                email=data.email,
+                password=data.password,
+                lifetime=timedelta(hours=state.settings.session_hours),
+            )
+        except accounts.LoginFailed as exc:
+            failure = exc
+            # Anonymous: no e-mail address, no IP; only which active account was tried, if any.
+            await audit.record(
+                conn,
+                actor=None,
+                action="session.failed",
+                subject_type=None if exc.account_id is None else "account",
+                subject_id=None if exc.account_id is None else str(exc.account_id),
+            )
+        else:
+            await audit.record(
+                conn,
+                actor=session.account,
+                action="session.created",
+                subject_type="account",
+                subject_id=str(session.account.id),
+            )
+            return SessionCreated(
+                token=session.token, role=session.account.role, expires_at=session.expires_at
+            )
+    raise failure
 
 
 @delete(
@@ -62,11 +87,18 @@ async def open_session(
     tags=["auth"],
     summary="Log out (revoke the calling session token)",
 )
-async def close_session(conn: Transaction, request: Request[Any, Any, Any]) -> None:
+async def close_session(conn: Transaction, request: Request[Principal, Any, Any]) -> None:
     token = bearer_token(request)
     if token is not None:
         account_id = await accounts.close_session(conn, token)
         if account_id is not None:
+            await audit.record(
+                conn,
+                actor=request.user,
+                action="session.closed",
+                subject_type="account",
+                subject_id=str(account_id),
+            )
             request.app.state.principals.forget(account_id)
 
 
@@ -78,11 +110,20 @@ async def close_session(conn: Transaction, request: Request[Any, Any, Any]) -> N
     status_code=201,
     responses=problem_specs(400, 401, 403, 409, 422),
 )
-async def create_account(conn: Transaction, request: Request[Any, Any, Any]) -> AccountView:
+async def create_account(conn: Transaction, request: Request[Principal, Any, Any]) -> AccountView:
     data = await decode_json_body(request, AccountCreate)
-    return await accounts.create_account(
+    view = await accounts.create_account(
         conn, email=data.email, role=data.role, password=data.password
     )
+    await audit.record(
+        conn,
+        actor=request.user,
+        action="account.created",
+        subject_type="account",
+        subject_id=str(view.id),
+        details={"role": view.role.value},  # never the e-mail address
+    )
+    return view
 
 
 @get("/v1/accounts", opt={ROLES_OPT: ADMIN_ONLY}, tags=["accounts"], summary="List accounts")
@@ -102,9 +143,20 @@ async def list_accounts(
     status_code=200,
 )
 async def disable_account(
-    conn: Transaction, state: State, account_id: FromPath[uuid.UUID]
+    conn: Transaction,
+    state: State,
+    request: Request[Principal, Any, Any],
+    account_id: FromPath[uuid.UUID],
 ) -> AccountView:
     view = await accounts.disable_account(conn, account_id)
+    await audit.record(
+        conn,
+        actor=request.user,
+        action="account.disabled",
+        subject_type="account",
+        subject_id=str(account_id),
+        details={"role": view.role.value},
+    )
     state.principals.forget(account_id)
     return view
 

@@ -21,7 +21,7 @@ from api.routes.reports import OWNERS, READERS
 from schemas.auth import Principal
 from schemas.photos import PhotoView, SimilarPhotos
 from schemas.settings import Settings
-from storage import photos
+from storage import audit_reads, photos
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -102,9 +102,14 @@ async def get_photo(
         "X-Content-Type-Options": "nosniff",
     }
     if not_modified(request.headers.get("if-none-match"), etag):
+        await audit_reads.photo_read(
+            conn, request.user, photo_id, view.report_id, not_modified=True
+        )
         return Response(b"", status_code=304, headers=headers, media_type="image/jpeg")
     blobs: BlobStore = request.app.state.blobs
     data = await blobs.get(view.sha256)
+    # After the blob is fetched: audited transactions queue behind this one until it commits.
+    await audit_reads.photo_read(conn, request.user, photo_id, view.report_id, not_modified=False)
     return Response(data, headers=headers, media_type="image/jpeg")
 
 

@@ -19,7 +19,7 @@ from schemas.auth import Principal, Role
 from schemas.codes import ReportStatus
 from schemas.receipts import ReportCreated
 from schemas.report import ReportIn, ReportView, minimise
-from storage import photos, reports
+from storage import audit, audit_reads, photos, reports
 from storage.db import Database
 
 READERS = frozenset({Role.observer, Role.officer, Role.moderator, Role.admin})
@@ -79,7 +79,9 @@ async def submit_report(request: Request[Principal, str, State]) -> Response[Rep
 async def get_report(
     request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
 ) -> ReportView:
-    return await reports.get_report(conn, request.user, report_id)
+    view = await reports.get_report(conn, request.user, report_id)
+    await audit_reads.reports_read(conn, request.user, [report_id], via="get")
+    return view
 
 
 @get(
@@ -110,6 +112,7 @@ async def list_reports(
         cursor=cursor,
         status=None if status is None else status.value,
     )
+    await audit_reads.reports_read(conn, request.user, [item.id for item in items], via="list")
     return ReportPage(items=items, next_cursor=next_cursor)
 
 
@@ -128,6 +131,13 @@ async def withdraw_report(
     async with db.transaction() as conn:
         await reports.withdraw_report(conn, request.user, report_id, state.grouping)
         released = await photos.delete_report_photos(conn, report_id)
+        await audit.record(
+            conn,
+            actor=request.user,
+            action="report.withdrawn",
+            subject_type="report",
+            subject_id=str(report_id),
+        )
     # After the commit: a blob goes only once no row refers to it (a crash here leaves
     # orphans for `plainsight gc`, never a row without its blob).
     if released:

@@ -21,7 +21,7 @@ from api.auth import PUBLIC_OPT, ROLES_OPT
 from api.conditional import not_modified
 from api.errors import InvalidInput
 from api.problems import problem_specs
-from schemas.auth import Role
+from schemas.auth import Principal, Role
 from schemas.settings import Settings
 from schemas.stats import (
     DEFINITIONS,
@@ -37,6 +37,7 @@ from schemas.stats import (
     StatusScope,
     Unit,
 )
+from storage import audit
 from storage.db import Database
 from storage.statistics import Table, identification_table
 from storage.stats_query import StatsQuery
@@ -329,12 +330,27 @@ async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator
     yield b"]}"
 
 
-async def _export(state: State, params: StatsParameters, *, as_csv: bool) -> Stream:
+async def _export(
+    state: State, reader: Principal, params: StatsParameters, *, as_csv: bool
+) -> Stream:
     """The researcher tier's table as a download named after its dataset version."""
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
     table = await _table(state, query)
     meta = methods(table, query, settings)
+    db: Database = state.db
+    # Committed before the download starts: an interrupted download is still on record.
+    async with db.transaction() as conn:
+        await audit.record(
+            conn,
+            actor=reader,
+            action="export.downloaded",
+            details={
+                "format": "csv" if as_csv else "json",
+                "dataset_version": table.dataset_version,
+                "filters": msgspec.to_builtins(query.filters),
+            },
+        )
     if as_csv:
         chunks = _csv_chunks(meta, query.group_by, table.rows)
         media_type, extension = "text/csv; charset=utf-8", "csv"
@@ -360,9 +376,10 @@ async def _export(state: State, params: StatsParameters, *, as_csv: bool) -> Str
 )
 async def export_csv(
     state: State,
+    request: Request[Principal, Any, Any],
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state, params, as_csv=True)
+    return await _export(state, request.user, params, as_csv=True)
 
 
 @get(
@@ -375,9 +392,10 @@ async def export_csv(
 )
 async def export_json(
     state: State,
+    request: Request[Principal, Any, Any],
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state, params, as_csv=False)
+    return await _export(state, request.user, params, as_csv=False)
 
 
 ROUTES = [identification_statistics, public_identification_statistics, export_csv, export_json]
