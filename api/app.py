@@ -21,6 +21,8 @@ from api.metrics import metrics_middleware
 from api.openapi import openapi_config
 from api.photo_workers import PhotoWorkers
 from api.principal_cache import PrincipalCache, revocation_listener
+from api.rate_limit_middleware import rate_limiting
+from api.rate_limits import RateLimiter, build_rate_limiter
 from api.routes import accounts, meta, operations, photos, reports, stats
 from api.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
@@ -54,11 +56,17 @@ def create_app(
     *,
     database: Database | None = None,
     photo_workers: PhotoWorkers | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> Litestar:
     """Build the service. ``database`` lets tests share one connection in a rolled-back
     transaction; otherwise the lifespan opens a pool (and the embedded PostgreSQL if needed).
-    ``photo_workers`` lets tests share one pool of worker processes between apps."""
+    ``photo_workers`` lets tests share one pool of worker processes between apps.
+    ``rate_limiter`` lets tests move the limiter's clock (an injected one is not closed here)."""
     own_workers = photo_workers is None
+    own_limiter = rate_limiter is None
+    limiter = None
+    if settings.rate_limits == "on":
+        limiter = rate_limiter or build_rate_limiter(settings)
     workers = photo_workers or PhotoWorkers(
         settings.photo_worker_count,
         settings.photo_queue,
@@ -75,6 +83,7 @@ def create_app(
             "blobs": open_blob_store(settings),
             "stats_tables": TableCache(),
             "grouping": grouping_rule(settings),
+            "rate_limiter": limiter,
         }
     )
     if database is not None:
@@ -88,6 +97,14 @@ def create_app(
             if own_workers:
                 workers.close()
             await app.state.blobs.close()
+
+    @asynccontextmanager
+    async def limiter_lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if limiter is not None and own_limiter:
+                await limiter.close()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -127,13 +144,15 @@ def create_app(
             *stats.ROUTES,
             MetricsController,
         ],
-        lifespan=[photo_lifespan, lifespan],
+        lifespan=[photo_lifespan, limiter_lifespan, lifespan],
         state=state,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             metrics_middleware,
             bearer_authentication,
+            # After authentication: authenticated requests count per device or account.
+            *([] if limiter is None else [rate_limiting(limiter)]),
         ],
         openapi_config=openapi_config(package_version()),
         request_max_body_size=settings.max_body_bytes,

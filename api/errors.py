@@ -21,7 +21,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.problems import Problem, problem_response
 from storage.cursors import InvalidCursor
-from storage.errors import DomainError
+from storage.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Probl
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem_response(status, exc.code, exc.detail, headers=headers)
 
 

@@ -11,11 +11,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import Meta
 
+from schemas.rate_limits import RATE_SETTINGS, REDIS_SCHEMES, parse_rate
+
 # Environment variable → Settings field. Only these are read, so a stray variable can't leak in.
 ENVIRONMENT_NAMES: dict[str, str] = {
     "DATABASE_URL": "database_url",
     "PLAINSIGHT_DATA_DIR": "data_dir",
     "PLAINSIGHT_RATE_LIMITS": "rate_limits",
+    "PLAINSIGHT_RATE_LIMIT_DEVICES": "rate_limit_devices",
+    "PLAINSIGHT_RATE_LIMIT_SESSIONS": "rate_limit_sessions",
+    "PLAINSIGHT_RATE_LIMIT_PUBLIC_READS": "rate_limit_public_reads",
+    "PLAINSIGHT_RATE_LIMIT_WRITES": "rate_limit_writes",
+    "PLAINSIGHT_RATE_LIMIT_PHOTOS": "rate_limit_photos",
+    "PLAINSIGHT_RATE_LIMIT_READS": "rate_limit_reads",
+    "PLAINSIGHT_RATE_LIMIT_PREFIX": "rate_limit_prefix",
+    "REDIS_URL": "redis_url",
     "PLAINSIGHT_TIMEZONE": "timezone",
     "PLAINSIGHT_RECEIPT_KEY": "receipt_key",
     "PLAINSIGHT_DB_POOL_MIN": "db_pool_min",
@@ -51,6 +61,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """PostgreSQL DSN; None starts the embedded PostgreSQL in ``data_dir/postgres``."""
     data_dir: str = "var"
     rate_limits: Literal["on", "off"] = "on"
+    # COUNT/PERIOD or off (schemas.rate_limits); per client address for the unauthenticated
+    # routes, per device or account for the others.
+    rate_limit_devices: str = "60/hour"
+    rate_limit_sessions: str = "10/minute"
+    rate_limit_public_reads: str = "1200/minute"
+    rate_limit_writes: str = "120/minute"
+    rate_limit_photos: str = "60/hour"
+    rate_limit_reads: str = "600/minute"
+    rate_limit_prefix: str = "plainsight:rl:"
+    redis_url: str | None = None
+    """Shares the rate limits between processes; None keeps them in each process's memory."""
     timezone: str = "UTC"
     receipt_key: str | None = None
     """base64url of a raw 32-byte Ed25519 seed; None uses (or creates) a key file in data_dir."""
@@ -95,6 +116,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ValueError("`$.s3_bucket` is required when `$.blob_store` is s3")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("`$.db_pool_min` must not exceed `$.db_pool_max`")
+        for field in RATE_SETTINGS:
+            try:
+                parse_rate(getattr(self, field))
+            except ValueError as exc:
+                raise ValueError(f"`$.{field}`: {exc}") from exc
+        if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ValueError("`$.redis_url` must start with redis://, rediss:// or unix://")
 
     @property
     def data_path(self) -> Path:

@@ -45,5 +45,16 @@ class Unavailable(DomainError):
     status = 503
 
 
+class RateLimited(DomainError):
+    """Over a rate limit; the detail says when to retry, never which limit or whose."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many requests; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 class MigrationError(Exception):
     """The migrations on disk and the ones applied to the database disagree."""

@@ -100,11 +100,14 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def settings(data_dir: Path, database_url: str) -> Settings:
+    # Rate limits have their own tests (test_rate_limits.py); others send bursts on purpose
+    # (200 photos from one device in the property test) that the limits would refuse.
     return load_settings(
         {},
         database_url=database_url,
         data_dir=str(data_dir),
         receipt_key=TEST_RECEIPT_SEED,
+        rate_limits="off",
     )
 
 
