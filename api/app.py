@@ -23,7 +23,7 @@ from api.photo_workers import PhotoWorkers
 from api.principal_cache import PrincipalCache, revocation_listener
 from api.rate_limit_middleware import rate_limiting
 from api.rate_limits import RateLimiter, build_rate_limiter
-from api.routes import accounts, meta, operations, photos, reports, stats
+from api.routes import accounts, meta, moderation, operations, photos, reports, stats
 from api.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
 from storage.blobs import open_blob_store
@@ -142,6 +142,7 @@ def create_app(
             *reports.ROUTES,
             *photos.ROUTES,
             *stats.ROUTES,
+            *moderation.ROUTES,
             MetricsController,
         ],
         lifespan=[photo_lifespan, limiter_lifespan, lifespan],

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeAlias
 import msgspec
 import msgspec.inspect as mi
 
-from schemas.codes import ReportKind
+from schemas.codes import ReportKind, ReviewReason
 from schemas.labels import FIELD_LABELS, LANGUAGES, VALUE_LABELS, Text
 from schemas.report import ReportIn, ReportView
 
@@ -66,6 +66,8 @@ class Codebook(msgspec.Struct, frozen=True, kw_only=True):
     """Fields of a submitted report (``POST /v1/reports``)."""
     view_fields: tuple[FieldSpec, ...]
     """Fields that only a stored report shows (``GET /v1/reports/{id}``), e.g. ``status``."""
+    review_reasons: tuple[CodeValue, ...] = ()
+    """Reasons a moderator gives when reviewing a report (``POST /v1/reports/{id}/review``)."""
 
 
 class CodebookError(TypeError):
@@ -91,6 +93,7 @@ def _build_codebook(lang: str) -> Codebook:
         kinds=_code_values(ReportKind, lang, only=kinds),
         fields=fields,
         view_fields=tuple(spec for spec in stored if spec.path not in submitted_paths),
+        review_reasons=_code_values(ReviewReason, lang),
     )
 
 

@@ -116,6 +116,17 @@ class ReportStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class ReviewReason(StrEnum):
+    """Why a moderator reviewed a report so; required for a rejection (migration 0008)."""
+
+    DUPLICATE = "duplicate"
+    IMPLAUSIBLE = "implausible"
+    SPAM_OR_TEST = "spam_or_test"
+    CONTAINS_PERSONAL_DATA = "contains_personal_data"
+    OFF_TOPIC = "off_topic"
+    REVOKED_DEVICE = "revoked_device"
+
+
 ACTIVE_LOCAL_POLICE_ROLES = frozenset(
     {LocalPoliceRole.OBSERVED, LocalPoliceRole.ASSISTED, LocalPoliceRole.INTERVENED}
 )

@@ -20,6 +20,7 @@ from schemas.codes import (
     MisidentificationType,
     ReportKind,
     ReportStatus,
+    ReviewReason,
     Tristate,
     Vehicles,
     YesNoUnknown,
@@ -585,6 +586,44 @@ VALUE_LABELS: Final[Mapping[type[StrEnum], Mapping[str, Translations]]] = {
         ReportStatus.WITHDRAWN: _t(
             ("Withdrawn", "The reporter withdrew it; its content was deleted."),
             ("Retirado", "Quien lo envió lo retiró; su contenido fue eliminado."),
+        ),
+    },
+    ReviewReason: {
+        ReviewReason.DUPLICATE: _t(
+            ("Duplicate", "The same report was sent more than once."),
+            ("Duplicado", "El mismo reporte se envió más de una vez."),
+        ),
+        ReviewReason.IMPLAUSIBLE: _t(
+            ("Implausible", "What it describes does not fit the other evidence."),
+            ("Inverosímil", "Lo que describe no concuerda con las demás pruebas."),
+        ),
+        ReviewReason.SPAM_OR_TEST: _t(
+            ("Spam or test", "Not a real report: advertising, nonsense or a test."),
+            ("Spam o prueba", "No es un reporte real: publicidad, texto sin sentido o una prueba."),
+        ),
+        ReviewReason.CONTAINS_PERSONAL_DATA: _t(
+            (
+                "Contains personal data",
+                "It names or describes a person so that they could be identified.",
+            ),
+            (
+                "Contiene datos personales",
+                "Nombra o describe a una persona de modo que se la podría identificar.",
+            ),
+        ),
+        ReviewReason.OFF_TOPIC: _t(
+            ("Off topic", "It is not about an encounter with agents."),
+            ("Ajeno al tema", "No trata de un encuentro con agentes."),
+        ),
+        ReviewReason.REVOKED_DEVICE: _t(
+            (
+                "Device revoked",
+                "The device that sent it was revoked by a moderator (for example for abuse).",
+            ),
+            (
+                "Dispositivo revocado",
+                "Un moderador revocó el dispositivo que lo envió (por ejemplo, por abuso).",
+            ),
         ),
     },
 }

@@ -1,0 +1,65 @@
+"""A moderator revokes an observer device: its token stops working, and optionally its
+pending reports are rejected (reason ``revoked_device``) in the same transaction.
+
+The token stops at once in every process: the revoking transaction notifies
+``plainsight_revocations`` (as logout and account disabling do), which every process's token
+cache listens on, and the device lookup itself requires ``revoked_at is null``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from schemas.auth import Principal
+from schemas.codes import ReviewReason
+from schemas.moderation import DeviceRevoked, Review
+from storage.accounts import notify_revoked
+from storage.audit import Entry, record_many
+from storage.errors import NotFound
+from storage.incidents import GroupingRule
+from storage.reviews import audit_entry, reject_if_pending
+
+# Revoking twice keeps the first time: the token has been dead since then.
+REVOKE = """
+update devices set revoked_at = coalesce(revoked_at, now()) where id = $1 returning revoked_at
+"""
+# In incident order, the order a merging ingest locks incidents in (fewer deadlocks).
+SELECT_PENDING = """
+select id from reports where device_id = $1 and status = 'pending'
+order by incident_id nulls first, id
+"""
+
+
+async def revoke_device(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    device_id: uuid.UUID,
+    *,
+    reject_pending: bool,
+    grouping: GroupingRule,
+) -> DeviceRevoked:
+    revoked_at = await conn.fetchval(REVOKE, device_id)
+    if revoked_at is None:
+        raise NotFound("no such device")
+    await notify_revoked(conn, device_id)
+    reviews: list[Review] = []
+    if reject_pending:
+        for row in await conn.fetch(SELECT_PENDING, device_id):
+            review = await reject_if_pending(
+                conn, principal, row["id"], ReviewReason.REVOKED_DEVICE, grouping
+            )
+            if review is not None:
+                reviews.append(review)
+    rejected = [review.report_id for review in reviews]
+    revoked = Entry(
+        actor=principal,
+        action="device.revoked",
+        subject_type="device",
+        subject_id=str(device_id),
+        details={"reject_pending": reject_pending, "rejected": [str(r) for r in rejected]},
+    )
+    # Last, in one append: the audit log serialises appenders until commit.
+    await record_many(conn, [*(audit_entry(principal, r) for r in reviews), revoked])
+    return DeviceRevoked(device_id=device_id, revoked_at=revoked_at, rejected_report_ids=rejected)

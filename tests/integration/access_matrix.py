@@ -1,0 +1,149 @@
+"""Who may call each route: the access policy, written down independently of the code.
+
+Source: /work/shared/api-contract.md ("Roles and credentials" and each endpoint's "who") and
+the README's API overview. It is deliberately NOT derived from the handlers'
+``opt={ROLES_OPT: ...}``: test_access_matrix.py compares what the running app does with what
+this table says, so a wrong rule in the code fails the build instead of being copied here.
+
+Reading the table
+-----------------
+One row per (HTTP method, path template). The path is written as Litestar formats it: the
+route decorator's path without converters (``{report_id}``, not ``{report_id:uuid}``). One
+column per caller; ``anon`` is a request without any token.
+
+    YES  allowed, whoever's resource the path names.
+    OWN  allowed, on the caller's own resources only. Someone else's resource answers 404, as
+         if it did not exist (contract: "a resource owned by someone else answers 404 (its
+         existence is not revealed)"); on a route without a path parameter (a list) it means
+         "sees only its own". The test fills the path with the caller's own resource, and
+         separately checks that someone else's gives 404.
+    NO   never: 401 without a token, 403 for a role (contract: "No token → 401 ... an endpoint
+         the caller's role may never use answers 403").
+
+Invariants the test also checks: a row open to ``anon`` is open to everyone; ``anon`` is never
+OWN; ``admin`` is never NO (contract: admins may do "everything").
+
+Adding a route (moderation, incidents, device revocation, ...)
+----------------------------------------------------------------
+1. Add one row to MATRIX in the section it belongs to, columns aligned, e.g.
+
+       ("POST",   "/v1/devices/{device_id}/revoke"):       (NO,  NO,  NO,  NO,  YES, YES),
+
+   and a comment when the contract leaves room for judgement.
+2. If the path has a parameter the test cannot make yet, add a maker to PATH_PARAMETERS in
+   test_access_matrix.py (report_id, photo_id, account_id, device_id and incident_id exist);
+   the test fails naming the parameter until then.
+3. If a successful call ends the caller's own credential (as logging out does), add the route
+   to CONSUMES_CALLER_TOKEN there, so each case gets a fresh credential.
+4. Optionally add a minimal valid body to REQUEST_BODIES there. Without one the request has no
+   body; an allowed caller then gets a 4xx validation error, which still counts as "allowed".
+
+The build fails when the app has a route without a row, or a row names a route the app no
+longer has.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, StrEnum
+from typing import Final
+
+
+class Caller(StrEnum):
+    """The columns: no token, then every role (the test checks these match ``Role``)."""
+
+    anonymous = "anonymous"
+    observer = "observer"
+    officer = "officer"
+    researcher = "researcher"
+    moderator = "moderator"
+    admin = "admin"
+
+
+class Access(Enum):
+    NO = "no"
+    YES = "yes"
+    OWN = "own"
+
+
+NO, YES, OWN = Access.NO, Access.YES, Access.OWN
+
+Route = tuple[str, str]
+"""(HTTP method, path template)."""
+Rule = tuple[Access, Access, Access, Access, Access, Access]
+"""One entry per caller, in the order of COLUMNS."""
+
+COLUMNS: Final = (
+    Caller.anonymous,
+    Caller.observer,
+    Caller.officer,
+    Caller.researcher,
+    Caller.moderator,
+    Caller.admin,
+)
+
+# fmt: off
+MATRIX: Final[dict[Route, Rule]] = {
+    #  method    path                                       anon obs  off  res  mod  admin
+
+    # Operations (contract "Operations", README "operations"): probes, metrics and the API
+    # document carry no report data and are not behind a token.
+    ("GET",    "/healthz"):                                 (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/readyz"):                                  (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/metrics"):                                 (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/schema/openapi.json"):                     (YES, YES, YES, YES, YES, YES),
+
+    # Reference material, "no auth".
+    ("GET",    "/v1/codebook"):                             (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/v1/receipts/public-key"):                  (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/v1/public/stats/identification"):          (YES, YES, YES, YES, YES, YES),
+
+    # Getting a credential: a device needs nothing; logging in is how a token is obtained.
+    ("POST",   "/v1/devices"):                              (YES, YES, YES, YES, YES, YES),
+    ("POST",   "/v1/sessions"):                             (YES, YES, YES, YES, YES, YES),
+    # Staff log out (README: "staff"); a device token is not a session.
+    ("DELETE", "/v1/sessions/current"):                     (NO,  NO,  YES, YES, YES, YES),
+
+    # Account management: admins only.
+    ("POST",   "/v1/accounts"):                             (NO,  NO,  NO,  NO,  NO,  YES),
+    ("GET",    "/v1/accounts"):                             (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/v1/accounts/{account_id}/disable"):        (NO,  NO,  NO,  NO,  NO,  YES),
+
+    # Reports. Submitting: "observer or officer", and admins ("everything"). Reading: "the
+    # owner, moderators, admins"; researchers "never raw reports". Withdrawing: "the owner"
+    # (an admin too, but only its own: withdrawal is the reporter's act, not a moderation one).
+    ("POST",   "/v1/reports"):                              (NO,  YES, YES, NO,  NO,  YES),
+    ("GET",    "/v1/reports"):                              (NO,  OWN, OWN, NO,  YES, YES),
+    ("GET",    "/v1/reports/{report_id}"):                  (NO,  OWN, OWN, NO,  YES, YES),
+    ("DELETE", "/v1/reports/{report_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
+
+    # Photos. Upload: "the report's owner". Read: "the owner, moderators, admins".
+    # Near-duplicates: "moderator, admin" (README).
+    ("POST",   "/v1/reports/{report_id}/photos"):           (NO,  OWN, OWN, NO,  NO,  OWN),
+    ("GET",    "/v1/photos/{photo_id}"):                    (NO,  OWN, OWN, NO,  YES, YES),
+    ("GET",    "/v1/photos/{photo_id}/similar"):            (NO,  NO,  NO,  NO,  YES, YES),
+
+    # Statistics and exports: "researchers, moderators, admins".
+    ("GET",    "/v1/stats/identification"):                 (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/v1/exports/identification.csv"):           (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/v1/exports/identification.json"):          (NO,  NO,  NO,  YES, YES, YES),
+
+    # Moderation: moderators "review, group incidents"; admins "everything".
+    ("POST",   "/v1/reports/{report_id}/review"):           (NO,  NO,  NO,  NO,  YES, YES),
+    # The queue shows report content and photos' provenance: "read all reports and photos".
+    ("GET",    "/v1/moderation/queue"):                     (NO,  NO,  NO,  NO,  YES, YES),
+    # Revoking a device is moderation (issue 5), not account management: moderators too.
+    ("POST",   "/v1/devices/{device_id}/revoke"):           (NO,  NO,  NO,  NO,  YES, YES),
+    # Incidents group reports: "group incidents"; researchers see them only as statistics.
+    ("GET",    "/v1/incidents/{incident_id}"):              (NO,  NO,  NO,  NO,  YES, YES),
+    ("POST",   "/v1/incidents/{incident_id}/merge"):        (NO,  NO,  NO,  NO,  YES, YES),
+    ("POST",   "/v1/incidents/{incident_id}/split"):        (NO,  NO,  NO,  NO,  YES, YES),
+}
+# fmt: on
+
+
+def access(route: Route, caller: Caller) -> Access:
+    return MATRIX[route][COLUMNS.index(caller)]
+
+
+def is_public(route: Route) -> bool:
+    return access(route, Caller.anonymous) is Access.YES
