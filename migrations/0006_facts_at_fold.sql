@@ -93,20 +93,21 @@ begin
 end
 $$;
 
--- As in 0003, without the facts: the report's change row queues its incident for the fold.
-create or replace function ingest_report(
-    p_id uuid, p_device uuid, p_account uuid, p_client uuid, p_kind text,
-    p_received timestamptz, p_sha text, p_signature text, p_at timestamptz, p_cell bigint,
-    p_content jsonb, p_identification text, p_masked text, p_claimed text[],
-    p_suspected text[], p_agency text, p_neighbours bigint[], p_window interval,
-    p_locks bigint[]
-) returns bigint
+-- The incidents a report at p_at joins: every incident with a counted report among
+-- p_neighbours within p_window, locked, oldest first.
+--
+-- p_locks are advisory-lock keys for every (coarse cell, time bucket) the neighbourhood
+-- touches, sorted: two reports that could group share at least one key, so they are
+-- serialised and the second one sees the first. The incident rows are then locked, and the
+-- candidates re-read until stable, so a concurrent merge elsewhere cannot be missed.
+create function lock_candidate_incidents(
+    p_neighbours bigint[], p_at timestamptz, p_window interval, p_locks bigint[]
+) returns bigint[]
 language plpgsql as $$
 declare
     v_key bigint;
     v_candidates bigint[];
     v_locked bigint[];
-    v_incident bigint;
 begin
     foreach v_key in array p_locks loop
         perform pg_advisory_xact_lock(v_key);
@@ -118,13 +119,43 @@ begin
         where h3_cell = any(p_neighbours)
           and occurred_at between p_at - p_window and p_at + p_window
           and incident_id is not null;
-        exit when cardinality(v_candidates) = 0;
+        if cardinality(v_candidates) = 0 then
+            return v_candidates;
+        end if;
         select coalesce(array_agg(id order by id), '{}') into v_locked from (
             select id from incidents where id = any(v_candidates) order by id for update
         ) as locked;
-        exit when v_locked = v_candidates;
+        if v_locked = v_candidates then
+            return v_candidates;
+        end if;
     end loop;
+end
+$$;
 
+-- A report bridged several incidents: the others become the first (the oldest), and are
+-- queued for the fold.
+create function absorb_incidents(p_survivor bigint, p_absorbed bigint[]) returns void
+language sql as $$
+    update reports set incident_id = p_survivor where incident_id = any(p_absorbed);
+    delete from incidents where id = any(p_absorbed);
+    insert into stats_changes (incident_id) select unnest(p_absorbed);
+$$;
+
+-- As in 0003, without the facts: the report's change row queues its incident for the fold.
+-- Returns the report's incident, or null when the submitter already used this client_id.
+create or replace function ingest_report(
+    p_id uuid, p_device uuid, p_account uuid, p_client uuid, p_kind text,
+    p_received timestamptz, p_sha text, p_signature text, p_at timestamptz, p_cell bigint,
+    p_content jsonb, p_identification text, p_masked text, p_claimed text[],
+    p_suspected text[], p_agency text, p_neighbours bigint[], p_window interval,
+    p_locks bigint[]
+) returns bigint
+language plpgsql as $$
+declare
+    v_candidates bigint[];
+    v_incident bigint;
+begin
+    v_candidates := lock_candidate_incidents(p_neighbours, p_at, p_window, p_locks);
     if cardinality(v_candidates) = 0 then
         -- Only a number for now: the incident row is created once the report is in.
         v_incident := nextval(pg_get_serial_sequence('incidents', 'id'));
@@ -150,11 +181,7 @@ begin
     if cardinality(v_candidates) = 0 then
         insert into incidents (id) overriding system value values (v_incident);
     elsif cardinality(v_candidates) > 1 then
-        -- The report bridges several incidents: they become the oldest one.
-        update reports set incident_id = v_incident
-        where incident_id = any(v_candidates[2:]);
-        delete from incidents where id = any(v_candidates[2:]);
-        insert into stats_changes (incident_id) select unnest(v_candidates[2:]);
+        perform absorb_incidents(v_incident, v_candidates[2:]);
     end if;
     return v_incident;
 end
