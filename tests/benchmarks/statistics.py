@@ -226,7 +226,7 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
             )
             await conn.execute("vacuum analyze")
             print(
-                f"\n{'grouping':<26}{'cells':>7}{'cold p50':>9}{'p95':>7}{'sql p50':>8}"
+                f"\n{'grouping':<26}{'cells':>7}{'cold p50':>10}{'p95':>10}{'sql p50':>10}"
                 f"{'cached p50':>11}{'naive p50':>10}{'cold x':>7}{'cached x':>9}"
             )
             for group_by in GROUPINGS:
@@ -247,14 +247,14 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
                 cold_p50, cached_p50 = percentile(cold, 0.5), percentile(cached, 0.5)
                 print(
                     f"{'x'.join(d.value for d in group_by):<26}{len(table.rows):>7}"
-                    f"{cold_p50:>9.1f}{percentile(cold, 0.95):>7.1f}"
-                    f"{percentile(sql, 0.5):>8.1f}{cached_p50:>11.1f}{naive_p50:>10.0f}"
+                    f"{cold_p50:>10.1f}{percentile(cold, 0.95):>10.1f}"
+                    f"{percentile(sql, 0.5):>10.1f}{cached_p50:>11.1f}{naive_p50:>10.0f}"
                     f"{naive_p50 / cold_p50:>6.0f}x{naive_p50 / cached_p50:>8.0f}x"
                 )
             print(
                 "(milliseconds. cold: fold check + counting on the cube + Wilson + suppression,"
                 " as served on a cache miss; sql: the counting alone; cached: as served while"
-                " the cube's generation is unchanged; naive: one GROUP BY over the reports)"
+                " the months of 2025 are unchanged; naive: one GROUP BY over the reports)"
             )
         finally:
             await conn.close()
