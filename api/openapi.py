@@ -18,6 +18,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import PUBLIC_OPT
+from api.problems import PROBLEM_MEDIA_TYPE, TITLES
+from api.rate_limit_middleware import rule_for
 
 REQUEST_BODY_OPT = "request_body"
 # For bodies that are not JSON (photo uploads): the OpenAPI ``content`` object, given as is.
@@ -32,6 +34,7 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
 @cache
 def _document(app: Litestar) -> dict[str, Any]:
     document = app.openapi_schema.to_schema()
+    _document_rate_limits(document)
     for path, method, content in _declared(app, REQUEST_CONTENT_OPT):
         document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
     bodies = _declared(app, REQUEST_BODY_OPT)
@@ -47,6 +50,26 @@ def _document(app: Litestar) -> dict[str, Any]:
             "content": {"application/json": {"schema": ref}},
         }
     return document
+
+
+def _document_rate_limits(document: dict[str, Any]) -> None:
+    """Every operation the rate limiter counts can answer 429 (``PLAINSIGHT_RATE_LIMITS``)."""
+    too_many = {
+        "description": TITLES[429],
+        "headers": {
+            "Retry-After": {
+                "description": "Whole seconds until a retry can succeed",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        },
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}},
+    }
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            limited = rule_for(method.upper(), path, public=False) is not None
+            if limited and isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("429", too_many)
 
 
 def _declared(app: Litestar, key: str) -> list[tuple[str, str, Any]]:

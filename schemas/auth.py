@@ -38,7 +38,8 @@ Email = Annotated[
     Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+$",
+        # No control characters: PostgreSQL text refuses NUL (a 500 before this was checked).
+        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$",
         description="E-mail address of a staff account",
         examples=["moderator@example.org"],
     ),

@@ -21,7 +21,9 @@ from schemas.report import ReportIn, ReportView
 FieldType: TypeAlias = Literal[
     "string", "integer", "number", "uuid", "datetime", "enum", "object", "array"
 ]
-Number: TypeAlias = int | float
+# A JSON number (integers included): ``int | float`` would be documented as
+# oneOf [integer, number], which every integer matches twice.
+Number: TypeAlias = float
 
 
 class CodeValue(msgspec.Struct, frozen=True, kw_only=True):

@@ -86,6 +86,7 @@ async def open_session(state: State, request: Request[Any, Any, Any]) -> Session
     opt={ROLES_OPT: frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin})},
     tags=["auth"],
     summary="Log out (revoke the calling session token)",
+    responses=problem_specs(401, 403),
 )
 async def close_session(conn: Transaction, request: Request[Principal, Any, Any]) -> None:
     token = bearer_token(request)
@@ -126,7 +127,13 @@ async def create_account(conn: Transaction, request: Request[Principal, Any, Any
     return view
 
 
-@get("/v1/accounts", opt={ROLES_OPT: ADMIN_ONLY}, tags=["accounts"], summary="List accounts")
+@get(
+    "/v1/accounts",
+    opt={ROLES_OPT: ADMIN_ONLY},
+    tags=["accounts"],
+    summary="List accounts",
+    responses=problem_specs(401, 403, 422),
+)
 async def list_accounts(
     conn: Transaction, limit: PageLimit = 50, cursor: FromQuery[str | None] = None
 ) -> AccountPage:

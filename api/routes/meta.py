@@ -10,6 +10,7 @@ from litestar.params import FromQuery
 
 from api.auth import PUBLIC_OPT
 from api.errors import InvalidInput
+from api.problems import problem_specs
 from schemas.codebook import Codebook, build_codebook
 from schemas.receipts import ReceiptPublicKey
 
@@ -21,6 +22,7 @@ SUPPORTED_LANGUAGES = ("en", "es")
     opt={PUBLIC_OPT: True},
     tags=["reference"],
     summary="Every report field, bound and enum value with English and Spanish labels",
+    responses=problem_specs(422),
 )
 async def codebook(lang: FromQuery[str] = "en") -> Codebook:
     if lang not in SUPPORTED_LANGUAGES:

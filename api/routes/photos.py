@@ -50,7 +50,14 @@ SimilarLimit = Annotated[int, QueryParameter(ge=1, le=100, description="At most 
     status_code=201,
     # The photo size limit is a setting: the handler enforces it while streaming.
     request_max_body_size=None,
-    responses=problem_specs(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    responses={
+        200: ResponseSpec(
+            PhotoView,
+            generate_examples=False,
+            description="The same photo again: the original answer",
+        ),
+        **problem_specs(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    },
 )
 async def upload_photo(
     request: Request[Principal, str, State], report_id: FromPath[uuid.UUID]

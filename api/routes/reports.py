@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import REPORTERS, ROLES_OPT
@@ -44,7 +45,14 @@ class ReportPage(msgspec.Struct, frozen=True, kw_only=True):
     tags=["reports"],
     summary="Submit a report (idempotent on client_id)",
     status_code=201,
-    responses=problem_specs(400, 401, 403, 409, 410, 413, 422),
+    responses={
+        200: ResponseSpec(
+            ReportCreated,
+            generate_examples=False,
+            description="The same report again: the original answer",
+        ),
+        **problem_specs(400, 401, 403, 409, 410, 413, 422),
+    },
 )
 async def submit_report(request: Request[Principal, str, State]) -> Response[ReportCreated]:
     """201 when stored; 200 with the original body when the same report is re-sent;
