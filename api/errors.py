@@ -147,6 +147,10 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
 DATABASE_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
+    # The server shutting down (or restarting) under a running query, or refusing new sessions.
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
     ConnectionError,
     TimeoutError,

@@ -57,8 +57,11 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 class PooledDatabase:
-    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, size: int, *, acquire_timeout: float = ACQUIRE_TIMEOUT_S
+    ) -> None:
         self.pool = pool
+        self.acquire_timeout = acquire_timeout
         # Requests queue here, first come first served, before they reach the pool. asyncpg's
         # pool queue lets a newcomer take a just-released connection ahead of a woken waiter,
         # who then re-queues at the back: under load a few requests starved for hundreds of
@@ -66,7 +69,14 @@ class PooledDatabase:
         self._turns = asyncio.Semaphore(size)
 
     @classmethod
-    async def open(cls, dsn: str, *, min_size: int, max_size: int) -> PooledDatabase:
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        min_size: int,
+        max_size: int,
+        acquire_timeout: float = ACQUIRE_TIMEOUT_S,
+    ) -> PooledDatabase:
         pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
@@ -77,10 +87,10 @@ class PooledDatabase:
             command_timeout=30,
             server_settings=SERVER_SETTINGS,
         )
-        return cls(pool, max_size)
+        return cls(pool, max_size, acquire_timeout=acquire_timeout)
 
     def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        return _PooledConnection(self.pool, self._turns)
+        return _PooledConnection(self.pool, self._turns, self.acquire_timeout)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -93,24 +103,25 @@ class PooledDatabase:
 
 class _PooledConnection:
     """``async with db.acquire() as conn``: wait for a turn (first come, first served), then
-    take a connection; 503 instead of a hang when neither comes within ACQUIRE_TIMEOUT_S.
+    take a connection; 503 instead of a hang when neither comes within the acquire timeout.
 
     A class rather than @asynccontextmanager: this runs on every request, and the generator
     machinery cost more than the rest of it.
     """
 
-    __slots__ = ("_conn", "_pool", "_turns")
+    __slots__ = ("_conn", "_pool", "_timeout", "_turns")
 
-    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore) -> None:
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore, timeout: float) -> None:
         self._pool = pool
         self._turns = turns
+        self._timeout = timeout
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         # One asyncio.timeout for both waits; asyncpg's acquire(timeout=) would wrap every
         # acquisition in an extra task (wait_for).
         try:
-            async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
+            async with asyncio.timeout(self._timeout):
                 await self._turns.acquire()
                 try:
                     self._conn = await self._pool.acquire()
@@ -119,7 +130,12 @@ class _PooledConnection:
                     raise
         except TimeoutError as exc:
             raise Unavailable("every database connection is busy; try again shortly") from exc
-        except (OSError, asyncpg.PostgresConnectionError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+            asyncpg.exceptions.TooManyConnectionsError,
+        ) as exc:
             raise Unavailable("the database is not reachable right now") from exc
         # The pool hands out proxies that behave as connections.
         return cast(asyncpg.Connection, self._conn)
