@@ -23,6 +23,7 @@ from api.photo_workers import PhotoWorkers
 from api.principal_cache import PrincipalCache, revocation_listener
 from api.rate_limit_middleware import rate_limiting
 from api.rate_limits import RateLimiter, build_rate_limiter
+from api.retention_task import background_retention
 from api.routes import accounts, meta, moderation, operations, photos, reports, stats
 from api.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
@@ -119,12 +120,16 @@ def create_app(
         try:
             await apply_migrations(dsn, app.state.grouping)
             app.state.db = await PooledDatabase.open(
-                dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                dsn,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                acquire_timeout=settings.db_acquire_timeout_seconds,
             )
             try:
                 async with (
                     revocation_listener(dsn, app.state.principals),
                     background_folding(app.state.db, settings.timezone),
+                    background_retention(app.state.db, app.state.blobs, settings.retention_days),
                 ):
                     tune_garbage_collector()
                     yield

@@ -1,4 +1,5 @@
-"""The ``plainsight`` command: serve, migrate, gc, import, users create, audit verify."""
+"""The ``plainsight`` command: serve, migrate, gc, import, users create, audit verify,
+retention run."""
 
 from __future__ import annotations
 
@@ -102,7 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the audit log's hash chain; exit 1 naming the first broken entry"
     )
     verify.set_defaults(handler=run_audit_verify)
+
+    retention = commands.add_parser(
+        "retention", help="coarsen old reports' locations, purge rejected and withdrawn data"
+    )
+    retention_commands = retention.add_subparsers(required=True, metavar="ACTION")
+    retain = retention_commands.add_parser(
+        "run",
+        help="apply retention now (PLAINSIGHT_RETENTION_DAYS; serve also runs it hourly)",
+    )
+    retain.add_argument(
+        "--dry-run", action="store_true", help="count what would change, change nothing"
+    )
+    retain.add_argument(
+        "--batch-size", type=_positive, default=5000, help="rows per transaction (default 5000)"
+    )
+    retain.set_defaults(handler=run_retention_command)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 @contextmanager
@@ -333,6 +357,62 @@ def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from tqdm import tqdm
+
+    from api.app import apply_migrations, grouping_rule
+    from storage.blobs import open_blob_store
+    from storage.retention import RetentionBusy, RetentionSummary, pending, run_retention
+
+    async def run(dsn: str) -> tuple[RetentionSummary, bool] | None:
+        await apply_migrations(dsn, grouping_rule(settings))
+        blobs = open_blob_store(settings)
+        conn = await connect(dsn)
+        now = datetime.now(UTC)
+        try:
+            todo = await pending(conn, now=now, days=settings.retention_days)
+            if args.dry_run:
+                return todo, True
+            with tqdm(total=todo.total, desc="retention", unit=" rows", file=sys.stderr) as bar:
+
+                def progress(step: str, count: int) -> None:
+                    bar.set_postfix(step=step, refresh=False)
+                    bar.update(count)
+
+                done = await run_retention(
+                    conn,
+                    blobs,
+                    now=now,
+                    days=settings.retention_days,
+                    batch_size=args.batch_size,
+                    progress=progress,
+                )
+            return done, False
+        except RetentionBusy:
+            return None
+        finally:
+            await conn.close()
+            await blobs.close()
+
+    with database_url(settings) as dsn:
+        result = asyncio.run(run(dsn))
+    if result is None:
+        print("plainsight: another retention run is in progress; try again later", file=sys.stderr)
+        return 1
+    summary, dry_run = result
+    verb = "would coarsen" if dry_run else "coarsened"
+    blobs_part = "" if dry_run else f", {summary.blobs_deleted} blobs deleted"
+    print(
+        f"plainsight: retention ({settings.retention_days} days){' dry run' if dry_run else ''}: "
+        f"{verb} {summary.reports_coarsened} reports to H3 res 7, "
+        f"{summary.narratives_purged} narratives purged, "
+        f"{summary.photos_purged} photos purged{blobs_part}"
+    )
+    return 0
 
 
 def read_password() -> str:

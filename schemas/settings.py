@@ -30,6 +30,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_RECEIPT_KEY": "receipt_key",
     "PLAINSIGHT_DB_POOL_MIN": "db_pool_min",
     "PLAINSIGHT_DB_POOL_MAX": "db_pool_max",
+    "PLAINSIGHT_DB_ACQUIRE_TIMEOUT_SECONDS": "db_acquire_timeout_seconds",
     "PLAINSIGHT_SESSION_HOURS": "session_hours",
     "PLAINSIGHT_MAX_BODY_BYTES": "max_body_bytes",
     "PLAINSIGHT_LOG_LEVEL": "log_level",
@@ -49,6 +50,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_INCIDENT_WINDOW_MINUTES": "incident_window_minutes",
     "PLAINSIGHT_SUPPRESSION_THRESHOLD": "suppression_threshold",
     "PLAINSIGHT_PUBLICATION_DELAY_DAYS": "publication_delay_days",
+    "PLAINSIGHT_RETENTION_DAYS": "retention_days",
 }
 
 
@@ -77,6 +79,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """base64url of a raw 32-byte Ed25519 seed; None uses (or creates) a key file in data_dir."""
     db_pool_min: Annotated[int, Meta(ge=1, le=100)] = 2
     db_pool_max: Annotated[int, Meta(ge=1, le=200)] = 20
+    db_acquire_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    """How long a request waits for a pooled connection (or a new one) before it answers 503
+    with Retry-After instead of hanging."""
     session_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 12
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 256 * 1024
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -106,6 +111,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Statistics cells with fewer incidents (or reports) are published as suppressed."""
     publication_delay_days: Annotated[int, Meta(ge=0, le=365)] = 7
     """The public statistics only count incidents at least this old."""
+    retention_days: Annotated[int, Meta(ge=1, le=3650)] = 30
+    """After this many days from receipt, a report's H3 cell is coarsened to resolution 7,
+    and rejected reports (rejected this long ago) lose their free text and photos
+    (``plainsight retention run``; hourly inside ``serve``)."""
 
     def __post_init__(self) -> None:
         try:

@@ -30,6 +30,8 @@ from storage.bulk_grouping import components, microseconds
 _LOCK_RESOLUTION_BY_MAX_DISTANCE: Final = ((3, 7), (10, 6))
 _FALLBACK_LOCK_RESOLUTION: Final = 5
 _BUCKET_BITS: Final = 23
+# Retention (storage/retention.py) coarsens old reports' cells to this resolution.
+COARSENED_RESOLUTION: Final = 7
 
 LOCK_INCIDENT = "select id from incidents where id = $1 for update"
 SELECT_MEMBERS = """
@@ -116,6 +118,11 @@ async def reevaluate_incident(
     a concurrent report joining the incident waits and then re-reads its candidates.
     """
     rows = await conn.fetch(SELECT_MEMBERS, incident_id)
+    if any(h3i.get_resolution(row["h3_cell"]) <= COARSENED_RESOLUTION for row in rows):
+        # Retention coarsened a member's cell: the rule cannot be applied to it any more, so
+        # the incident stays whole (membership is kept, never re-derived from coarse cells).
+        await conn.execute(REFRESH, incident_id)
+        return
     labels = components(
         [row["h3_cell"] for row in rows],
         [microseconds(row["occurred_at"]) for row in rows],

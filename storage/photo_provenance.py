@@ -63,6 +63,9 @@ CAPTURE_TIME_TOLERANCE: Final = timedelta(hours=2)
 CAPTURE_CELL_RESOLUTION: Final = 9
 CAPTURE_PLACE_MAX_GRID_DISTANCE: Final = 5
 """Res-9 cells are ~0.1 km²; five rings is roughly 1-1.5 km between cell centres."""
+COARSENED_PLACE_MAX_GRID_DISTANCE: Final = {7: 1}
+"""Retention coarsens old reports' cells to res 7 (~5 km², ~1.2 km edges): one ring there is
+about the same tolerance."""
 
 AI_SOURCE_TYPES: Final = frozenset(
     {"trainedalgorithmicmedia", "compositewithtrainedalgorithmicmedia", "algorithmicmedia"}
@@ -164,9 +167,13 @@ def read_provenance(
     if report_offset is None:
         raise ValueError("occurred_at must be timezone-aware")
     if not (
-        h3.is_valid_cell(report_cell) and h3.get_resolution(report_cell) == CAPTURE_CELL_RESOLUTION
+        h3.is_valid_cell(report_cell)
+        and (
+            h3.get_resolution(report_cell) == CAPTURE_CELL_RESOLUTION
+            or h3.get_resolution(report_cell) in COARSENED_PLACE_MAX_GRID_DISTANCE
+        )
     ):
-        raise ValueError("report_cell must be a valid H3 resolution-9 cell")
+        raise ValueError("report_cell must be a valid H3 resolution-9 (or coarsened 7) cell")
 
     container = _scan_container(data)
     info = _image_info(data, image)
@@ -525,14 +532,16 @@ def _place_consistent(position: tuple[float, float] | None, report_cell: str) ->
     if position is None:
         return None
     try:
-        cell = h3.latlng_to_cell(position[0], position[1], CAPTURE_CELL_RESOLUTION)
+        resolution = h3.get_resolution(report_cell)
+        cell = h3.latlng_to_cell(position[0], position[1], resolution)
     except Exception:
         return None
     try:
         distance = int(h3.grid_distance(cell, report_cell))
     except Exception:
         return False  # H3 cannot measure across pentagons or very far apart: not consistent
-    return distance <= CAPTURE_PLACE_MAX_GRID_DISTANCE
+    limit = COARSENED_PLACE_MAX_GRID_DISTANCE.get(resolution, CAPTURE_PLACE_MAX_GRID_DISTANCE)
+    return distance <= limit
 
 
 # --- C2PA -----------------------------------------------------------------------------------

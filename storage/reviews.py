@@ -18,13 +18,19 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+import h3.api.basic_int as h3i
 
 from schemas.auth import Principal
 from schemas.codes import ReportStatus, ReviewReason
 from schemas.moderation import Review, ReviewOutcome
 from storage.audit import Entry, record_many
 from storage.errors import Gone, NotFound
-from storage.incidents import GroupingRule, lock_incident, reevaluate_incident
+from storage.incidents import (
+    COARSENED_RESOLUTION,
+    GroupingRule,
+    lock_incident,
+    reevaluate_incident,
+)
 from storage.reports import LOG_WITHDRAWAL
 
 SELECT_STATE = "select incident_id, status, occurred_at, h3_cell from reports where id = $1"
@@ -140,10 +146,14 @@ async def _apply(
         await reevaluate_incident(conn, grouping, left)
     if reinstated:
         # Counted again ('all' change row in regroup_report), then verified if so.
-        around = grouping.neighbourhood(row["h3_cell"], row["occurred_at"])
-        incident_id = await conn.fetchval(
-            REGROUP, report_id, around.cells, grouping.window, around.lock_keys
-        )
+        # A cell coarsened by retention is grouped with nothing: its report forms an incident
+        # of its own (the grouping rule is defined on res-9 cells).
+        cells: list[int] = []
+        keys: list[int] = []
+        if h3i.get_resolution(row["h3_cell"]) > COARSENED_RESOLUTION:
+            around = grouping.neighbourhood(row["h3_cell"], row["occurred_at"])
+            cells, keys = around.cells, around.lock_keys
+        incident_id = await conn.fetchval(REGROUP, report_id, cells, grouping.window, keys)
         if outcome is ReviewOutcome.VERIFIED:
             await conn.execute(LOG_VERIFIED, report_id, 1)
     return Review(

@@ -436,10 +436,19 @@ def test_naive_occurred_at_is_a_caller_error() -> None:
         read(plain_image(), occurred_at=datetime(2025, 11, 14, 19, 30))
 
 
-@pytest.mark.parametrize("cell", ["nope", h3.latlng_to_cell(*NYC, 7)])
+@pytest.mark.parametrize("cell", ["nope", h3.latlng_to_cell(*NYC, 8), h3.latlng_to_cell(*NYC, 5)])
 def test_report_cell_must_be_res_9(cell: str) -> None:
     with pytest.raises(ValueError, match="resolution-9"):
         read(plain_image(), cell=cell)
+
+
+def test_a_cell_coarsened_by_retention_is_compared_at_res_7() -> None:
+    # Retention turns old reports' cells into their res-7 parents; photos may still come.
+    coarse = h3.cell_to_parent(NYC_CELL, 7)
+    near = (NYC[0] + 0.0045, NYC[1])
+    assert read(exif_image(lat=near[0], lon=near[1]), cell=coarse).capture_place_consistent
+    paris = read(exif_image(lat=48.8566, lon=2.3522), cell=coarse)
+    assert paris.capture_place_consistent is False
 
 
 # --- C2PA -------------------------------------------------------------------------------------
