@@ -23,7 +23,7 @@ from storage import accounts, audit
 from storage.db import PooledDatabase, connect
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.helpers import PASSWORD, Api, bearer, observer_report
-from tests.integration.test_cli import cli_environment, run_cli
+from tests.integration.cli_support import cli_environment, run_cli
 from tests.live_server import live_server
 from tests.photo_api_support import fetch, new_report, unique_jpeg, uploaded
 

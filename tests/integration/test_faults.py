@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -31,8 +28,8 @@ from storage.db import connect
 from storage.embedded import EmbeddedPostgres
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.helpers import bearer, observer_report
+from tests.integration.cli_support import cli_environment, serving
 from tests.integration.cube_check import check_cube
-from tests.integration.test_cli import Server, cli_environment, free_port, wait_until_ready
 from tests.live_server import live_server
 
 # (a)
@@ -63,37 +60,6 @@ async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, flo
 
 
 # --- (a) SIGKILL under load, offline queue re-sent ---------------------------------------------
-
-
-@asynccontextmanager
-async def serve_process(env: dict[str, str], log: Path) -> AsyncIterator[Server]:
-    """``python -m api.cli serve`` in its own process group (photo workers included)."""
-    port = free_port()
-    with log.open("ab") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "api.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=env["PLAINSIGHT_DATA_DIR"],
-            start_new_session=True,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        await wait_until_ready(server)
-        yield server
-    finally:
-        if process.returncode is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
 
 
 def queued_report(index: int) -> dict[str, Any]:
@@ -162,7 +128,7 @@ async def test_sigkill_under_load_loses_and_duplicates_nothing(
     log = tmp_path / "serve.log"
     reports = [queued_report(i) for i in range(QUEUED_REPORTS)]
 
-    async with serve_process(env, log) as server:
+    async with serving(env, log, own_session=True) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as client:
             registered = await client.post("/v1/devices")
             assert registered.status_code == 201, registered.text
@@ -186,7 +152,7 @@ async def test_sigkill_under_load_loses_and_duplicates_nothing(
     # The phone lost every answer: it re-sends its whole queue to the restarted service.
     queue.acknowledged.clear()
     queue.failures = 0
-    async with serve_process(env, log) as server:
+    async with serving(env, log, own_session=True) as server:
         answers = await queue.flush(server.base_url, reports)
         assert queue.failures == 0
         assert len(answers) == QUEUED_REPORTS

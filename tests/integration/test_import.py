@@ -23,8 +23,8 @@ from storage.bulk_import import ImportSummary, import_reports
 from storage.db import connect
 from storage.incidents import GroupingRule
 from tests.helpers import PASSWORD, Api, bearer, observer_report
+from tests.integration.cli_support import cli_environment, run_cli
 from tests.integration.cube_check import check_cube
-from tests.integration.test_cli import cli_environment, run_cli
 
 CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -27,7 +27,7 @@ from storage.photo_pipeline import process_photo
 from storage.photo_sanitise import sanitise
 from storage.receipts import ReceiptSigner
 from tests.helpers import observer_report
-from tests.integration.test_cli import cli_environment, run_cli
+from tests.integration.cli_support import cli_environment, run_cli
 
 
 def picture(colour: tuple[int, int, int]) -> bytes:

@@ -23,8 +23,8 @@ from schemas.settings import Settings
 from tests import photo_fixtures as fx
 from tests import provenance_fixtures as pv
 from tests.helpers import Api, bearer, observer_report
+from tests.integration.cli_support import cli_environment, serving, stop
 from tests.integration.support import assert_problem
-from tests.integration.test_cli import cli_environment, serving, stop
 from tests.photo_api_support import (
     assert_matches_stored,
     assert_still_serving,

@@ -39,8 +39,8 @@ from storage.retention import RETENTION_LOCK, RetentionSummary, run_retention
 from storage.statistics import TableCache, identification_table
 from storage.stats_query import StatsQuery
 from tests.helpers import Api, bearer, observer_report, officer_note
+from tests.integration.cli_support import cli_environment, run_cli
 from tests.integration.cube_check import actual_cube, check_cube
-from tests.integration.test_cli import cli_environment, run_cli
 from tests.photo_api_support import blob_path, unique_jpeg, uploaded
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the clock handed to retention
