@@ -128,23 +128,23 @@ def fuzz_target(
     thread = threading.Thread(target=loop.run_forever, name="fuzz-server", daemon=True)
     thread.start()
 
-    async def create_database() -> str:
-        name = f"plainsight_test_fuzz_{secrets.token_hex(6)}"
+    # The name, not parsed back from the URL: an embedded server's URL ends in its socket
+    # directory (?host=.../postgres), which would name the maintenance database instead.
+    name = f"plainsight_test_fuzz_{secrets.token_hex(6)}"
+
+    async def administer(statement: str) -> None:
         admin = await asyncpg.connect(_with_database(server_url, "postgres"))
         try:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-            await admin.execute(f'create database "{name}"')
+            await admin.execute(statement)
         finally:
             await admin.close()
+
+    async def create_database() -> str:
+        await administer(f'create database "{name}"')
         return _with_database(server_url, name)
 
-    async def drop_database(dsn: str) -> None:
-        name = dsn.rsplit("/", 1)[1]
-        admin = await asyncpg.connect(_with_database(server_url, "postgres"))
-        try:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            await admin.close()
+    async def drop_database() -> None:
+        await administer(f'drop database if exists "{name}" with (force)')
 
     dsn = asyncio.run_coroutine_threadsafe(create_database(), loop).result(60)
     stop = asyncio.Event()
@@ -174,7 +174,7 @@ def fuzz_target(
             await server
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(60)
-        asyncio.run_coroutine_threadsafe(drop_database(dsn), loop).result(60)
+        asyncio.run_coroutine_threadsafe(drop_database(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
