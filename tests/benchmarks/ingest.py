@@ -37,11 +37,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -238,17 +239,26 @@ def tail(path: Path, lines: int = 30) -> str:
 # --- load ------------------------------------------------------------------------------------
 
 
-def run_wrk(port: int, token: str, *, duration_s: int, threads: int, connections: int) -> WrkResult:
+def wrk_output(
+    script: Path,
+    url: str,
+    script_args: Sequence[str],
+    *,
+    duration_s: int,
+    threads: int,
+    connections: int,
+) -> str:
+    """Runs wrk with a Lua script and returns what it printed (stdout and stderr together)."""
     command = [
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
         f"-d{duration_s}s",
         "-s",
-        str(LUA_SCRIPT),
-        f"http://{HOST}:{port}/v1/reports",
+        str(script),
+        url,
         "--",
-        token,
+        *script_args,
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -259,14 +269,31 @@ def run_wrk(port: int, token: str, *, duration_s: int, threads: int, connections
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return parse_wrk(output.decode(errors="replace"))
+    return output.decode(errors="replace")
+
+
+def bench_fields(line: str) -> dict[str, str]:
+    """The key=value pairs of one BENCH_* line."""
+    return dict(item.split("=", 1) for item in line.split())
+
+
+def run_wrk(port: int, token: str, *, duration_s: int, threads: int, connections: int) -> WrkResult:
+    output = wrk_output(
+        LUA_SCRIPT,
+        f"http://{HOST}:{port}/v1/reports",
+        [token],
+        duration_s=duration_s,
+        threads=threads,
+        connections=connections,
+    )
+    return parse_wrk(output)
 
 
 def parse_wrk(output: str) -> WrkResult:
     match = RESULT_LINE.search(output)
     if match is None:
         raise BenchmarkError(f"wrk printed no BENCH_RESULT line:\n{output}")
-    values = dict(item.split("=", 1) for item in match.group(1).split())
+    values = bench_fields(match.group(1))
     statuses = STATUS_LINE.search(output)
     sample = SAMPLE_LINE.search(output)
     return WrkResult(
@@ -663,57 +690,81 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    problem = check_tools(args.server_list)
+T = TypeVar("T")
+
+
+def start_benchmark(name: str, servers: Sequence[str]) -> bool:
+    """Checks the tools, stops on SIGTERM and prints the machine; False if a tool is missing."""
+    problem = check_tools(servers)
     if problem is not None:
-        print(f"ingest benchmark: {problem}", file=sys.stderr)
-        return 2
+        print(f"{name}: {problem}", file=sys.stderr)
+        return False
     signal.signal(signal.SIGTERM, _raise_interrupt)
     print(f"machine: {machine_description()}")
-    print(
-        f"load: wrk -t{args.threads} -c{args.connections}, {args.warmup} s warm-up + "
-        f"{args.duration} s measured, POST /v1/reports on {HOST}"
-    )
-    runs: list[RunResult] = []
+    return True
+
+
+def in_workspace(name: str, body: Callable[[Path, str, Path | None], T]) -> T | int:
+    """Runs body(tmp, server_url, pgdata) with a scratch folder and a PostgreSQL server.
+
+    Returns what body returns, or the exit code when interrupted (130) or failed (1).
+    """
     try:
         with tempfile.TemporaryDirectory(prefix="plainsight-bench-") as tmp_name:
             tmp = Path(tmp_name)
             with postgres_server(tmp) as server_url:
                 pgdata = None if os.environ.get("DATABASE_URL") else tmp / "postgres"
-                for round_number in range(1, args.rounds + 1):
-                    for server in args.server_list:
-                        for workers in args.worker_list:
-                            for app in args.app_list:
-                                print(
-                                    f"... round {round_number}: {server}, {workers} worker(s), "
-                                    f"{app}",
-                                    flush=True,
-                                )
-                                run = run_one(
-                                    server,
-                                    workers,
-                                    app,
-                                    server_url=server_url,
-                                    pgdata=pgdata,
-                                    tmp=tmp,
-                                    args=args,
-                                    round_number=round_number,
-                                )
-                                r = run.result
-                                print(
-                                    f"    {r.rps:.1f} req/s, p50 {r.p50_ms:.2f} ms, "
-                                    f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, "
-                                    f"other load {_fmt_cores(run.cpu.other)} cores",
-                                    flush=True,
-                                )
-                                runs.append(run)
+                return body(tmp, server_url, pgdata)
     except KeyboardInterrupt:
         print("interrupted; every process started here was stopped", file=sys.stderr)
         return 130
     except BenchmarkError as exc:
-        print(f"ingest benchmark failed: {exc}", file=sys.stderr)
+        print(f"{name} failed: {exc}", file=sys.stderr)
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not start_benchmark("ingest benchmark", args.server_list):
+        return 2
+    print(
+        f"load: wrk -t{args.threads} -c{args.connections}, {args.warmup} s warm-up + "
+        f"{args.duration} s measured, POST /v1/reports on {HOST}"
+    )
+
+    def run_all(tmp: Path, server_url: str, pgdata: Path | None) -> list[RunResult]:
+        runs: list[RunResult] = []
+        for round_number in range(1, args.rounds + 1):
+            for server in args.server_list:
+                for workers in args.worker_list:
+                    for app in args.app_list:
+                        print(
+                            f"... round {round_number}: {server}, {workers} worker(s), {app}",
+                            flush=True,
+                        )
+                        run = run_one(
+                            server,
+                            workers,
+                            app,
+                            server_url=server_url,
+                            pgdata=pgdata,
+                            tmp=tmp,
+                            args=args,
+                            round_number=round_number,
+                        )
+                        r = run.result
+                        print(
+                            f"    {r.rps:.1f} req/s, p50 {r.p50_ms:.2f} ms, "
+                            f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, "
+                            f"other load {_fmt_cores(run.cpu.other)} cores",
+                            flush=True,
+                        )
+                        runs.append(run)
+        return runs
+
+    runs = in_workspace("ingest benchmark", run_all)
+    if isinstance(runs, int):
+        return runs
     print()
     print_table(runs)
     if args.json is not None:

@@ -23,7 +23,8 @@
 -- tables (which echo nothing unique) go to the oldest outstanding request of their kind and
 -- device (lists) or grouping (statistics). Answers that match nothing (errors) are not timed.
 --
--- done() prints BENCH_RESULT, BENCH_STATUS and BENCH_ERROR_SAMPLE as post_report.lua, and one
+-- done() prints BENCH_RESULT, BENCH_STATUS and BENCH_ERROR_SAMPLE as post_report.lua (both
+-- through report_body.lua, which also builds the report body and client_id), and one
 --   BENCH_TYPE name=.. sent=.. answered=.. timed=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
 -- per request type.
 
@@ -40,6 +41,9 @@ local function now_ms()
    return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
 end
 
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local shared = dofile(here .. "report_body.lua")
+
 local TYPES = { "submit", "read_one", "read_list", "stats" }
 local GROUPINGS = { "month", "area", "agency", "month,area" }
 local threads = {}
@@ -49,23 +53,9 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local function random_bytes(n)
-   local f = assert(io.open("/dev/urandom", "rb"))
-   local data = f:read(n)
-   f:close()
-   return data
-end
-
-local function hex16(n)
-   return string.format("%04x", n % 65536)
-end
-
 local devices = {}        -- { token=..., headers=..., reports={ids} }
 local next_device = 0
 local stats_headers
-local prefix, suffix
-local nonce_a, nonce_b
-local counter = 0
 -- outstanding requests: key -> list of { start, type, device }
 local pending = {}
 -- per type, the thread-global flat arrays lat_<type> (wrk's thread:get() copies flat tables
@@ -73,22 +63,14 @@ local pending = {}
 local latencies = {}
 
 function init(args)
+   shared.start_thread()
    -- thread-global, read back by done() through thread:get()
-   non2xx = 0
-   status_counts = ""
-   error_sample = ""
-   statuses = {}
    sent = { submit = 0, read_one = 0, read_list = 0, stats = 0 }
    answered = { submit = 0, read_one = 0, read_list = 0, stats = 0 }
    for _, name in ipairs(TYPES) do
       _G["lat_" .. name] = {}
       latencies[name] = _G["lat_" .. name]
    end
-
-   local b = random_bytes(6)
-   nonce_a = string.format("%02x%02x%02x%02x", b:byte(1, 4))
-   nonce_b = string.format("%02x%02x", b:byte(5, 6))
-   math.randomseed(b:byte(1) * 16777216 + b:byte(2) * 65536 + b:byte(3) * 256 + b:byte(4))
 
    local path = args[1] or os.getenv("PLAINSIGHT_BENCH_CREDENTIALS")
    assert(path, "mixed_load.lua needs the credentials file as its first argument")
@@ -123,32 +105,6 @@ function init(args)
             ["Authorization"] = "Bearer " .. all[1] },
          get_headers = { ["Authorization"] = "Bearer " .. all[1] } } }
    end
-
-   prefix = '{"client_id":"'
-   suffix = '"agents":{"count":4,"masked":"all","attire":"plainclothes",'
-      .. '"agencies_claimed":["ICE"],"agencies_suspected":["ICE"],"vehicles":"unmarked"},'
-      .. '"identification":{"verbal":"no","badge_shown":"no","insignia_visible":"no",'
-      .. '"asked":"yes","response_when_asked":"refused"},'
-      .. '"narrative":"Four masked people in plain clothes took a man into an unmarked van."}'
-end
-
-local function next_client_id()
-   counter = counter + 1
-   local c = counter
-   local high = math.floor(c / 4294967296)
-   local mid = math.floor(c / 65536) % 65536
-   return nonce_a .. "-" .. nonce_b
-      .. "-4" .. string.format("%03x", thread_number % 4096)
-      .. "-" .. hex16(0x8000 + math.random(0, 0x3fff))
-      .. "-" .. hex16(high) .. hex16(mid) .. hex16(c)
-end
-
-local function place_and_time()
-   return string.format(
-      '","kind":"observer_report","occurred_at":"2025-11-%02dT%02d:%02d:00-05:00",'
-         .. '"location":{"lat":%.5f,"lon":%.5f,"accuracy_m":25},',
-      math.random(1, 30), math.random(0, 23), math.random(0, 59),
-      40.5 + math.random() * 0.4, -74.25 + math.random() * 0.55)
 end
 
 local function remember(key, kind, device)
@@ -178,10 +134,10 @@ function request()
    local device = devices[next_device]
    local draw = math.random()
    if draw < 0.7 then
-      local client_id = next_client_id()
+      local client_id = shared.next_client_id()
       remember("c:" .. client_id, "submit", device)
       return wrk.format("POST", "/v1/reports", device.post_headers,
-         prefix .. client_id .. place_and_time() .. suffix)
+         shared.report_body(client_id))
    elseif draw < 0.9 then
       local n = #device.reports
       if n == 0 then
@@ -276,17 +232,7 @@ end
 function response(status, resp_headers, body)
    local finished = now_ms()
    body = body or ""
-   if status < 200 or status > 299 then
-      non2xx = non2xx + 1
-      statuses[status] = (statuses[status] or 0) + 1
-      local parts = {}
-      for code, count in pairs(statuses) do
-         table.insert(parts, code .. "=" .. count)
-      end
-      status_counts = table.concat(parts, " ")
-      if error_sample == "" then
-         error_sample = string.gsub(string.sub(body, 1, 300), "%s+", " ")
-      end
+   if shared.count_failure(status, body) then
       return
    end
    local entry = match(status, body)
@@ -305,21 +251,13 @@ local function percentile(sorted, p)
 end
 
 function done(summary, latency, requests)
-   local failed, sample = 0, ""
-   local merged = {}
+   local totals = shared.new_totals()
    local type_sent, type_answered, type_latencies = {}, {}, {}
    for _, name in ipairs(TYPES) do
       type_sent[name], type_answered[name], type_latencies[name] = 0, 0, {}
    end
    for _, thread in ipairs(threads) do
-      failed = failed + (thread:get("non2xx") or 0)
-      local counts = thread:get("status_counts") or ""
-      for code, count in string.gmatch(counts, "(%d+)=(%d+)") do
-         merged[code] = (merged[code] or 0) + tonumber(count)
-      end
-      if sample == "" then
-         sample = thread:get("error_sample") or ""
-      end
+      shared.add_failures(totals, thread)
       local s, a = thread:get("sent"), thread:get("answered")
       for _, name in ipairs(TYPES) do
          type_sent[name] = type_sent[name] + (s and s[name] or 0)
@@ -329,16 +267,7 @@ function done(summary, latency, requests)
          end
       end
    end
-   local seconds = summary.duration / 1e6
-   local e = summary.errors
-   io.write(string.format(
-      "BENCH_RESULT requests=%d duration_s=%.3f rps=%.2f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f"
-         .. " max_ms=%.3f non2xx=%d connect_errors=%d read_errors=%d write_errors=%d"
-         .. " timeouts=%d\n",
-      summary.requests, seconds, summary.requests / seconds,
-      latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-      latency:percentile(99) / 1000, latency.max / 1000,
-      failed, e.connect, e.read, e.write, e.timeout))
+   shared.write_result(summary, latency, totals)
    for _, name in ipairs(TYPES) do
       local values = type_latencies[name]
       table.sort(values)
@@ -348,12 +277,5 @@ function done(summary, latency, requests)
          name, type_sent[name], type_answered[name], #values, percentile(values, 50),
          percentile(values, 90), percentile(values, 99), values[#values] or 0))
    end
-   if failed > 0 then
-      local parts = {}
-      for code, count in pairs(merged) do
-         table.insert(parts, code .. "=" .. count)
-      end
-      io.write("BENCH_STATUS " .. table.concat(parts, " ") .. "\n")
-      io.write("BENCH_ERROR_SAMPLE " .. sample .. "\n")
-   end
+   shared.write_failures(totals)
 end

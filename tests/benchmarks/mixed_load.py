@@ -23,10 +23,6 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -208,32 +204,18 @@ def check_reads(port: int, device: str, researcher: str) -> None:
 def run_wrk(
     port: int, credentials: Path, *, duration_s: int, threads: int, connections: int
 ) -> tuple[WrkResult, list[TypeResult]]:
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{duration_s}s",
-        "-s",
-        str(LUA_SCRIPT),
+    text = ingest.wrk_output(
+        LUA_SCRIPT,
         f"http://{HOST}:{port}",
-        "--",
-        str(credentials),
-        str(threads),
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        [str(credentials), str(threads)],
+        duration_s=duration_s,
+        threads=threads,
+        connections=connections,
     )
-    try:
-        output, _ = process.communicate(timeout=duration_s + 60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    text = output.decode(errors="replace")
     result = ingest.parse_wrk(text)
     types = []
     for match in TYPE_LINE.finditer(text):
-        values = dict(item.split("=", 1) for item in match.group(1).split())
+        values = ingest.bench_fields(match.group(1))
         types.append(
             TypeResult(
                 name=values["name"],
@@ -390,12 +372,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    problem = ingest.check_tools(["uvicorn"])
-    if problem is not None:
-        print(f"mixed-load benchmark: {problem}", file=sys.stderr)
+    if not ingest.start_benchmark("mixed-load benchmark", ["uvicorn"]):
         return 2
-    signal.signal(signal.SIGTERM, ingest._raise_interrupt)
-    print(f"machine: {ingest.machine_description()}")
     load_average = os.getloadavg()[0]
     print(f"load average (1 min) at start: {load_average:.2f}")
     print(
@@ -403,18 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.duration} s measured, uvicorn {args.workers} worker(s), 70% POST /v1/reports, "
         f"20% own reads, 10% statistics on {HOST}"
     )
-    try:
-        with tempfile.TemporaryDirectory(prefix="plainsight-bench-") as tmp_name:
-            tmp = Path(tmp_name)
-            with ingest.postgres_server(tmp) as server_url:
-                pgdata = None if os.environ.get("DATABASE_URL") else tmp / "postgres"
-                result = run(args, tmp, server_url, pgdata)
-    except KeyboardInterrupt:
-        print("interrupted; every process started here was stopped", file=sys.stderr)
-        return 130
-    except BenchmarkError as exc:
-        print(f"mixed-load benchmark failed: {exc}", file=sys.stderr)
-        return 1
+    result = ingest.in_workspace(
+        "mixed-load benchmark",
+        lambda tmp, server_url, pgdata: run(args, tmp, server_url, pgdata),
+    )
+    if isinstance(result, int):
+        return result
     print()
     print_run(result)
     if args.json is not None:
