@@ -13,6 +13,7 @@ interrupted import leaves nothing behind; a rejected line never stops the others
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -105,6 +106,26 @@ select g.incident_id, 'all', 1, s.occurred_at, s.h3_cell, s.agency, s.masked,
        s.kind, s.identification
 from import_staging s join import_groups g using (line_no)
 """
+# Indexes that back no constraint (the constraints' own stay: other tables refer to them).
+PLAIN_INDEXES = """
+select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as definition
+from pg_index i
+where i.indrelid = 'reports'::regclass
+  and not exists (select from pg_constraint c where c.conindid = i.indexrelid)
+order by 1
+"""
+# Foreign keys check each inserted row with a query of their own; added back, they check all
+# rows with one join.
+FOREIGN_KEYS = """
+select conname as name, pg_get_constraintdef(oid) as definition
+from pg_constraint where conrelid = 'reports'::regclass and contype = 'f'
+order by 1
+"""
+STORED_UP_TO = "select count(*) from (select from reports limit $1) as r"
+# Index builds sort: give them room, for this transaction only.
+BUILD_MEMORY = "select set_config('maintenance_work_mem', '512MB', true)"
+CUBE_TIME_ZONE = "select time_zone from stats_cube_settings"
+RESET_CUBE = "select reset_statistics($1)"
 LOG_MERGES = "insert into stats_changes (incident_id) select absorbed from import_merges"
 REFRESH = """
 select refresh_incidents(array(
@@ -135,42 +156,68 @@ class ImportSummary:
             self.reasons.append(Rejected(line, reason))
 
 
-Row = tuple[object, ...]
 _DECODER = msgspec.json.Decoder(ReportIn)
 
 
-def validate_chunk(first_line: int, lines: list[bytes]) -> tuple[list[Row], list[Rejected]]:
+@dataclass(slots=True)
+class Validated:
+    """A validated chunk: its accepted rows in COPY's text format for the staging table (built in
+    the worker, so the importing process only forwards bytes), what grouping needs of each,
+    and the rejected lines."""
+
+    text: bytes = b""
+    lines: list[int] = field(default_factory=list)
+    cells: list[int] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+    client_ids: list[int] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def validate_chunk(first_line: int, lines: list[bytes]) -> Validated:
     """Decode, validate and minimise one chunk (runs in a worker process)."""
-    rows: list[Row] = []
-    rejected: list[Rejected] = []
+    out = Validated()
+    text: list[str] = []
     for line_no, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
         try:
             report = _DECODER.decode(line)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            rejected.append(Rejected(line_no, str(exc)))
+            out.rejected.append(Rejected(line_no, str(exc)))
             continue
         content = minimise(report)
         body = canonical_content(content)
-        rows.append(
-            (
-                line_no,
-                uuid7(),
-                content.client_id,
-                kind_of(content),
-                hashlib.sha256(body).hexdigest(),
-                content.occurred_at,
-                h3i.str_to_int(content.location.h3_cell),
-                body.decode(),
-                classify(content.identification),
-                content.agents.masked.value,
-                [code.value for code in content.agents.agencies_claimed],
-                [code.value for code in content.agents.agencies_suspected],
-                report_agency(content.agents),
-            )
+        cell = h3i.str_to_int(content.location.h3_cell)
+        # COPY's text format: tab-separated, backslash the only character to escape (JSON
+        # escapes tabs and newlines itself; the other fields are codes, numbers and times).
+        fields = (
+            str(line_no),
+            str(uuid7()),
+            str(content.client_id),
+            kind_of(content),
+            hashlib.sha256(body).hexdigest(),
+            content.occurred_at.isoformat(),
+            str(cell),
+            body.decode().replace("\\", "\\\\"),
+            classify(content.identification),
+            content.agents.masked.value,
+            _array([code.value for code in content.agents.agencies_claimed]),
+            _array([code.value for code in content.agents.agencies_suspected]),
+            report_agency(content.agents),
         )
-    return rows, rejected
+        text.append("\t".join(fields))
+        out.lines.append(line_no)
+        out.cells.append(cell)
+        out.times.append(microseconds(content.occurred_at))
+        out.client_ids.append(content.client_id.int)
+    text.append("")
+    out.text = "\n".join(text).encode() if out.lines else b""
+    return out
+
+
+def _array(codes: list[str]) -> str:
+    """A PostgreSQL array literal of agency codes (letters and underscores: nothing to quote)."""
+    return "{" + ",".join(codes) + "}"
 
 
 def read_chunks(stream: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
@@ -190,12 +237,11 @@ class _Collected:
     """``occurred_at`` in microseconds since the epoch."""
     client_ids: list[int] = field(default_factory=list)
 
-    def add(self, rows: list[Row]) -> None:
-        for row in rows:
-            self.lines.append(row[0])  # type: ignore[arg-type]
-            self.client_ids.append(row[2].int)  # type: ignore[attr-defined]
-            self.times.append(microseconds(row[5]))  # type: ignore[arg-type]
-            self.cells.append(row[6])  # type: ignore[arg-type]
+    def add(self, chunk: Validated) -> None:
+        self.lines.extend(chunk.lines)
+        self.cells.extend(chunk.cells)
+        self.times.extend(chunk.times)
+        self.client_ids.extend(chunk.client_ids)
 
 
 async def import_reports(
@@ -231,8 +277,7 @@ async def import_reports(
         keep = await _skip_known(conn, account_id, summary, collected)
         phase("grouping into incidents")
         await _group(conn, grouping, summary, collected, keep)
-        phase("storing reports")
-        await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+        await _store_reports(conn, account_id, summary.imported, phase)
         phase("merging incidents")
         await conn.execute(APPLY_MERGES)
         await conn.execute(DROP_MERGED)
@@ -240,28 +285,71 @@ async def import_reports(
         await conn.execute(INSERT_INCIDENTS)
         await conn.execute(REFRESH)
         phase("updating statistics")
-        await conn.execute(LOG_CHANGES)
-        await conn.execute(LOG_MERGES)
+        if await conn.fetchval(CUBE_TIME_ZONE) == time_zone:
+            await conn.execute(LOG_CHANGES)
+            await conn.execute(LOG_MERGES)
+        else:
+            # The cube is rebuilt from everything stored, these reports included: logging
+            # them as changes first would only be thrown away.
+            await conn.execute(RESET_CUBE, time_zone)
         await fold(conn, time_zone)
         phase("committing")
     summary.reasons.sort(key=lambda rejected: rejected.line)
     return summary
 
 
+async def _store_reports(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    count: int,
+    phase: Callable[[str], object],
+) -> None:
+    """Insert the grouped reports. An import larger than what is stored (a first load, say)
+    drops the plain indexes and the foreign keys first and builds them afresh afterwards, as
+    pg_restore does: maintaining them row by row cost twice as much as the insert itself
+    (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes the table's
+    exclusive lock, so reads of reports wait until the import commits too."""
+    rebuild = count > 0 and await conn.fetchval(STORED_UP_TO, count) < count
+    indexes = await conn.fetch(PLAIN_INDEXES) if rebuild else []
+    keys = await conn.fetch(FOREIGN_KEYS) if rebuild else []
+    if rebuild:
+        phase("dropping the reports table's indexes and foreign keys (reads wait)")
+        for row in keys:
+            await conn.execute(f"alter table reports drop constraint {_quoted(row['name'])}")
+        for row in indexes:
+            await conn.execute(f"drop index {row['name']}")
+    phase("storing reports")
+    await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+    if rebuild:
+        phase("building the reports table's indexes and foreign keys")
+        await conn.execute(BUILD_MEMORY)
+        for row in indexes:
+            await conn.execute(row["definition"])
+        for row in keys:
+            await conn.execute(
+                f"alter table reports add constraint {_quoted(row['name'])} {row['definition']}"
+            )
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 async def _stage(
     conn: asyncpg.Connection,
-    result: tuple[list[Row], list[Rejected]],
+    chunk: Validated,
     summary: ImportSummary,
     collected: _Collected,
     progress: Callable[[int], object],
 ) -> None:
-    rows, rejected = result
-    for item in rejected:
+    for item in chunk.rejected:
         summary.reject(item.line, item.reason)
-    if rows:
-        await conn.copy_records_to_table("import_staging", records=rows, columns=STAGING_COLUMNS)
-        collected.add(rows)
-    progress(len(rows) + len(rejected))
+    if chunk.lines:
+        await conn.copy_to_table(
+            "import_staging", source=io.BytesIO(chunk.text), columns=STAGING_COLUMNS, format="text"
+        )
+        collected.add(chunk)
+    progress(len(chunk.lines) + len(chunk.rejected))
 
 
 async def _skip_known(

@@ -174,6 +174,79 @@ async def test_an_import_bridging_stored_incidents_merges_them(api: Api, tmp_pat
     assert west_id != east_id
 
 
+async def test_text_needing_escapes_is_stored_as_the_api_stores_it(
+    api: Api, tmp_path: Path
+) -> None:
+    # The import ships rows to COPY in its text format, where a backslash is an escape and
+    # a tab or newline ends a field: a narrative full of them must arrive byte for byte.
+    narrative = 'C:\\temp\\ \\N "quoted"\ttab\nnew line \\\\ é \u2013 🚐 \\t'
+    report = at(CENTRE, narrative=narrative)
+    token = await api.device_token()
+    assert (await api.submit(token, report)).status_code == 201
+    account = await importer(api.conn)
+    summary = await run_import(api.conn, ndjson(tmp_path / "in.ndjson", [report]), account)
+    assert (summary.imported, summary.rejected) == (1, 0)
+    rows = await api.conn.fetch(
+        "select content::text as content, payload_sha256, device_id from reports"
+    )
+    assert len(rows) == 2  # the same client_id, one per owner
+    assert rows[0]["content"] == rows[1]["content"]
+    assert rows[0]["payload_sha256"] == rows[1]["payload_sha256"]
+    assert json.loads(rows[0]["content"])["narrative"] == narrative
+
+
+REPORTS_SCHEMA = """
+select 'index ' || indexdef from pg_indexes where tablename = 'reports'
+union all
+select 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated
+from pg_constraint where conrelid = 'reports'::regclass
+order by 1
+"""
+
+
+async def test_large_and_small_imports_leave_the_reports_table_as_it_was(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # An import larger than what is stored drops the plain indexes and foreign keys and
+    # builds them again; a smaller one maintains them row by row. Either way the table
+    # must end with the same indexes and (validated) constraints.
+    before = await conn.fetch(REPORTS_SCHEMA)
+    account = await importer(conn)
+    first = [at(CENTRE, minutes=m * 200) for m in range(5)]
+    second = [at(CENTRE, minutes=2_000 + m * 200) for m in range(2)]
+    steps: list[list[str]] = []
+    for number, lines in enumerate((first, second)):
+        phases: list[str] = []
+        with ThreadPoolExecutor(2) as executor:
+            summary = await import_reports(
+                conn, ndjson(tmp_path / f"{number}.ndjson", lines), account_id=account,
+                grouping=RULE, time_zone="UTC", executor=executor, phase=phases.append,
+            )  # fmt: skip
+        assert summary.imported == len(lines)
+        steps.append(phases)
+        assert await conn.fetch(REPORTS_SCHEMA) == before
+    rebuilt = [any("building" in phase for phase in phases) for phases in steps]
+    assert rebuilt == [True, False]
+    assert await conn.fetchval("select count(*) from reports") == 7
+    # The unique index came back: a client_id cannot be stored twice for one owner.
+    with pytest.raises(asyncpg.UniqueViolationError):
+        async with conn.transaction():
+            await conn.execute(
+                "insert into reports (id, account_id, client_id, kind, received_at, payload_sha256)"
+                " select gen_random_uuid(), account_id, client_id, kind, now(), 'x'"
+                " from reports limit 1"
+            )
+    # So did the foreign key to accounts.
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        async with conn.transaction():
+            await conn.execute(
+                "insert into reports (id, account_id, client_id, kind, received_at, payload_sha256)"
+                " values (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),"
+                " 'observer_report', now(), 'x')"
+            )
+    await check_cube(conn, "UTC")
+
+
 async def test_a_failure_midway_leaves_nothing_behind(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
