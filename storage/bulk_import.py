@@ -313,7 +313,7 @@ async def _store_reports(
     indexes = await conn.fetch(PLAIN_INDEXES) if rebuild else []
     keys = await conn.fetch(FOREIGN_KEYS) if rebuild else []
     if rebuild:
-        phase("dropping the reports table's indexes and foreign keys (reads wait)")
+        phase("dropping indexes (reads wait)")
         for row in keys:
             await conn.execute(f"alter table reports drop constraint {_quoted(row['name'])}")
         for row in indexes:
@@ -321,7 +321,7 @@ async def _store_reports(
     phase("storing reports")
     await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
     if rebuild:
-        phase("building the reports table's indexes and foreign keys")
+        phase("building indexes")
         await conn.execute(BUILD_MEMORY)
         for row in indexes:
             await conn.execute(row["definition"])

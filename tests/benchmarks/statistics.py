@@ -69,6 +69,7 @@ METROS = [
 AGENCIES = ["ICE", "ICE", "ICE", "CBP", "CBP", "HSI", "FBI", "DEA", "USMS", "unknown"]
 START = datetime(2024, 7, 1, tzinfo=UTC)
 DAYS = 730
+FLOOR_ROWS = 1_000_000
 NAIVE_SQL = """
 with reports_in as (
     select incident_id, occurred_at, h3_cell, kind, masked, agency, identification, id
@@ -159,6 +160,26 @@ def generate(path: Path, count: int, seed: int) -> int:
     return incidents
 
 
+async def storage_floor(conn: asyncpg.Connection, workdir: Path, limit: int) -> tuple[int, float]:
+    """Rows/s of storing up to ``limit`` imported reports again, as stored, into a table with
+    their columns and nothing else: the least any import on this machine spends per report,
+    before validation, grouping, indexes and statistics."""
+    path = workdir / "floor.copy"
+    await conn.copy_from_query(
+        "select * from reports limit $1", limit, output=path, format="binary"
+    )
+    await conn.execute("create table bench_floor (like reports)")
+    try:
+        started = time.perf_counter()
+        status = await conn.copy_to_table("bench_floor", source=path, format="binary")
+        elapsed = time.perf_counter() - started
+    finally:
+        await conn.execute("drop table bench_floor")
+        path.unlink()
+    rows = int(status.split()[-1])
+    return rows, rows / elapsed
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -223,6 +244,12 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
                 f"import: {summary.imported} reports, {summary.incidents} incidents, "
                 f"{summary.rejected} rejected in {elapsed:.1f} s = "
                 f"{summary.imported / elapsed:,.0f} reports/s (target >= 50,000/s)"
+            )
+            rows, floor = await storage_floor(conn, workdir, FLOOR_ROWS)
+            print(
+                f"floor: COPY of {rows:,} of these reports, already validated and grouped, "
+                f"into a table with no index, constraint or trigger: {floor:,.0f} rows/s "
+                f"(the import reaches {summary.imported / elapsed / floor:.0%} of it)"
             )
             await conn.execute("vacuum analyze")
             print(
