@@ -19,7 +19,7 @@ import numpy as np
 
 from storage.bulk_grouping import microseconds
 
-# The import's own steps, reused rather than repeated (its grouping helpers are private there).
+# The import's own steps, reused rather than repeated.
 from storage.bulk_import import (
     APPLY_MERGES,
     CREATE_STAGING,
@@ -29,8 +29,8 @@ from storage.bulk_import import (
     LOG_MERGES,
     REFRESH,
     ImportSummary,
-    _Collected,
-    _group,
+    Staged,
+    group_staged,
 )
 from storage.incidents import GroupingRule
 
@@ -117,12 +117,12 @@ async def _assign_incidents(
     await conn.copy_records_to_table(
         "backfill_lines", records=[(line, row["id"]) for line, row in zip(lines, rows, strict=True)]
     )
-    collected = _Collected(
+    collected = Staged(
         lines=lines,
         cells=[row["h3_cell"] for row in rows],
         times=[microseconds(row["occurred_at"]) for row in rows],
     )
     summary = ImportSummary()
-    await _group(conn, rule, summary, collected, np.ones(len(rows), dtype=bool))
+    await group_staged(conn, rule, summary, collected, np.ones(len(rows), dtype=bool))
     await conn.execute(ASSIGN)
     return summary

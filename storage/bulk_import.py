@@ -228,8 +228,9 @@ def read_chunks(stream: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
 
 
 @dataclass(slots=True)
-class _Collected:
-    """What grouping needs of each staged report, in staging order."""
+class Staged:
+    """What grouping needs of each staged report, in staging order (a "line" is any number
+    that names the report in import_groups: the file's line, or a position)."""
 
     lines: list[int] = field(default_factory=list)
     cells: list[int] = field(default_factory=list)
@@ -258,7 +259,7 @@ async def import_reports(
     """Import ``path`` for ``account_id`` in one transaction; returns what happened.
     ``progress`` hears of every validated chunk (lines), ``phase`` of each step after."""
     summary = ImportSummary()
-    collected = _Collected()
+    collected = Staged()
     async with conn.transaction():
         await conn.execute(CREATE_STAGING)
         with path.open("rb") as stream:
@@ -276,7 +277,7 @@ async def import_reports(
         phase("checking client_ids")
         keep = await _skip_known(conn, account_id, summary, collected)
         phase("grouping into incidents")
-        await _group(conn, grouping, summary, collected, keep)
+        await group_staged(conn, grouping, summary, collected, keep)
         await _store_reports(conn, account_id, summary.imported, phase)
         phase("merging incidents")
         await conn.execute(APPLY_MERGES)
@@ -339,7 +340,7 @@ async def _stage(
     conn: asyncpg.Connection,
     chunk: Validated,
     summary: ImportSummary,
-    collected: _Collected,
+    collected: Staged,
     progress: Callable[[int], object],
 ) -> None:
     for item in chunk.rejected:
@@ -353,7 +354,7 @@ async def _stage(
 
 
 async def _skip_known(
-    conn: asyncpg.Connection, account_id: uuid.UUID, summary: ImportSummary, c: _Collected
+    conn: asyncpg.Connection, account_id: uuid.UUID, summary: ImportSummary, c: Staged
 ) -> np.ndarray:
     """Which staged reports to import: not a repeat in the file, not stored before."""
     keep = np.ones(len(c.lines), dtype=bool)
@@ -390,13 +391,17 @@ def join_split_incidents(labels: Labels, new_count: int, stored_incidents: Label
     return joined
 
 
-async def _group(
+async def group_staged(
     conn: asyncpg.Connection,
     rule: GroupingRule,
     summary: ImportSummary,
-    c: _Collected,
+    c: Staged,
     keep: np.ndarray,
 ) -> None:
+    """Group the kept staged reports with the stored ones of their period (set-based, as
+    ingest would one by one): fills import_groups (line to incident) and import_merges
+    (stored incidents absorbed by others), and the summary's counts. The backfill of
+    reports stored before incidents existed uses it too."""
     chosen = np.flatnonzero(keep)
     if len(chosen) == 0:
         return
