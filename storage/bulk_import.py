@@ -57,7 +57,7 @@ drop table if exists pg_temp.import_staging, pg_temp.import_groups, pg_temp.impo
 create temporary table import_staging (
     line_no integer not null, id uuid not null, client_id uuid not null, kind text not null,
     payload_sha256 text not null, occurred_at timestamptz not null, h3_cell bigint not null,
-    content text not null, identification text not null, masked text not null,
+    content jsonb not null, identification text not null, masked text not null,
     agencies_claimed text[] not null, agencies_suspected text[] not null, agency text not null
 ) on commit drop;
 create temporary table import_groups (
@@ -85,7 +85,7 @@ insert into reports (id, account_id, client_id, kind, received_at, payload_sha25
                      receipt_signature, occurred_at, h3_cell, content, incident_id,
                      identification, masked, agencies_claimed, agencies_suspected, agency)
 select s.id, $1, s.client_id, s.kind, $2, s.payload_sha256, null, s.occurred_at, s.h3_cell,
-       s.content::jsonb, g.incident_id, s.identification, s.masked, s.agencies_claimed,
+       s.content, g.incident_id, s.identification, s.masked, s.agencies_claimed,
        s.agencies_suspected, s.agency
 from import_staging s join import_groups g using (line_no)
 """
