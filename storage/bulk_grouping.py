@@ -59,15 +59,16 @@ def _pairs_through_meeting_cells(
     cells: Sequence[int], times: Sequence[int], radius: int, window: int
 ) -> tuple[Labels, Labels]:
     per_report = 1 + 3 * radius * (radius + 1)  # cells in a disk (no pentagon inside)
-    meeting = np.empty(len(cells) * per_report, dtype=np.uint64)
-    owner = np.empty(len(meeting), dtype=np.int64)
-    filled = 0
-    for index, cell in enumerate(cells):
+    # Reports crowd into few cells: each distinct cell's disk is computed once.
+    distinct, inverse = np.unique(np.asarray(cells, dtype=np.uint64), return_inverse=True)
+    disks = np.zeros((len(distinct), per_report), dtype=np.uint64)  # 0 is no H3 cell
+    for row, cell in enumerate(distinct.tolist()):
         disk = h3i.grid_disk(cell, radius)  # a pentagon's disk has one cell fewer
-        meeting[filled : filled + len(disk)] = disk
-        owner[filled : filled + len(disk)] = index
-        filled += len(disk)
-    meeting, owner = meeting[:filled], owner[:filled]
+        disks[row, : len(disk)] = disk
+    meeting = disks[inverse.reshape(-1)].reshape(-1)
+    owner = np.repeat(np.arange(len(cells), dtype=np.int64), per_report)
+    real = meeting != 0
+    meeting, owner = meeting[real], owner[real]
     at = np.asarray(times, dtype=np.int64)[owner]
     order = np.lexsort((at, meeting))
     meeting, owner, at = meeting[order], owner[order], at[order]

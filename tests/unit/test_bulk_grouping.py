@@ -4,6 +4,7 @@ check of every pair (h3's own grid distance, the plain time difference, union-fi
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import h3
@@ -19,7 +20,12 @@ NEARBY = sorted(h3.grid_disk(CENTRE, 7))
 WINDOW_S = 90 * 60
 
 
-def brute_force(cells: list[str], seconds: list[int], distance: int) -> list[int]:
+def brute_force(
+    cells: list[str],
+    seconds: list[int],
+    distance: int,
+    close: Callable[[str, str, int], bool] = lambda a, b, d: h3.grid_distance(a, b) <= d,
+) -> list[int]:
     parent = list(range(len(cells)))
 
     def find(i: int) -> int:
@@ -29,7 +35,7 @@ def brute_force(cells: list[str], seconds: list[int], distance: int) -> list[int
 
     for i, j in itertools.combinations(range(len(cells)), 2):
         close_in_time = abs(seconds[i] - seconds[j]) <= WINDOW_S
-        if close_in_time and h3.grid_distance(cells[i], cells[j]) <= distance:
+        if close_in_time and close(cells[i], cells[j], distance):
             low, high = sorted((find(i), find(j)))
             parent[high] = low
     return [min(k for k in range(len(cells)) if find(k) == find(i)) for i in range(len(cells))]
@@ -49,6 +55,31 @@ def test_same_incidents_as_checking_every_pair(
     seconds = [at for _, at in sample]
     got = components([h3.str_to_int(c) for c in cells], seconds, distance, WINDOW_S)
     assert got.tolist() == brute_force(cells, seconds, distance)
+
+
+PENTAGON = sorted(h3.get_pentagons(9))[0]
+AROUND_PENTAGON = sorted(h3.grid_disk(PENTAGON, 3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(AROUND_PENTAGON), st.integers(0, 4 * 3600)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_around_a_pentagon_too(sample: list[tuple[str, int]]) -> None:
+    # A pentagon's disk has one cell fewer than the others, and grid distances across it are
+    # undefined: reports there link when their radius-1 disks meet, and the padding of the
+    # pentagon's shorter disk must link nothing.
+    def disks_meet(a: str, b: str, distance: int) -> bool:
+        return bool(set(h3.grid_disk(a, distance // 2)) & set(h3.grid_disk(b, distance // 2)))
+
+    cells = [cell for cell, _ in sample]
+    seconds = [at for _, at in sample]
+    got = components([h3.str_to_int(c) for c in cells], seconds, 2, WINDOW_S)
+    assert got.tolist() == brute_force(cells, seconds, 2, disks_meet)
 
 
 def test_exactly_the_window_and_the_distance_link() -> None:
