@@ -61,15 +61,16 @@ PENTAGON = sorted(h3.get_pentagons(9))[0]
 AROUND_PENTAGON = sorted(h3.grid_disk(PENTAGON, 3))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from(AROUND_PENTAGON), st.integers(0, 4 * 3600)),
         min_size=1,
         max_size=30,
-    )
+    ),
+    st.sampled_from([2, 4]),
 )
-def test_around_a_pentagon_too(sample: list[tuple[str, int]]) -> None:
+def test_around_a_pentagon_too(sample: list[tuple[str, int]], distance: int) -> None:
     # A pentagon's disk has one cell fewer than the others, and grid distances across it are
     # undefined: reports there link when their radius-1 disks meet, and the padding of the
     # pentagon's shorter disk must link nothing.
@@ -78,8 +79,8 @@ def test_around_a_pentagon_too(sample: list[tuple[str, int]]) -> None:
 
     cells = [cell for cell, _ in sample]
     seconds = [at for _, at in sample]
-    got = components([h3.str_to_int(c) for c in cells], seconds, 2, WINDOW_S)
-    assert got.tolist() == brute_force(cells, seconds, 2, disks_meet)
+    got = components([h3.str_to_int(c) for c in cells], seconds, distance, WINDOW_S)
+    assert got.tolist() == brute_force(cells, seconds, distance, disks_meet)
 
 
 def test_exactly_the_window_and_the_distance_link() -> None:
