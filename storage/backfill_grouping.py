@@ -27,7 +27,6 @@ from storage.bulk_import import (
     INSERT_INCIDENTS,
     LOCK,
     LOG_MERGES,
-    REFRESH,
     ImportSummary,
     Staged,
     group_staged,
@@ -58,6 +57,12 @@ drop table if exists pg_temp.backfill_lines;
 create temporary table backfill_lines (
     line_no integer primary key, id uuid not null
 ) on commit drop
+"""
+# The incidents written or merged into: queued for the fold (and deleted if left empty).
+REFRESH = """
+select refresh_incidents(array(
+    select distinct incident_id from import_groups
+    union select survivor from import_merges))
 """
 ASSIGN = """
 update reports r set incident_id = g.incident_id

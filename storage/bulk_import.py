@@ -125,13 +125,7 @@ STORED_UP_TO = "select count(*) from (select from reports limit $1) as r"
 # Index builds sort: give them room, for this transaction only.
 BUILD_MEMORY = "select set_config('maintenance_work_mem', '512MB', true)"
 CUBE_TIME_ZONE = "select time_zone from stats_cube_settings"
-RESET_CUBE = "select reset_statistics($1)"
 LOG_MERGES = "insert into stats_changes (incident_id) select absorbed from import_merges"
-REFRESH = """
-select refresh_incidents(array(
-    select distinct incident_id from import_groups
-    union select survivor from import_merges))
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,16 +277,15 @@ async def import_reports(
         await conn.execute(APPLY_MERGES)
         await conn.execute(DROP_MERGED)
         phase("storing incidents")
+        # Every incident written here has reports, so none needs refresh_incidents' check;
+        # the report changes logged below queue each one (and each survivor) for the fold.
         await conn.execute(INSERT_INCIDENTS)
-        await conn.execute(REFRESH)
         phase("updating statistics")
+        # A cube in another time zone (or none yet) is rebuilt from the tables by the fold,
+        # these reports included: changes logged for it would only be thrown away.
         if await conn.fetchval(CUBE_TIME_ZONE) == time_zone:
             await conn.execute(LOG_CHANGES)
             await conn.execute(LOG_MERGES)
-        else:
-            # The cube is rebuilt from everything stored, these reports included: logging
-            # them as changes first would only be thrown away.
-            await conn.execute(RESET_CUBE, time_zone)
         await fold(conn, time_zone)
         phase("committing")
     summary.reasons.sort(key=lambda rejected: rejected.line)

@@ -94,10 +94,30 @@ async def test_the_cube_matches_its_sources_through_merges_splits_and_withdrawal
 async def test_a_new_time_zone_rebuilds_the_cube(api: Api) -> None:
     rng = random.Random(7)
     token = await api.device_token()
+    ids = []
     for _ in range(25):
-        assert (await api.submit(token, random_report(rng))).status_code == 201
+        created = await api.submit(token, random_report(rng))
+        assert created.status_code == 201
+        ids.append(created.json()["id"])
     await check_cube(api.conn, "UTC")
+    # Changes still pending at the switch (verified reports, a withdrawal) are counted too:
+    # the rebuild reads the tables, not the change log.
+    moderator = bearer(await api.account_token(Role.moderator))
+    for report_id in ids[:6]:
+        reviewed = await api.client.post(
+            f"/v1/reports/{report_id}/review", json={"status": "verified"}, headers=moderator
+        )
+        assert reviewed.status_code == 200
+    withdrawn = await api.client.delete(f"/v1/reports/{ids[6]}", headers=bearer(token))
+    assert withdrawn.status_code == 204
+    assert await api.conn.fetchval("select count(*) from stats_changes") > 0
     await check_cube(api.conn, "Pacific/Kiritimati")  # UTC+14: days and months shift
+    assert await api.conn.fetchval("select count(*) from stats_changes") == 0
+    verified = await api.conn.fetchval(
+        "select sum(not_identified + identified + unclear) from stats_cube"
+        " where rollup = 2 and scope = 'verified' and unit = 'report'"
+    )
+    assert verified == 6
     assert await api.conn.fetchval("select time_zone from stats_cube_settings") == (
         "Pacific/Kiritimati"
     )
