@@ -66,6 +66,8 @@ MisidentificationList = Annotated[
 
 
 def _require_unique(name: str, items: tuple[str, ...]) -> None:
+    if len(items) < 2:  # nearly every list: runs for each list of each report
+        return
     duplicates = sorted({item for item in items if items.count(item) > 1})
     if duplicates:
         raise ValueError(f"`{name}` lists {', '.join(duplicates)} more than once")
