@@ -228,22 +228,21 @@ async def test_large_and_small_imports_leave_the_reports_table_as_it_was(
     rebuilt = [any("building" in phase for phase in phases) for phases in steps]
     assert rebuilt == [True, False]
     assert await conn.fetchval("select count(*) from reports") == 7
-    # The unique index came back: a client_id cannot be stored twice for one owner.
-    with pytest.raises(asyncpg.UniqueViolationError):
-        async with conn.transaction():
-            await conn.execute(
-                "insert into reports (id, account_id, client_id, kind, received_at, payload_sha256)"
-                " select gen_random_uuid(), account_id, client_id, kind, now(), 'x'"
-                " from reports limit 1"
-            )
-    # So did the foreign key to accounts.
-    with pytest.raises(asyncpg.ForeignKeyViolationError):
-        async with conn.transaction():
-            await conn.execute(
-                "insert into reports (id, account_id, client_id, kind, received_at, payload_sha256)"
-                " values (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),"
-                " 'observer_report', now(), 'x')"
-            )
+    # The unique index came back (a client_id cannot be stored twice for one owner), and so
+    # did the foreign key to accounts.
+    for error, values in (
+        (asyncpg.UniqueViolationError, "select gen_random_uuid(), account_id, client_id"),
+        (
+            asyncpg.ForeignKeyViolationError,
+            "select gen_random_uuid(), gen_random_uuid(), client_id",
+        ),
+    ):
+        with pytest.raises(error):
+            async with conn.transaction():
+                await conn.execute(
+                    "insert into reports (id, account_id, client_id, kind, received_at,"
+                    f" payload_sha256) {values}, kind, now(), 'x' from reports limit 1"
+                )
     await check_cube(conn, "UTC")
 
 
