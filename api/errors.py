@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,9 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from api.path_parameters import malformed_path_parameter
 from api.problems import Problem, problem_response
+from schemas.constraints import in_words
 from storage.cursors import InvalidCursor
 from storage.errors import DomainError, RateLimited
 
@@ -36,6 +39,7 @@ _OBJECT_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field
 def field_of_validation_error(message: str) -> tuple[str, str]:
     """Split msgspec's "Expected `int` - at `$.agents.count`" into (``$.agents.count``, text),
     pointing at the field itself for unknown and missing fields and cross-field rules."""
+    message = in_words(message)
     path = "$"
     match = _MSGSPEC_PATH.search(message)
     if match is not None:
@@ -99,6 +103,15 @@ def _litestar_validation(_: Request[Any, Any, Any], exc: ValidationException) ->
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if isinstance(exc, NotFoundException):
+        # The router's "from ValueError": a route matched but a path parameter did not parse.
+        malformed = None
+        if isinstance(exc.__cause__, ValueError):
+            malformed = malformed_path_parameter(request.app.routes, request.scope["path"])
+        if malformed is not None:
+            name, expected = malformed
+            return problem_response(
+                422, "validation_failed", f"`{name}` must be {expected}", field=name
+            )
         return problem_response(404, "not_found", "there is nothing at this address")
     if isinstance(exc, MethodNotAllowedException):
         # Litestar's router sets the header as "allow"; accept either spelling.
@@ -140,8 +153,26 @@ def _database_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     if isinstance(exc, DATABASE_UNAVAILABLE):
         return _database_unavailable(_, exc)
-    log.exception("unhandled exception", exc_info=exc)
+    log.error("unhandled exception", extra={"error": type(exc).__name__, "trace": trace(exc)})
     return problem_response(500, "internal_error", "something went wrong on our side")
+
+
+def trace(exc: BaseException) -> list[str]:
+    """Where ``exc`` (and each exception it came from) was raised: types, files, lines and
+    functions, never a message or a variable. Messages carry values (a crafted date, a cursor,
+    the SQL parameters asyncpg quotes), and values of a request stay out of the log."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        lines.append(type(current).__name__)
+        lines.extend(
+            f"  {frame.filename}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(current.__traceback__)
+        )
+        current = current.__cause__ or current.__context__
+    return lines
 
 
 DATABASE_UNAVAILABLE = (

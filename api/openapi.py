@@ -35,6 +35,7 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
 def _document(app: Litestar) -> dict[str, Any]:
     document = app.openapi_schema.to_schema()
     _document_rate_limits(document)
+    _document_malformed_path_parameters(document)
     for path, method, content in _declared(app, REQUEST_CONTENT_OPT):
         document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
     bodies = _declared(app, REQUEST_BODY_OPT)
@@ -70,6 +71,28 @@ def _document_rate_limits(document: dict[str, Any]) -> None:
             limited = rule_for(method.upper(), path, public=False) is not None
             if limited and isinstance(operation, dict) and "responses" in operation:
                 operation["responses"].setdefault("429", too_many)
+
+
+def _document_malformed_path_parameters(document: dict[str, Any]) -> None:
+    """An operation with a UUID or a number in its path answers 422 naming the parameter when
+    it does not parse (api.path_parameters)."""
+    invalid = {
+        "description": TITLES[422],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}},
+    }
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if any(
+                parameter.get("in") == "path" and _parsed(parameter.get("schema", {}))
+                for parameter in operation.get("parameters", [])
+            ):
+                operation["responses"].setdefault("422", invalid)
+
+
+def _parsed(schema: dict[str, Any]) -> bool:
+    return schema.get("format") == "uuid" or schema.get("type") == "integer"
 
 
 def _declared(app: Litestar, key: str) -> list[tuple[str, str, Any]]:

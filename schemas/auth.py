@@ -10,6 +10,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from schemas.constraints import EMAIL_PATTERN
+
 
 class Role(StrEnum):
     observer = "observer"
@@ -39,7 +41,7 @@ Email = Annotated[
         min_length=3,
         max_length=254,
         # No control characters: PostgreSQL text refuses NUL (a 500 before this was checked).
-        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$",
+        pattern=EMAIL_PATTERN,
         description="E-mail address of a staff account",
         examples=["moderator@example.org"],
     ),

@@ -139,6 +139,14 @@ class LocationIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     accuracy_m: AccuracyMetres | None = None
     description: PlaceDescription | None = None
 
+    def __post_init__(self) -> None:
+        # No message starting with a field name: the error then names `$.location` itself.
+        if self.lat == 0 and self.lon == 0:
+            raise ValueError(
+                "lat 0, lon 0 is what a phone sends when it has no GPS fix, not a place; "
+                "send the position, or wait for a fix"
+            )
+
 
 class LocationOut(msgspec.Struct, frozen=True, kw_only=True):
     """A location after minimisation: the H3 cell replaces the coordinates."""

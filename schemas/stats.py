@@ -31,6 +31,10 @@ class StatusScope(StrEnum):
     """Only reports a moderator verified."""
 
 
+# Every date a statistics request may name: reports start in 2000 (schemas.report), and a bound
+# keeps snapping outward to whole weeks or months inside the calendar Python can represent.
+EARLIEST_DAY: Final = date(2000, 1, 1)
+LATEST_DAY: Final = date(2100, 12, 31)
 MIN_AREA_RESOLUTION: Final = 5
 MAX_AREA_RESOLUTION: Final = 7
 PUBLIC_MAX_AREA_RESOLUTION: Final = 6

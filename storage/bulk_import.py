@@ -29,6 +29,7 @@ import msgspec
 import numpy as np
 import uuid_utils
 
+from schemas.constraints import in_words
 from schemas.report import ReportIn, minimise
 from storage.bulk_grouping import EPOCH, Labels, components, connected_components, microseconds
 from storage.incidents import GroupingRule, classify, report_agency
@@ -192,7 +193,7 @@ def validate_chunk(first_line: int, lines: list[bytes]) -> Validated:
         try:
             report = _DECODER.decode(line)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            out.rejected.append(Rejected(line_no, str(exc)))
+            out.rejected.append(Rejected(line_no, in_words(str(exc))))
             continue
         content = minimise(report)
         body = canonical_content(content)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Final
 
 import msgspec
+
+NOT_OURS: Final = "the cursor is not one this service handed out"
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2101, 1, 1, tzinfo=UTC)
+_Cursor = tuple[Annotated[datetime, msgspec.Meta(tz=True)], uuid.UUID]
 
 
 class InvalidCursor(ValueError):
@@ -21,7 +27,11 @@ def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, row_id = msgspec.json.decode(raw, type=tuple[datetime, uuid.UUID])
+        at, row_id = msgspec.json.decode(raw, type=_Cursor)
     except (ValueError, msgspec.DecodeError) as exc:
-        raise InvalidCursor("the cursor is not one this service handed out") from exc
+        raise InvalidCursor(NOT_OURS) from exc
+    # Rows are stamped by the server's clock; a time far outside it was crafted, and one near
+    # year 1 or 9999 would overflow when PostgreSQL converts it.
+    if not EARLIEST <= at < LATEST:
+        raise InvalidCursor(NOT_OURS)
     return at, row_id

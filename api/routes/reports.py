@@ -31,6 +31,13 @@ KINDS_BY_ROLE = {
     Role.officer: frozenset({"officer_note"}),
     Role.admin: frozenset({"observer_report", "officer_note"}),
 }
+
+
+def with_article(noun: str) -> str:
+    """The kind with its article: "an observer_report", "an officer_note"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
 
 
@@ -61,7 +68,7 @@ async def submit_report(request: Request[Principal, str, State]) -> Response[Rep
     principal = request.user
     kind = reports.kind_of(report)
     if kind not in KINDS_BY_ROLE.get(principal.role, frozenset()):
-        detail = f"the {principal.role} role may not submit a {kind}"
+        detail = f"the {principal.role} role may not submit {with_article(kind)}"
         raise InvalidInput("$.kind", detail, status=403, code="kind_not_allowed")
     state = request.app.state
     # The hottest path takes its connection directly (no dependency injection) and runs one

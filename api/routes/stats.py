@@ -25,6 +25,8 @@ from schemas.auth import Principal, Role
 from schemas.settings import Settings
 from schemas.stats import (
     DEFINITIONS,
+    EARLIEST_DAY,
+    LATEST_DAY,
     MAX_AREA_RESOLUTION,
     MIN_AREA_RESOLUTION,
     PUBLIC_DIMENSIONS,
@@ -63,14 +65,20 @@ DateFrom = Annotated[
     QueryParameter(
         name="from",
         format=OpenAPIFormat.DATE,
-        description="First day counted (inclusive, YYYY-MM-DD), in the configured time zone",
+        description=(
+            "First day counted (inclusive, YYYY-MM-DD, 2000-01-01 to 2100-12-31), in the "
+            "configured time zone"
+        ),
     ),
 ]
 DateTo = Annotated[
     str | None,
     QueryParameter(
         format=OpenAPIFormat.DATE,
-        description="Last day counted (inclusive, YYYY-MM-DD), in the configured time zone",
+        description=(
+            "Last day counted (inclusive, YYYY-MM-DD, 2000-01-01 to 2100-12-31), in the "
+            "configured time zone"
+        ),
     ),
 ]
 GroupBy = Annotated[
@@ -126,10 +134,14 @@ def _parse_date(name: str, raw: str | None) -> date | None:
         return None
     try:
         if len(raw) == len("YYYY-MM-DD"):  # fromisoformat also takes 20250301 and weeks
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
+            if EARLIEST_DAY <= day <= LATEST_DAY:
+                return day
     except ValueError:
         pass
-    raise InvalidInput(name, f"`{name}` must be a calendar date as YYYY-MM-DD, not {raw!r}")
+    raise InvalidInput(
+        name, f"`{name}` must be a calendar date as YYYY-MM-DD from {EARLIEST_DAY} to {LATEST_DAY}"
+    )
 
 
 def parse_group_by(raw: str | None, allowed: frozenset[Dimension]) -> tuple[Dimension, ...]:
@@ -353,7 +365,7 @@ async def _export(
         )
     if as_csv:
         chunks = _csv_chunks(meta, query.group_by, table.rows)
-        media_type, extension = "text/csv; charset=utf-8", "csv"
+        media_type, extension = "text/csv", "csv"
     else:
         chunks = _json_chunks(meta, table.rows)
         media_type, extension = "application/json", "json"
@@ -371,7 +383,8 @@ async def _export(
     opt={ROLES_OPT: ANALYSTS},
     tags=["statistics"],
     summary="The statistics as CSV, the methods as leading # lines",
-    media_type="text/csv; charset=utf-8",
+    # Litestar appends "; charset=utf-8" to a text/* type (a second one, if it is given here).
+    media_type="text/csv",
     responses=problem_specs(401, 403, 422),
 )
 async def export_csv(

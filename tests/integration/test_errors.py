@@ -6,6 +6,7 @@ goes through the real routes.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -140,6 +141,39 @@ async def test_500_does_not_echo_the_url(failing_api: Api) -> None:
     response = await failing_api.client.get("/test-only/echo-request", params={"token": SECRET})
     assert_problem(response, 500)
     assert SECRET not in response.text
+
+
+async def test_500_log_names_where_but_not_the_values(failing_api: Api) -> None:
+    """The log of a 500 says which exception was raised where, but not its message: messages
+    carry request values (here the URL with its query string, elsewhere a crafted cursor)."""
+    handler, root = _Collect(), logging.getLogger()
+    root.addHandler(handler)
+    try:
+        response = await failing_api.client.get(
+            "/test-only/echo-request", params={"lat": "40.7191", "token": SECRET}
+        )
+    finally:
+        root.removeHandler(handler)
+    assert_problem(response, 500)
+    logged = [r for r in handler.records if r.name == "api.errors"]
+    assert len(logged) == 1
+    record = logged[0]
+    text = f"{record.getMessage()} {vars(record)}"
+    if record.exc_info:
+        text += logging.Formatter().formatException(record.exc_info)
+    assert "40.7191" not in text, text
+    assert SECRET not in text, text
+    assert record.error == "ValueError"  # type: ignore[attr-defined]
+    assert any("in echo_request" in line for line in record.trace)  # type: ignore[attr-defined]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 @pytest.mark.parametrize(
