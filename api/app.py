@@ -12,12 +12,12 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.plugins.prometheus import PrometheusController
 
-from api.auth import PUBLIC_OPT, bearer_authentication
+from api.auth import bearer_authentication
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_middleware
+from api.metrics_endpoint import ROUTES as METRICS_ROUTES
 from api.openapi import openapi_config
 from api.photo_workers import PhotoWorkers
 from api.principal_cache import PrincipalCache, revocation_listener
@@ -44,12 +44,6 @@ def package_version() -> str:
         return version("plainsight")
     except PackageNotFoundError:  # running from a source tree without an install
         return "0.0.0"
-
-
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    opt = {PUBLIC_OPT: True}  # noqa: RUF012 - Litestar reads this class attribute
-    include_in_schema = False
 
 
 def create_app(
@@ -148,7 +142,7 @@ def create_app(
             *photos.ROUTES,
             *stats.ROUTES,
             *moderation.ROUTES,
-            MetricsController,
+            *METRICS_ROUTES,
         ],
         lifespan=[photo_lifespan, limiter_lifespan, lifespan],
         state=state,

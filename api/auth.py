@@ -15,6 +15,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.principal_cache import PrincipalCache
+from api.rate_limits import RateLimiter, address_subject
 from schemas.auth import Principal, Role
 from storage.accounts import grant_for_token
 from storage.db import Database
@@ -26,6 +27,7 @@ STAFF = frozenset({Role.moderator, Role.admin})
 REPORTERS = frozenset({Role.observer, Role.officer, Role.admin})
 ACCOUNT_HOLDERS = frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin})
 ANY_ROLE = frozenset(Role)
+FAILED_AUTH_RULE = "failed_auth"  # PLAINSIGHT_RATE_LIMIT_FAILED_AUTH
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -47,7 +49,7 @@ def bearer_authentication(app: ASGIApp) -> ASGIApp:
             token = _token_from_headers(scope["headers"])
             if token is None:
                 raise NotAuthorizedException("a bearer token is required")
-            principal = await authenticate(scope["litestar_app"].state, token)
+            principal = await authenticate(scope["litestar_app"].state, token, scope.get("client"))
             if principal is None:
                 raise NotAuthorizedException("the token is unknown, expired or revoked")
             check_role(principal, handler)
@@ -68,16 +70,30 @@ def _token_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-async def authenticate(state: Any, token: str) -> Principal | None:
+async def authenticate(
+    state: Any, token: str, client: tuple[str, int] | None = None
+) -> Principal | None:
+    """The token's principal: from the cache, else from the database. Before a lookup, a
+    client address that sent too many unknown tokens gets RateLimited (429): a flood of
+    guessed tokens costs a bucket check each, not a database round trip. Only failures are
+    counted, so reporters sharing an address with a guesser are refused only on a cache miss
+    and only while the guesser keeps failing."""
     cache: PrincipalCache = state.principals
     key = token_hash(token)
     principal = cache.get(key)
     if principal is not None:
         return principal
+    limiter: RateLimiter | None = state.rate_limiter
+    failures = None if limiter is None else limiter.rules.get(FAILED_AUTH_RULE)
+    if limiter is not None and failures is not None:
+        subject = address_subject(client)
+        await limiter.check_without_counting(FAILED_AUTH_RULE, failures, subject)
     db: Database = state.db
     async with db.acquire() as conn:
         grant = await grant_for_token(conn, token)
     if grant is None:
+        if limiter is not None and failures is not None:
+            await limiter.count(FAILED_AUTH_RULE, failures, subject)
         return None
     cache.put(key, grant)
     return grant.principal

@@ -4,6 +4,18 @@ Litestar's Prometheus middleware builds a Request and a label dict per request; 
 path that cost as much as the report INSERT. This one reads the route template Litestar put in
 the scope and keeps the labelled children in a dict, so a request costs two lookups.
 Metrics are per process (with several workers, scrape each or use a push gateway).
+
+Authentication and rate limiting are middleware inside this one and answer by raising (401,
+403, 429). Litestar turns an exception into a response in an exception-handling layer around
+the route handler and in another around the whole app, outside every middleware: the outer one
+sends its response past this middleware's ``send``, which therefore saw no status and counted
+500. So this middleware puts an exception-handling layer of its own between itself and the
+middleware it wraps (as Litestar does between the handler and the middleware), and counts
+every answer with the status it was sent with.
+
+No ``_created`` series: prometheus_client would export, per route and status, the time of its
+first request (the first failed login, the first submission after a restart). Counters and a
+duration histogram say how much, not when, to whoever scrapes them.
 """
 
 from __future__ import annotations
@@ -11,9 +23,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, disable_created_metrics
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REQUESTS = Counter(
     "plainsight_requests",
@@ -44,6 +59,8 @@ def record(method: str, path: str, status: int, seconds: float) -> None:
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
+    answering = wrap_in_exception_handler(app)
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
@@ -58,7 +75,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, send_and_note_status)
+            await answering(scope, receive, send_and_note_status)
         finally:
             # The template ("/v1/reports/{report_id:uuid}"), never the raw path: no identifiers
             # in metrics and a bounded number of series.

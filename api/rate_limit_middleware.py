@@ -14,7 +14,6 @@ proxies. An IPv6 client is counted by its /64, the block one subscriber usually 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 
 from litestar.enums import ScopeType
@@ -22,13 +21,14 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import PUBLIC_OPT
-from api.rate_limits import RateLimiter
+from api.rate_limits import RateLimiter, address_subject
 from schemas.rate_limits import Rate
 
 # Probes, scrapes and the API description are never limited.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 READ_METHODS = frozenset({"GET", "HEAD"})
-# Rules whose subject is the client address; the others count per principal.
+# Rules whose subject is the client address; the others count per principal. (Failed
+# authentication, also per address, is counted by api.auth, before the token is looked up.)
 ADDRESS_RULES = frozenset({"devices", "sessions", "public_reads"})
 
 Plan = tuple[str, Rate, bool] | None
@@ -50,21 +50,6 @@ def rule_for(method: str, path_template: str, public: bool) -> str | None:
     if method == "POST" and path_template.endswith("/photos"):
         return "photos"
     return "writes"
-
-
-def address_subject(client: tuple[str, int] | None) -> bytes:
-    """The client's address as bytes (IPv6: its /64); ``client`` is the ASGI scope's."""
-    if not client:
-        return b"unknown"  # a Unix socket: every client is the same one
-    try:
-        address = ipaddress.ip_address(client[0])
-    except ValueError:
-        return client[0].encode()
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped.packed
-        return address.packed[:8]
-    return address.packed
 
 
 def rate_limiting(limiter: RateLimiter) -> Callable[[ASGIApp], ASGIApp]:

@@ -16,6 +16,7 @@ get looser for a while, reporters are never locked out by an outage.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
@@ -142,6 +143,17 @@ class FailoverBuckets:
                 return wait
         return await self.fallback.hit(bucket, rate)
 
+    async def peek(self, bucket: str, rate: Rate) -> float:
+        if self.outage.up():
+            try:
+                wait = await self.redis.peek(bucket, rate)
+            except REDIS_UNAVAILABLE as exc:
+                self.outage.failed(exc)
+            else:
+                self.outage.succeeded()
+                return wait
+        return await self.fallback.peek(bucket, rate)
+
     def clear(self) -> None:
         self.fallback.clear()
 
@@ -163,18 +175,46 @@ class RateLimiter:
 
     async def check(self, rule: str, rate: Rate, subject: bytes) -> None:
         """Count one request of ``subject`` under ``rule``; RateLimited when over the rate."""
+        wait = await self.buckets.hit(await self._bucket(rule, subject), rate)
+        if wait > 0:
+            raise RateLimited(max(1, math.ceil(wait)))
+
+    async def check_without_counting(self, rule: str, rate: Rate, subject: bytes) -> None:
+        """RateLimited when one more of ``subject`` under ``rule`` would be over the rate."""
+        wait = await self.buckets.peek(await self._bucket(rule, subject), rate)
+        if wait > 0:
+            raise RateLimited(max(1, math.ceil(wait)))
+
+    async def count(self, rule: str, rate: Rate, subject: bytes) -> None:
+        """Count one event of ``subject`` under ``rule`` (whether it was over the rate or not)."""
+        await self.buckets.hit(await self._bucket(rule, subject), rate)
+
+    async def _bucket(self, rule: str, subject: bytes) -> str:
         key = await self.key.current()
         if key != self._last_key:
             # Buckets named with the old key can never be hit again.
             self.buckets.clear()
             self._last_key = key
-        wait = await self.buckets.hit(bucket_name(rule, key, subject), rate)
-        if wait > 0:
-            raise RateLimited(max(1, math.ceil(wait)))
+        return bucket_name(rule, key, subject)
 
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.close()
+
+
+def address_subject(client: tuple[str, int] | None) -> bytes:
+    """The client's address as bytes (IPv6: its /64); ``client`` is the ASGI scope's."""
+    if not client:
+        return b"unknown"  # a Unix socket: every client is the same one
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return client[0].encode()
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped.packed
+        return address.packed[:8]
+    return address.packed
 
 
 def bucket_name(rule: str, key: bytes, subject: bytes) -> str:

@@ -60,5 +60,6 @@ RATE_SETTINGS = (
     "rate_limit_writes",
     "rate_limit_photos",
     "rate_limit_reads",
+    "rate_limit_failed_auth",
 )
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

@@ -24,6 +24,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_RATE_LIMIT_WRITES": "rate_limit_writes",
     "PLAINSIGHT_RATE_LIMIT_PHOTOS": "rate_limit_photos",
     "PLAINSIGHT_RATE_LIMIT_READS": "rate_limit_reads",
+    "PLAINSIGHT_RATE_LIMIT_FAILED_AUTH": "rate_limit_failed_auth",
     "PLAINSIGHT_RATE_LIMIT_PREFIX": "rate_limit_prefix",
     "REDIS_URL": "redis_url",
     "PLAINSIGHT_TIMEZONE": "timezone",
@@ -51,6 +52,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_SUPPRESSION_THRESHOLD": "suppression_threshold",
     "PLAINSIGHT_PUBLICATION_DELAY_DAYS": "publication_delay_days",
     "PLAINSIGHT_RETENTION_DAYS": "retention_days",
+    "PLAINSIGHT_METRICS_TOKEN": "metrics_token",
 }
 
 
@@ -71,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_writes: str = "120/minute"
     rate_limit_photos: str = "60/hour"
     rate_limit_reads: str = "600/minute"
+    rate_limit_failed_auth: str = "30/minute"
+    """Per client address: requests whose bearer token is unknown, expired or revoked. Past
+    it the address gets 429 before any token it sends is looked up in the database."""
     rate_limit_prefix: str = "plainsight:rl:"
     redis_url: str | None = None
     """Shares the rate limits between processes; None keeps them in each process's memory."""
@@ -115,6 +120,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """After this many days from receipt, a report's H3 cell is coarsened to resolution 7,
     and rejected reports (rejected this long ago) lose their free text and photos
     (``plainsight retention run``; hourly inside ``serve``)."""
+
+    metrics_token: Annotated[str, Meta(min_length=32, max_length=512)] | None = None
+    """Bearer token a Prometheus scrape of ``/metrics`` must present; None: /metrics is not
+    served (the counters show when people submit and log in)."""
 
     def __post_init__(self) -> None:
         try:

@@ -23,6 +23,10 @@ class Buckets(Protocol):
         """Count one request; 0 if allowed, else the seconds until one would be."""
         ...
 
+    async def peek(self, bucket: str, rate: Rate) -> float:
+        """What ``hit`` would answer now, without counting anything."""
+        ...
+
     def clear(self) -> None:
         """Forget every bucket (their names were derived from a key that is gone)."""
         ...
@@ -58,6 +62,9 @@ class MemoryBuckets:
             self._drop_oldest(self.max_buckets // 10 or 1)
         self._tats[bucket] = tat
         return wait
+
+    async def peek(self, bucket: str, rate: Rate) -> float:
+        return gcra(self._tats.get(bucket), self.clock(), rate)[1]
 
     def clear(self) -> None:
         self._tats.clear()

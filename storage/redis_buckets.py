@@ -12,6 +12,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 
 from schemas.rate_limits import Rate
 
@@ -37,6 +38,22 @@ redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_t
 return 0
 """
 
+# The same arithmetic without the SET: what a hit would answer, counting nothing.
+_PEEK = """
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local wait = tat + interval - period - now
+if wait > 0 then return math.ceil(wait) end
+return 0
+"""
+
 # KEYS[1] the day's key; ARGV: a fresh random key, its lifetime in seconds. The first process
 # of the day sets it, every other one reads that.
 _SHARED_KEY = """
@@ -53,6 +70,7 @@ class RedisBuckets:
         self.prefix = prefix
         self.clock = clock
         self._hit = client.register_script(_HIT)
+        self._peek = client.register_script(_PEEK)
         self._shared_key = client.register_script(_SHARED_KEY)
 
     @classmethod
@@ -69,8 +87,14 @@ class RedisBuckets:
         return cls(client, prefix, clock=clock)
 
     async def hit(self, bucket: str, rate: Rate) -> float:
+        return await self._run(self._hit, bucket, rate)
+
+    async def peek(self, bucket: str, rate: Rate) -> float:
+        return await self._run(self._peek, bucket, rate)
+
+    async def _run(self, script: AsyncScript, bucket: str, rate: Rate) -> float:
         now_ms = "" if self.clock is None else repr(self.clock() * 1000)
-        wait_ms = await self._hit(
+        wait_ms = await script(
             keys=[self.prefix + bucket],
             args=[repr(rate.interval_s * 1000), repr(rate.period_s * 1000), now_ms],
         )

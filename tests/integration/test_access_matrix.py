@@ -77,6 +77,10 @@ POLL_S: Final = 0.02
 # automatic OPTIONS handlers are left out too, see _automatic_options; there are no automatic
 # HEAD handlers in Litestar 2, so any HEAD route is a declared one and needs a row.)
 SKIPPED: Final[dict[Route, str]] = {
+    ("GET", "/metrics"): (
+        "not a role's route: served only with PLAINSIGHT_METRICS_TOKEN set, to that token "
+        "alone, and 404 otherwise (contract: 'not public'); test_operations.py tests it"
+    ),
     ("GET", "/schema"): (
         "Litestar's OpenAPI router root: renders the same public document as "
         "/schema/openapi.json (which the contract names and the matrix covers)"

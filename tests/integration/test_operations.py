@@ -7,10 +7,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
+import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from api.app import create_app
+from api.photo_workers import PhotoWorkers
+from schemas.auth import Role
 from schemas.settings import Settings
 from storage.db import SingleConnectionDatabase, connect
 from tests.helpers import Api, bearer, observer_report
@@ -86,33 +90,126 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def test_metrics_is_prometheus_text_without_auth(api: Api) -> None:
-    response = await api.client.get("/metrics")
+METRICS_TOKEN = "metrics-" + "3f9a" * 10  # the operator's setting, 48 characters
+
+
+@pytest.fixture
+async def scraper(
+    settings: Settings, conn: asyncpg.Connection, photo_workers: PhotoWorkers
+) -> AsyncIterator[Api]:
+    """The service with PLAINSIGHT_METRICS_TOKEN set."""
+    app = create_app(
+        msgspec.structs.replace(settings, metrics_token=METRICS_TOKEN),
+        database=SingleConnectionDatabase(conn),
+        photo_workers=photo_workers,
+    )
+    async with (
+        live_server(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10.0) as client,
+    ):
+        yield Api(client, conn)
+
+
+async def scrape(api: Api) -> str:
+    response = await api.client.get("/metrics", headers=bearer(METRICS_TOKEN))
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+async def test_metrics_are_not_served_without_a_token_setting(api: Api) -> None:
+    for headers in ({}, bearer(METRICS_TOKEN), bearer(await api.device_token())):
+        response = await api.client.get("/metrics", headers=headers)
+        assert assert_problem(response, 404)["code"] == "not_found"
+        assert "# TYPE" not in response.text
+
+
+async def test_metrics_need_the_configured_token(scraper: Api) -> None:
+    device = await scraper.device_token()
+    wrong: tuple[dict[str, str], ...] = (
+        {},
+        bearer(METRICS_TOKEN[:-1]),
+        bearer(METRICS_TOKEN + "x"),
+        bearer(device),  # an API token is not the scraper's
+        {"Authorization": f"Basic {METRICS_TOKEN}"},
+    )
+    for headers in wrong:
+        response = await scraper.client.get("/metrics", headers=headers)
+        problem = assert_problem(response, 401)
+        assert problem["code"] == "unauthenticated"
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "# TYPE" not in response.text
+    response = await scraper.client.get("/metrics", headers=bearer(METRICS_TOKEN))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     assert "# TYPE" in response.text
 
 
-async def test_metrics_count_requests(api: Api) -> None:
-    before = metric_total((await api.client.get("/metrics")).text, "plainsight_requests_total")
+async def test_metrics_count_requests(scraper: Api) -> None:
+    before = metric_total(await scrape(scraper), "plainsight_requests_total")
     for _ in range(3):
-        assert (await api.client.get("/healthz")).status_code == 200
-    text = (await api.client.get("/metrics")).text
+        assert (await scraper.client.get("/healthz")).status_code == 200
+    text = await scrape(scraper)
     assert "# TYPE plainsight_requests_total counter" in text
     assert metric_total(text, "plainsight_requests_total") >= before + 3
     assert metric_total(text, "plainsight_requests_total", path="/healthz") >= 3
 
 
-async def test_metrics_group_paths_and_hold_no_ids_or_tokens(api: Api) -> None:
-    token = await api.device_token()
-    created = await api.submit(token, observer_report())
+async def test_metrics_group_paths_and_hold_no_ids_or_tokens(scraper: Api) -> None:
+    token = await scraper.device_token()
+    created = await scraper.submit(token, observer_report())
     report_id = created.json()["id"]
-    await api.client.get(f"/v1/reports/{report_id}", headers=bearer(token))
-    await api.client.get(f"/v1/reports/{uuid.uuid4()}", headers=bearer(token))
-    text = (await api.client.get("/metrics")).text
+    await scraper.client.get(f"/v1/reports/{report_id}", headers=bearer(token))
+    await scraper.client.get(f"/v1/reports/{uuid.uuid4()}", headers=bearer(token))
+    text = await scrape(scraper)
     assert report_id not in text
     assert token not in text
     assert "40.7191" not in text
+
+
+async def test_refusals_are_counted_under_the_status_sent(scraper: Api) -> None:
+    """401 and 403 from the authentication middleware, a 401 from the login handler and a 422
+    are each counted as what the client got, and none as a 500."""
+    researcher = await scraper.token(Role.researcher)
+    observer = await scraper.device_token()
+    requests: list[tuple[str, str, dict[str, Any], int]] = [
+        ("GET", "/v1/reports", {}, 401),
+        ("GET", "/v1/reports", {"headers": bearer("not-a-token")}, 401),
+        ("GET", "/v1/reports", {"headers": bearer(researcher)}, 403),
+        ("POST", "/v1/sessions", {"json": {"email": "no@example.org", "password": "x"}}, 401),
+        ("POST", "/v1/reports", {"headers": bearer(observer), "json": {"kind": "nope"}}, 422),
+    ]
+    expected: dict[tuple[str, str, str], float] = {}
+    for method, path, _, status in requests:
+        key = (method, path, str(status))
+        expected[key] = expected.get(key, 0) + 1
+    paths = {path for _, path, _, _ in requests}
+    before = await scrape(scraper)
+    for method, path, kwargs, status in requests:
+        response = await scraper.client.request(method, path, **kwargs)
+        assert response.status_code == status, response.text
+    after = await scrape(scraper)
+
+    def count(text: str, method: str, path: str, status: str) -> float:
+        return metric_total(
+            text, "plainsight_requests_total", method=method, path=path, status_code=status
+        )
+
+    for (method, path, code), times in expected.items():
+        assert count(after, method, path, code) - count(before, method, path, code) == times
+    for path in paths:
+        for method in ("GET", "POST"):
+            assert count(after, method, path, "500") == count(before, method, path, "500")
+
+
+async def test_metrics_carry_no_timestamps(scraper: Api) -> None:
+    """No ``*_created`` series: they would tell when each kind of request first happened."""
+    await scraper.client.get("/v1/reports", headers=bearer("not-a-token"))
+    text = await scrape(scraper)
+    assert "_created" not in text
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            # name{labels} value, and no third field (an exposition timestamp)
+            assert len(re.sub(r"\{.*\}", "", line).split()) == 2, line
 
 
 # --- OpenAPI -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -25,12 +26,14 @@ from prometheus_client import REGISTRY
 
 from api.app import create_app
 from api.photo_workers import PhotoWorkers
-from api.rate_limit_middleware import address_subject, rule_for
-from api.rate_limits import RateLimiter, bucket_name, build_rate_limiter, utc_day
+from api.rate_limit_middleware import rule_for
+from api.rate_limits import RateLimiter, address_subject, bucket_name, build_rate_limiter, utc_day
 from schemas.rate_limits import Rate, parse_rate
 from schemas.settings import SettingsError, load_settings
+from storage.accounts import INSERT_DEVICE
 from storage.db import SingleConnectionDatabase
 from storage.gcra import MemoryBuckets
+from storage.tokens import TokenKind, new_token, token_hash
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.helpers import PASSWORD, bearer, observer_report
 from tests.integration.support import assert_problem
@@ -41,6 +44,7 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 OTHER_ADDRESS = "127.0.0.2"
 CLIENT_LOGGERS = frozenset({"httpx", "httpcore"})
+METRICS_TOKEN = "rate-limit-test-metrics-token-0123456789"
 
 
 class Clock:
@@ -294,6 +298,41 @@ async def test_login_attempts_are_limited_per_address(
         assert_rate_limited(await service.client.post("/v1/sessions", json=guess), retry_after=20)
 
 
+async def test_failed_authentication_is_limited_per_address_before_any_lookup(
+    start: Start, store: dict[str, str], conn: asyncpg.Connection, clock: Clock
+) -> None:
+    async with start(rate_limit_failed_auth="3/minute", **store) as service:
+        client = service.client
+        known = await device_token(client)
+        assert (await client.get("/v1/reports", headers=bearer(known))).status_code == 200
+        guessed = new_token(TokenKind.device)  # well formed, but no device's (yet)
+        refused_before = requests_counted("GET", "/v1/reports", "429")
+        for _ in range(3):
+            response = await client.get("/v1/reports", headers=bearer(guessed))
+            assert assert_problem(response, 401)["code"] == "unauthenticated"
+        assert_rate_limited(await client.get("/v1/reports", headers=bearer(guessed)), 20)
+        # The guessed token now belongs to a device: a lookup would accept it, so each refusal
+        # below shows that no lookup was made.
+        await conn.execute(INSERT_DEVICE, uuid.uuid4(), token_hash(guessed))
+        for _ in range(5):
+            assert_rate_limited(await client.get("/v1/reports", headers=bearer(guessed)), 20)
+        assert requests_counted("GET", "/v1/reports", "429") - refused_before == 6
+        # A token this process already knows needs no lookup: still served from this address.
+        assert (await client.get("/v1/reports", headers=bearer(known))).status_code == 200
+        # Another address with a token that has to be looked up is not affected.
+        async with service.from_address(OTHER_ADDRESS) as other:
+            fresh = await device_token(other)
+            assert (await other.get("/v1/reports", headers=bearer(fresh))).status_code == 200
+        # Refusals did not count as failures: one interval later the address is served again.
+        clock.advance(20)
+        assert (await client.get("/v1/reports", headers=bearer(guessed))).status_code == 200
+
+
+def requests_counted(method: str, path: str, status: str) -> float:
+    labels = {"method": method, "path": path, "status_code": status}
+    return REGISTRY.get_sample_value("plainsight_requests_total", labels) or 0.0
+
+
 async def test_photo_uploads_are_limited_per_token(start: Start, store: dict[str, str]) -> None:
     async with start(rate_limit_photos="1/hour", **store) as service:
         client = service.client
@@ -407,13 +446,15 @@ async def test_redis_clock_is_used_by_default(
 
 async def test_unreachable_redis_fails_open_to_process_limits(start: Start) -> None:
     errors_before = store_errors()
-    async with start(redis_url=UNREACHABLE_REDIS, rate_limit_devices="2/minute") as service:
+    async with start(
+        redis_url=UNREACHABLE_REDIS, rate_limit_devices="2/minute", metrics_token=METRICS_TOKEN
+    ) as service:
         with captured_logs() as logs:
             # Nobody is locked out by the outage, and the process still limits on its own.
             for _ in range(2):
                 assert (await service.client.post("/v1/devices")).status_code == 201
             assert_rate_limited(await service.client.post("/v1/devices"), retry_after=30)
-        metrics = (await service.client.get("/metrics")).text
+        metrics = (await service.client.get("/metrics", headers=bearer(METRICS_TOKEN))).text
     assert "plainsight_rate_limit_store_errors_total" in metrics
     assert store_errors() > errors_before
     warnings = [r for r in logs.records if r.name == "api.rate_limits" and r.levelname == "WARNING"]
