@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -186,6 +187,33 @@ DATABASE_UNAVAILABLE = (
     ConnectionError,
     TimeoutError,
 )
+
+
+def answered_status(exc: Exception) -> int:
+    """The status the handler below answers ``exc`` with, without building the response (for
+    the metrics middleware: an exception raised by middleware is answered outside it)."""
+    for cls in type(exc).__mro__:
+        status_of = _STATUS_OF.get(cls)
+        if status_of is not None:
+            return status_of(exc)
+    return 500
+
+
+def _status_of_unexpected(exc: Any) -> int:
+    return 503 if isinstance(exc, DATABASE_UNAVAILABLE) else 500
+
+
+# Keep in step with EXCEPTION_HANDLERS (test_errors.py checks that they agree).
+_STATUS_OF: dict[type[BaseException], Callable[[Any], int]] = {
+    msgspec.ValidationError: lambda _: 422,
+    msgspec.DecodeError: lambda _: 400,
+    InvalidInput: lambda exc: int(exc.status),
+    InvalidCursor: lambda _: 422,
+    DomainError: lambda exc: int(exc.status),
+    ValidationException: lambda _: 422,
+    HTTPException: lambda exc: int(exc.status_code),
+    Exception: _status_of_unexpected,
+}
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     msgspec.ValidationError: _validation_error,

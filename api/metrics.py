@@ -9,9 +9,9 @@ Authentication and rate limiting are middleware inside this one and answer by ra
 403, 429). Litestar turns an exception into a response in an exception-handling layer around
 the route handler and in another around the whole app, outside every middleware: the outer one
 sends its response past this middleware's ``send``, which therefore saw no status and counted
-500. So this middleware puts an exception-handling layer of its own between itself and the
-middleware it wraps (as Litestar does between the handler and the middleware), and counts
-every answer with the status it was sent with.
+500. So when an exception passes through before a response has started, the status counted is
+the one its handler answers with (``api.errors.answered_status``). (A second exception layer
+here would do the same at 7 to 8 microseconds per request, on every request.)
 
 No ``_created`` series: prometheus_client would export, per route and status, the time of its
 first request (the first failed login, the first submission after a restart). Counters and a
@@ -23,10 +23,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Histogram, disable_created_metrics
+
+from api.errors import answered_status
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -59,14 +60,12 @@ def record(method: str, path: str, status: int, seconds: float) -> None:
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
-    answering = wrap_in_exception_handler(app)
-
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_and_note_status(message: Message) -> None:
             nonlocal status
@@ -75,11 +74,14 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await answering(scope, receive, send_and_note_status)
+            await app(scope, receive, send_and_note_status)
+        except Exception as exc:
+            status = status or answered_status(exc)
+            raise
         finally:
             # The template ("/v1/reports/{report_id:uuid}"), never the raw path: no identifiers
             # in metrics and a bounded number of series.
             path = scope.get("path_template") or "unmatched"
-            record(scope["method"], path, status, time.perf_counter() - started)
+            record(scope["method"], path, status or 500, time.perf_counter() - started)
 
     return middleware

@@ -11,12 +11,32 @@ import uuid
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar import Litestar, Request, get
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 
 from api.auth import PUBLIC_OPT
 from api.dependencies import Transaction
+from api.errors import EXCEPTION_HANDLERS, InvalidInput, answered_status
 from schemas.auth import Role
+from storage.cursors import InvalidCursor
+from storage.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
 from tests.helpers import Api, bearer, observer_report
 from tests.integration.support import assert_problem
 
@@ -165,6 +185,58 @@ async def test_500_log_names_where_but_not_the_values(failing_api: Api) -> None:
     assert SECRET not in text, text
     assert record.error == "ValueError"  # type: ignore[attr-defined]
     assert any("in echo_request" in line for line in record.trace)  # type: ignore[attr-defined]
+
+
+def _answered_by_handler(app: Litestar, exc: Exception) -> int:
+    """The status the app's own exception handler gives ``exc`` (looked up by the MRO, as
+    Litestar does)."""
+    handler = next(
+        EXCEPTION_HANDLERS[cls] for cls in type(exc).__mro__ if cls in EXCEPTION_HANDLERS
+    )
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "headers": [],
+        "query_string": b"",
+        "app": app,
+        "litestar_app": app,
+        "state": {},
+    }
+    response = handler(Request(scope), exc)  # type: ignore[arg-type]
+    status = response.status_code
+    assert status is not None
+    return status
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        msgspec.ValidationError("Expected `int` - at `$.x`"),
+        msgspec.DecodeError("truncated"),
+        InvalidInput("$.kind", "no", status=403, code="kind_not_allowed"),
+        InvalidInput("from", "bad"),
+        InvalidCursor("bad"),
+        *(cls("detail") for cls in (NotFound, Conflict, Gone, Unauthenticated, Forbidden)),
+        Unavailable("busy"),
+        RateLimited(7),
+        ValidationException(),
+        NotAuthorizedException(),
+        PermissionDeniedException(),
+        NotFoundException(),
+        MethodNotAllowedException(),
+        HTTPException(status_code=413),
+        HTTPException(status_code=502),
+        RuntimeError("boom"),
+        asyncpg.exceptions.CannotConnectNowError("starting"),
+        TimeoutError(),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+async def test_metrics_count_the_status_the_handler_answers(app: Litestar, exc: Exception) -> None:
+    """The metrics middleware counts a raised answer by answered_status (it cannot see the
+    response, sent outside it); that must be what the handler answers."""
+    assert answered_status(exc) == _answered_by_handler(app, exc)
 
 
 class _Collect(logging.Handler):
