@@ -514,8 +514,10 @@ def test_rates_are_read_as_operators_write_them(text: str, rate: Rate | None) ->
         ("PLAINSIGHT_RATE_LIMIT_PHOTOS", "5/2d"),
         ("PLAINSIGHT_RATE_LIMIT_PUBLIC_READS", "1000001/s"),
         ("PLAINSIGHT_RATE_LIMIT_PUBLIC_READS", "60 per minute"),
+        ("PLAINSIGHT_RATE_LIMIT_FAILED_AUTH", "lots"),
         ("PLAINSIGHT_RATE_LIMITS", "sometimes"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("PLAINSIGHT_METRICS_TOKEN", "too-short-to-resist-guessing"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_variable(variable: str, value: str) -> None:
