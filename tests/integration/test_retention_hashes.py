@@ -288,6 +288,9 @@ async def test_bulk_imported_reports_are_coarsened_the_same_way(
     key = await public_key(api)
     before = await stored(api.conn, report_id)
     assert recover_cells(before, key, "") == ({ORIGIN}, set())  # imported: no signature
+    # Before retention an imported report has no receipt to replay.
+    response = await api.submit(admin_token, body)
+    assert response.status_code == 409, response.text
 
     assert await run_retention(api.conn, blobs, now=later(), days=30) == RetentionSummary(
         reports_coarsened=1
