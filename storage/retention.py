@@ -23,10 +23,10 @@ After ``days`` (PLAINSIGHT_RETENTION_DAYS) counted from ``received_at`` (the ser
   withdrawal already deletes them, this sweeps what was left) and of rejected reports as above.
   Withdrawn reports' content was purged at withdrawal.
 
-Every step is set-based in batches of ``batch_size`` rows, each batch its own transaction (the
-content rewrites: one statement locks and reads the batch, Python rewrites and hashes it, one
-statement stores it):
-interrupted, a run leaves every report either done or untouched, and a re-run does the rest.
+Every step is set-based in batches of ``batch_size`` rows, each batch its own transaction
+(a content rewrite: one statement locks and reads the batch, Python rewrites and hashes it,
+one statement stores it): interrupted, a run leaves every report either done or untouched, and
+a re-run does the rest.
 Batches lock their rows ``for update skip locked`` so they never wait for (or deadlock with)
 ingest, withdrawals, reviews or photo uploads; a row skipped is done by the next run. One run at
 a time: a session advisory lock, and a run that cannot take it does nothing (another replica
@@ -49,10 +49,10 @@ from storage.blobs import BlobStore
 from storage.photos import release_blobs
 from storage.retained_content import (
     canonical_content,
-    coarsened,
     decode_stored,
     without_free_text,
 )
+from storage.retained_content import coarsened as coarsen
 
 RETENTION_LOCK = 7351000109  # session advisory lock: one retention run at a time
 FOLD_LOCK = 7351000101  # fold_statistics' lock (migration 0004): stats_folded rows
@@ -64,7 +64,7 @@ select count(*) from reports
 where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
 """
 SELECT_COARSEN_BATCH = """
-select id, h3_cell, content::text as content from reports
+select id, content::text as content from reports
 where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
 order by id limit $2 for update skip locked
 """
@@ -99,7 +99,7 @@ where status = 'rejected' and coalesce(reviewed_at, received_at) < $1
        or content -> 'officer' ->> 'incident_reference' is not null)
 """
 SELECT_PURGE_BATCH = """
-select id, h3_cell, content::text as content from reports
+select id, content::text as content from reports
 where status = 'rejected' and coalesce(reviewed_at, received_at) < $1
   and content is not null
   and (content ->> 'narrative' is not null
@@ -210,9 +210,7 @@ async def _run(
     coarsened = 0
     while True:
         async with conn.transaction():
-            count = await _rewrite_batch(
-                conn, SELECT_COARSEN_BATCH, coarsened_form, before, batch_size
-            )
+            count = await _rewrite_batch(conn, SELECT_COARSEN_BATCH, coarsen, before, batch_size)
         if not count:
             break
         coarsened += count
@@ -245,14 +243,10 @@ async def _run(
     )
 
 
-def coarsened_form(content: ReportContent) -> ReportContent:
-    return coarsened(content)
-
-
 def purged_form(content: ReportContent) -> ReportContent:
     # Purged reports are as old as coarsened ones: a row the coarsening skipped (locked) is
     # coarsened here, so a purged report is always coarsened too (replays rely on it).
-    return without_free_text(coarsened(content))
+    return without_free_text(coarsen(content))
 
 
 async def _rewrite_batch(
@@ -264,7 +258,9 @@ async def _rewrite_batch(
 ) -> int:
     """Lock one batch, rewrite each row's content in Python (the hash must be the service's
     canonical JSON, which SQL cannot reproduce byte for byte), store it with its hash and
-    without the signature, and coarsen what the statistics remember of its incidents."""
+    without the signature, and coarsen what the statistics remember of its incidents.
+    The content is re-encoded from the schema's Struct, as at ingest: top-level fields the
+    schema no longer knows are dropped with it."""
     rows = await conn.fetch(select_batch, before, batch_size)
     if not rows:
         return 0
