@@ -2,13 +2,14 @@
 
 ``payload_sha256`` is the lowercase hex SHA-256 of the canonical JSON of the minimised content:
 msgspec's encoding of the ``ReportContent`` Struct with keys sorted (the ``kind`` tag among
-them), no whitespace, UTF-8, every field present (null when absent). At ingest it covers the
-res-9 content. Retention rewrites the stored content (the cell becomes its res-7 parent; free
-text of old rejections becomes null) and replaces the hash with the same function of the new
-content, so the stored hash can be recomputed from the stored content alone and confirms
-nothing that is no longer stored: hashing each of the 49 res-9 children of a coarse cell into
-the content finds no match. The same functions turn a re-sent original into what retention
-would have left of it, so a replay after retention is still recognised.
+them), no whitespace, UTF-8, every field present (null when absent), floats in msgspec's
+shortest round-trip form (``0.00001`` where Python's json writes ``1e-05``). At ingest it
+covers the res-9 content. Retention rewrites the stored content (the cell becomes its res-7
+parent; free text of old rejections becomes null) and replaces the hash with the same
+function of the new content, so the stored hash can be recomputed from the stored content
+alone and confirms nothing that is no longer stored: hashing each of the 49 res-9 children of
+a coarse cell into the content finds no match. The same functions turn a re-sent original
+into what retention would have left of it, so a replay after retention is still recognised.
 """
 
 from __future__ import annotations
