@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 
 class ReceiptPublicKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,7 +30,15 @@ class ReportCreated(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     status: str
     received_at: datetime
-    receipt: Receipt
+    receipt: Annotated[
+        Receipt | None,
+        Meta(
+            description="The signed receipt. Null only in a 200 replay of a report that retention"
+            " has rewritten: its hash and signature covered the content as received (res-9"
+            " cell, free text), which the service no longer keeps; the receipt the reporter"
+            " received first stays valid under the published key."
+        ),
+    ]
 
 
 def receipt_fields(

@@ -34,6 +34,7 @@ from schemas.report import ReportIn, minimise
 from storage.bulk_grouping import EPOCH, Labels, components, connected_components, microseconds
 from storage.incidents import GroupingRule, classify, report_agency
 from storage.reports import canonical_content, kind_of
+from storage.retained_content import decode_stored, matches_retained
 from storage.stats_cube import fold
 
 CHUNK_LINES: Final = 20_000
@@ -70,8 +71,11 @@ create temporary table import_merges (
 """
 # Submissions wait while an import runs: grouping must see every report of its period.
 LOCK = "lock table reports in share row exclusive mode"
+# A stored report that retention rewrote (cell coarser than res 9) has the hash of what it
+# left: the staged content is compared after the same rewrite (storage.retained_content).
 ALREADY_PRESENT = """
-select s.line_no, r.payload_sha256 = s.payload_sha256 as same
+select s.line_no, r.payload_sha256 = s.payload_sha256 as same, r.payload_sha256 as stored,
+       case when ((r.h3_cell >> 52) & 15) <= 7 then s.content::text end as retained
 from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
 """
 NEARBY_STORED = """
@@ -347,7 +351,10 @@ async def _skip_known(
     position = {line: i for i, line in enumerate(c.lines)}
     for row in await conn.fetch(ALREADY_PRESENT, account_id):
         keep[position[row["line_no"]]] = False
-        if row["same"]:
+        retained = row["retained"]
+        if row["same"] or (
+            retained is not None and matches_retained(row["stored"], decode_stored(retained))
+        ):
             summary.already_present += 1
         else:
             summary.reject(row["line_no"], "client_id already imported with different content")

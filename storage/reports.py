@@ -25,6 +25,8 @@ from storage.incidents import (
     report_agency,
 )
 from storage.receipts import ReceiptSigner
+from storage.retained_content import COARSE_RESOLUTION, matches_retained
+from storage.retained_content import canonical_content as canonical_content
 
 # Stores and groups the report in one round trip (migration 0003); null: client_id taken.
 INGEST_REPORT = """
@@ -32,7 +34,7 @@ select ingest_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
                      $17, $18, $19)
 """
 SELECT_BY_CLIENT_ID = """
-select id, client_id, kind, status, received_at, payload_sha256, receipt_signature
+select id, client_id, kind, status, received_at, payload_sha256, receipt_signature, h3_cell
 from reports where owner_id = $1 and client_id = $2
 """
 # The view is the stored (already minimised) content plus the server's own fields.
@@ -82,10 +84,6 @@ STAFF_READERS = frozenset({Role.moderator, Role.admin})
 class Submission:
     created: ReportCreated
     replayed: bool
-
-
-def canonical_content(content: ReportContent) -> bytes:
-    return msgspec.json.encode(content, order="sorted")
 
 
 async def submit_report(
@@ -144,43 +142,64 @@ async def submit_report(
             received_at=received_at,
             signature=signature,
         )
-        return Submission(_created(report_id, kind_of(content), receipt), replayed=False)
-    return await _replay(conn, principal, content.client_id, payload_sha256)
+        created = ReportCreated(
+            id=report_id,
+            client_id=content.client_id,
+            kind=kind_of(content),
+            status="pending",
+            received_at=received_at,
+            receipt=receipt,
+        )
+        return Submission(created, replayed=False)
+    return await _replay(conn, principal, content, payload_sha256)
 
 
 async def _replay(
-    conn: asyncpg.Connection, principal: Principal, client_id: uuid.UUID, payload_sha256: str
+    conn: asyncpg.Connection, principal: Principal, content: ReportContent, payload_sha256: str
 ) -> Submission:
-    row = await conn.fetchrow(SELECT_BY_CLIENT_ID, principal.id, client_id)
+    row = await conn.fetchrow(SELECT_BY_CLIENT_ID, principal.id, content.client_id)
     if row is None:  # pragma: no cover - reports are never deleted, only purged to a tombstone
         raise Conflict("the report is being stored by a concurrent request; retry")
     if row["status"] == "withdrawn":
         raise Gone("this report was withdrawn by its reporter and cannot be submitted again")
-    if row["payload_sha256"] != payload_sha256:
-        raise Conflict(
-            "a different report was already submitted with this client_id; "
-            "use a new client_id for a new report"
+    if row["payload_sha256"] == payload_sha256:
+        if row["receipt_signature"] is None:
+            # Bulk-imported under this account: there is no receipt to replay.
+            raise Conflict("this client_id belongs to an imported report; use a new client_id")
+        receipt = Receipt(
+            report_id=row["id"],
+            client_id=row["client_id"],
+            payload_sha256=row["payload_sha256"],
+            received_at=row["received_at"],
+            signature=row["receipt_signature"],
         )
-    if row["receipt_signature"] is None:
-        # Bulk-imported under this account: there is no receipt to replay.
-        raise Conflict("this client_id belongs to an imported report; use a new client_id")
-    receipt = Receipt(
-        report_id=row["id"],
-        client_id=row["client_id"],
-        payload_sha256=row["payload_sha256"],
-        received_at=row["received_at"],
-        signature=row["receipt_signature"],
+        return Submission(_created(row, receipt), replayed=True)
+    if _retained_match(row, content):
+        # The hash and signature of what was received are gone: no receipt can be given again
+        # (the reporter holds the original).
+        return Submission(_created(row, None), replayed=True)
+    raise Conflict(
+        "a different report was already submitted with this client_id; "
+        "use a new client_id for a new report"
     )
-    return Submission(_created(row["id"], row["kind"], receipt), replayed=True)
 
 
-def _created(report_id: uuid.UUID, kind: str, receipt: Receipt) -> ReportCreated:
+def _retained_match(row: asyncpg.Record, content: ReportContent) -> bool:
+    """Whether retention made the stored report out of ``content``: a stored cell coarser
+    than the one received means it rewrote the content and its hash (storage.retention)."""
+    cell = row["h3_cell"]
+    if cell is None or h3.get_resolution(h3.int_to_str(cell)) > COARSE_RESOLUTION:
+        return False
+    return matches_retained(row["payload_sha256"], content)
+
+
+def _created(row: asyncpg.Record, receipt: Receipt | None) -> ReportCreated:
     return ReportCreated(
-        id=report_id,
-        client_id=receipt.client_id,
-        kind=kind,
+        id=row["id"],
+        client_id=row["client_id"],
+        kind=row["kind"],
         status="pending",
-        received_at=receipt.received_at,
+        received_at=row["received_at"],
         receipt=receipt,
     )
 

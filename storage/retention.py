@@ -7,19 +7,26 @@ After ``days`` (PLAINSIGHT_RETENTION_DAYS) counted from ``received_at`` (the ser
 - coarsen: the report's H3 cell, in the ``h3_cell`` column and in the stored content JSON
   (``location.h3_cell``), becomes its resolution-7 parent (~5 km²). ``incident_id`` is left as
   it is: grouping never runs on coarsened cells (``storage.incidents`` keeps an incident with a
-  coarsened member whole). The fold's remembered facts (``stats_folded.h3_cell``) are
-  coarsened with them. The statistics cube keys areas by ``h3_parent(cell, 7)``, the identity
-  on a res-7 cell, so no count moves;
+  coarsened member whole). The fold's remembered facts (``stats_folded.h3_cell``) and the
+  incident's changes not folded yet (``stats_changes.h3_cell``) are coarsened with them. The
+  statistics cube keys areas by ``h3_parent(cell, 7)``, the identity on a res-7 cell, so no
+  count moves;
 - purge free text of rejected reports rejected at least ``days`` ago (a moderator may
   reinstate a mistaken rejection meanwhile): ``narrative``, ``location.description`` and an
   officer note's ``officer.incident_reference`` become null;
+- either way the row's ``payload_sha256`` becomes the hash of the new content
+  (``storage.retained_content``) and its ``receipt_signature`` null: both covered what was
+  received, and hashing the 49 res-9 children of the coarse cell (or guessed free text) into
+  the stored content would find the one that matched. The reporter keeps their receipt;
 - purge photos (rows, then blobs after commit as a withdrawal does: a crash in between leaves
   orphans for ``plainsight gc``, never a row without its blob) of withdrawn reports (any age:
   withdrawal already deletes them, this sweeps what was left) and of rejected reports as above.
   Withdrawn reports' content was purged at withdrawal.
 
-Every step is set-based in batches of ``batch_size`` rows, each batch its own transaction:
-interrupted, a run leaves every report either done or untouched, and a re-run does the rest.
+Every step is set-based in batches of ``batch_size`` rows, each batch its own transaction
+(a content rewrite: one statement locks and reads the batch, Python rewrites and hashes it,
+one statement stores it): interrupted, a run leaves every report either done or untouched, and
+a re-run does the rest.
 Batches lock their rows ``for update skip locked`` so they never wait for (or deadlock with)
 ingest, withdrawals, reviews or photo uploads; a row skipped is done by the next run. One run at
 a time: a session advisory lock, and a run that cannot take it does nothing (another replica
@@ -28,19 +35,27 @@ is at work). The clock is passed in (``now``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+import h3
 
+from schemas.report import ReportContent
 from storage import audit
 from storage.blobs import BlobStore
 from storage.photos import release_blobs
+from storage.retained_content import (
+    canonical_content,
+    decode_stored,
+    without_free_text,
+)
+from storage.retained_content import coarsened as coarsen
 
 RETENTION_LOCK = 7351000109  # session advisory lock: one retention run at a time
 FOLD_LOCK = 7351000101  # fold_statistics' lock (migration 0004): stats_folded rows
-COARSE_RESOLUTION = 7
 DEFAULT_BATCH_SIZE = 5000
 
 # Candidates: a cell finer than res 7 (resolution in bits 52-55), received before the cutoff.
@@ -48,23 +63,30 @@ COUNT_COARSEN = """
 select count(*) from reports
 where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
 """
-COARSEN_BATCH = """
-with batch as (
-    select id from reports
-    where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
-    order by id limit $2 for update skip locked
-)
+SELECT_COARSEN_BATCH = """
+select id, content::text as content from reports
+where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
+order by id limit $2 for update skip locked
+"""
+# The rows a batch locked get their rewritten content and its hash; the signature over the
+# received content goes (the reporter holds the receipt).
+REWRITE_BATCH = """
 update reports r
-set h3_cell = h3_parent(r.h3_cell, 7),
-    content = case when r.content -> 'location' ? 'h3_cell'
-                   then jsonb_set(r.content, '{location,h3_cell}',
-                                  to_jsonb(lpad(to_hex(h3_parent(r.h3_cell, 7)), 15, '0')))
-                   else r.content end
-from batch where r.id = batch.id
+set h3_cell = u.h3_cell, content = u.content::jsonb, payload_sha256 = u.payload_sha256,
+    receipt_signature = null
+from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])
+     as u (id, h3_cell, content, payload_sha256)
+where r.id = u.id
 returning r.incident_id
 """
 COARSEN_FOLDED = """
 update stats_folded set h3_cell = h3_parent(h3_cell, 7)
+where incident_id = any($1::bigint[]) and ((h3_cell >> 52) & 15) > 7
+"""
+# Changes not folded yet: the fold reads their cell only as h3_parent(cell, 7), so coarsening
+# every one of the incident's changes moves no count.
+COARSEN_CHANGES = """
+update stats_changes set h3_cell = h3_parent(h3_cell, 7)
 where incident_id = any($1::bigint[]) and ((h3_cell >> 52) & 15) > 7
 """
 # Candidates: rejected before the cutoff, with free text left.
@@ -76,28 +98,14 @@ where status = 'rejected' and coalesce(reviewed_at, received_at) < $1
        or content -> 'location' ->> 'description' is not null
        or content -> 'officer' ->> 'incident_reference' is not null)
 """
-# The new content is worked out from the locked (latest) row version the batch returns.
-PURGE_NARRATIVES_BATCH = """
-with batch as (
-    select id, content || '{"narrative": null}' as content from reports
-    where status = 'rejected' and coalesce(reviewed_at, received_at) < $1
-      and content is not null
-      and (content ->> 'narrative' is not null
-           or content -> 'location' ->> 'description' is not null
-           or content -> 'officer' ->> 'incident_reference' is not null)
-    order by id limit $2 for update skip locked
-), without_place as (
-    select id, case when content ? 'location'
-                    then jsonb_set(content, '{location,description}', 'null')
-                    else content end as content
-    from batch
-)
-update reports r
-set content = case when p.content ? 'officer'
-                   then jsonb_set(p.content, '{officer,incident_reference}', 'null')
-                   else p.content end
-from without_place p
-where r.id = p.id
+SELECT_PURGE_BATCH = """
+select id, content::text as content from reports
+where status = 'rejected' and coalesce(reviewed_at, received_at) < $1
+  and content is not null
+  and (content ->> 'narrative' is not null
+       or content -> 'location' ->> 'description' is not null
+       or content -> 'officer' ->> 'incident_reference' is not null)
+order by id limit $2 for update skip locked
 """
 # Candidates: withdrawn (any age), or rejected before the cutoff, with photo rows left.
 COUNT_PHOTOS = """
@@ -202,22 +210,16 @@ async def _run(
     coarsened = 0
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(COARSEN_BATCH, before, batch_size)
-            incidents = sorted({r["incident_id"] for r in rows if r["incident_id"] is not None})
-            if incidents:
-                # The fold's lock first: the fold writes stats_folded under it.
-                await conn.execute("select pg_advisory_xact_lock($1)", FOLD_LOCK)
-                await conn.execute(COARSEN_FOLDED, incidents)
-        if not rows:
+            count = await _rewrite_batch(conn, SELECT_COARSEN_BATCH, coarsen, before, batch_size)
+        if not count:
             break
-        coarsened += len(rows)
-        report("coarsen", len(rows))
+        coarsened += count
+        report("coarsen", count)
 
     purged = 0
     while True:
         async with conn.transaction():
-            status = await conn.execute(PURGE_NARRATIVES_BATCH, before, batch_size)
-        count = int(status.split()[-1])
+            count = await _rewrite_batch(conn, SELECT_PURGE_BATCH, purged_form, before, batch_size)
         if not count:
             break
         purged += count
@@ -239,3 +241,42 @@ async def _run(
         photos_purged=photos,
         blobs_deleted=deleted,
     )
+
+
+def purged_form(content: ReportContent) -> ReportContent:
+    # Purged reports are as old as coarsened ones: a row the coarsening skipped (locked) is
+    # coarsened here, so a purged report is always coarsened too (replays rely on it).
+    return without_free_text(coarsen(content))
+
+
+async def _rewrite_batch(
+    conn: asyncpg.Connection,
+    select_batch: str,
+    rewrite: Callable[[ReportContent], ReportContent],
+    before: datetime,
+    batch_size: int,
+) -> int:
+    """Lock one batch, rewrite each row's content in Python (the hash must be the service's
+    canonical JSON, which SQL cannot reproduce byte for byte), store it with its hash and
+    without the signature, and coarsen what the statistics remember of its incidents.
+    The content is re-encoded from the schema's Struct, as at ingest: top-level fields the
+    schema no longer knows are dropped with it."""
+    rows = await conn.fetch(select_batch, before, batch_size)
+    if not rows:
+        return 0
+    ids, cells, texts, hashes = [], [], [], []
+    for row in rows:
+        content = rewrite(decode_stored(row["content"]))
+        ids.append(row["id"])
+        cells.append(h3.str_to_int(content.location.h3_cell))
+        body = canonical_content(content)
+        texts.append(body.decode())
+        hashes.append(hashlib.sha256(body).hexdigest())
+    updated = await conn.fetch(REWRITE_BATCH, ids, cells, texts, hashes)
+    incidents = sorted({r["incident_id"] for r in updated if r["incident_id"] is not None})
+    if incidents:
+        # The fold's lock first: the fold writes stats_folded and empties stats_changes under it.
+        await conn.execute("select pg_advisory_xact_lock($1)", FOLD_LOCK)
+        await conn.execute(COARSEN_FOLDED, incidents)
+        await conn.execute(COARSEN_CHANGES, incidents)
+    return len(rows)

@@ -56,7 +56,8 @@ class ReportPage(msgspec.Struct, frozen=True, kw_only=True):
         200: ResponseSpec(
             ReportCreated,
             generate_examples=False,
-            description="The same report again: the original answer",
+            description="The same report again: the original answer (`receipt` null once"
+            " retention has rewritten the report; see README, Retention)",
         ),
         **problem_specs(400, 401, 403, 409, 410, 413, 422),
     },
