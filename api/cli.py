@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import signal
 import sys
@@ -26,6 +27,8 @@ from storage.embedded import EmbeddedPostgres
 from storage.errors import Conflict, MigrationError
 
 EXIT_USAGE = 2
+
+log = logging.getLogger("api.cli")  # not __main__ under `python -m api.cli`
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +161,7 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _exit_on_signal)
     with database_url(settings) as dsn:
         applied = asyncio.run(apply_migrations(dsn, grouping_rule(settings)))
-        print(f"plainsight: database ready ({len(applied)} migrations applied)", file=sys.stderr)
+        log.info("database ready", extra={"migrations_applied": len(applied)})
         # Workers read settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = dsn
         uvicorn.run(
@@ -168,6 +171,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             access_log=False,  # access logs carry client addresses
+            # No WebSocket route exists, and uvicorn logs each WebSocket handshake with the
+            # client's address, path and query string: upgrades are refused as plain HTTP.
+            ws="none",
             log_config=None,
             server_header=False,
             proxy_headers=False,

@@ -280,6 +280,7 @@ async def test_serve_embedded_stops_its_postgres_and_keeps_data(
         )  # fmt: skip
         assert created.returncode == 0, created.stderr
         assert (pgdata / "PG_VERSION").is_file()
+        assert "embedded postgresql stopped" in created.stderr
         assert postgres_processes(pgdata) == []
 
         async with serving(env, tmp_path / "serve-1.log") as server:
@@ -291,6 +292,8 @@ async def test_serve_embedded_stops_its_postgres_and_keeps_data(
                 env=env, stdin=PASSWORD + "\n",
             )  # fmt: skip
             assert created.returncode == 0, created.stderr
+            assert "embedded postgresql left running: other processes use it" in created.stderr
+            assert "embedded postgresql stopped" not in created.stderr
             session = await log_in(server, "second@example.org", PASSWORD)
             assert session.status_code == 201, session.text
             assert session.json()["role"] == "moderator"
