@@ -77,13 +77,13 @@ class EmbeddedPostgres:
             )
         self._pid = self._server.get_pid()
         uri: str = self._server.get_uri()
-        _run_sql(uri, PRIVATE_LOGGING)
         if users:
             log.info(
                 "embedded postgresql: attached to the server other processes run",
                 extra={"pid": self._pid, "users": users, "data": str(directory)},
             )
         else:
+            _run_sql(uri, PRIVATE_LOGGING)
             log.info(
                 "embedded postgresql started", extra={"pid": self._pid, "data": str(directory)}
             )
