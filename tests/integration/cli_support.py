@@ -98,11 +98,13 @@ async def serving(
     own_session: bool = False,
     host: str = "127.0.0.1",
     stderr_log: Path | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[Server]:
     """``plainsight serve`` on a free port of ``host``, yielded once /readyz answers 200; killed
     if the test did not stop it. ``own_session``: in a process group of its own (photo workers
     included), killed as a whole. The log is appended to, so a restart keeps the first run's;
-    ``stderr_log``: stderr goes there instead of into ``log`` with stdout."""
+    ``stderr_log``: stderr goes there instead of into ``log`` with stdout; ``workers``: serve's
+    ``--workers``."""
     port = free_port(host)
     with log.open("ab") as log_file, (stderr_log or log).open("ab") as error_file:
         process = await asyncio.create_subprocess_exec(
@@ -114,6 +116,7 @@ async def serving(
             host,
             "--port",
             str(port),
+            *(("--workers", str(workers)) if workers != 1 else ()),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT if stderr_log is None else error_file,
