@@ -157,6 +157,9 @@ def create_app(
         openapi_config=openapi_config(package_version()),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
+        # api.logs configures logging (JSON, no addresses); Litestar's default would replace the
+        # root handler with a plain-text one when the app is built.
+        logging_config=None,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import signal
 import sys
@@ -27,6 +28,8 @@ from storage.errors import Conflict, MigrationError
 
 EXIT_USAGE = 2
 
+log = logging.getLogger("api.cli")  # not __main__ under `python -m api.cli`
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -37,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plainsight: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings.log_level)
+    missing = None if args.creates_database else missing_database(settings)
+    if missing is not None:
+        print(f"plainsight: {missing}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         result: int = args.handler(settings, args)
     except MigrationError as exc:  # edited file, database newer than the code: say so plainly
@@ -51,15 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plainsight: field reports on agents' identification, honest statistics.",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    # Only serve and migrate may create the embedded database; the others refuse to start one.
+    parser.set_defaults(creates_database=False)
 
     serve = commands.add_parser("serve", help="apply migrations and start the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    serve.set_defaults(handler=run_serve)
+    serve.set_defaults(handler=run_serve, creates_database=True)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
-    migrate.set_defaults(handler=run_migrate)
+    migrate.set_defaults(handler=run_migrate, creates_database=True)
 
     gc = commands.add_parser(
         "gc", help="delete stored photos that no report refers to (left by crashes)"
@@ -142,6 +151,22 @@ def database_url(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
+def missing_database(settings: Settings) -> str | None:
+    """Why a command that needs an existing database cannot run, or None. With the default
+    relative data directory, a command run from another directory would otherwise start a new,
+    empty embedded database there and report on it."""
+    if settings.database_url is not None:
+        return None
+    pgdata = settings.data_path / "postgres"
+    if (pgdata / "PG_VERSION").is_file():
+        return None
+    return (
+        f"no database: DATABASE_URL is not set and there is no embedded database in {pgdata}; "
+        "set PLAINSIGHT_DATA_DIR to the data directory `plainsight serve` uses (or set "
+        "DATABASE_URL), or create the database there with `plainsight migrate` or `serve`"
+    )
+
+
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, restores the previous handler and raises
     # the signal again: exit through this handler, so the `finally` blocks (stopping the embedded
@@ -158,7 +183,7 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _exit_on_signal)
     with database_url(settings) as dsn:
         applied = asyncio.run(apply_migrations(dsn, grouping_rule(settings)))
-        print(f"plainsight: database ready ({len(applied)} migrations applied)", file=sys.stderr)
+        log.info("database ready", extra={"migrations_applied": len(applied)})
         # Workers read settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = dsn
         uvicorn.run(
@@ -168,6 +193,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             access_log=False,  # access logs carry client addresses
+            # No WebSocket route exists, and uvicorn logs each WebSocket handshake with the
+            # client's address, path and query string: upgrades are refused as plain HTTP.
+            ws="none",
             log_config=None,
             server_header=False,
             proxy_headers=False,

@@ -56,7 +56,10 @@ def cli_environment(data_path: Path, database_url: str | None) -> dict[str, str]
     return env
 
 
-async def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> Completed:
+async def run_cli(
+    *args: str, env: dict[str, str], stdin: str = "", cwd: Path | None = None
+) -> Completed:
+    """Run ``plainsight ARGS`` in ``cwd`` (default: the data directory)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -66,7 +69,7 @@ async def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> Completed
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
-        cwd=env["PLAINSIGHT_DATA_DIR"],
+        cwd=cwd or env["PLAINSIGHT_DATA_DIR"],
     )
     try:
         async with asyncio.timeout(COMMAND_TIMEOUT_S):
@@ -79,39 +82,50 @@ async def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> Completed
     return Completed(process.returncode, out.decode(), err.decode())
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
 @asynccontextmanager
 async def serving(
-    env: dict[str, str], log: Path, *, own_session: bool = False
+    env: dict[str, str],
+    log: Path,
+    *,
+    own_session: bool = False,
+    host: str = "127.0.0.1",
+    stderr_log: Path | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[Server]:
-    """``plainsight serve`` on a free port, yielded once /readyz answers 200; killed if the
-    test did not stop it. ``own_session``: in a process group of its own (photo workers
-    included), killed as a whole. The log is appended to, so a restart keeps the first run's."""
-    port = free_port()
-    with log.open("ab") as log_file:
+    """``plainsight serve`` on a free port of ``host``, yielded once /readyz answers 200; killed
+    if the test did not stop it. ``own_session``: in a process group of its own (photo workers
+    included), killed as a whole. The log is appended to, so a restart keeps the first run's;
+    ``stderr_log``: stderr goes there instead of into ``log`` with stdout; ``workers``: serve's
+    ``--workers``."""
+    port = free_port(host)
+    with log.open("ab") as log_file, (stderr_log or log).open("ab") as error_file:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "api.cli",
             "serve",
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             str(port),
+            *(("--workers", str(workers)) if workers != 1 else ()),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if stderr_log is None else error_file,
             env=env,
             cwd=env["PLAINSIGHT_DATA_DIR"],
             start_new_session=own_session,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    authority = f"[{host}]" if ":" in host else host
+    server = Server(process, f"http://{authority}:{port}", log)
     try:
         await wait_until_ready(server)
         yield server

@@ -273,13 +273,17 @@ async def test_serve_embedded_stops_its_postgres_and_keeps_data(
     env = cli_environment(data_path, None)
     pgdata = data_path / "postgres"
     try:
-        # An account made with the embedded server not running: it starts it, then stops it.
+        # Only serve and migrate create the database; then an account can be made with the
+        # embedded server not running: the command starts it, then stops it.
+        migrated = await run_cli("migrate", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert (pgdata / "PG_VERSION").is_file()
         created = await run_cli(
             "users", "create", "--email", "first@example.org", "--role", "admin",
             env=env, stdin=PASSWORD + "\n",
         )  # fmt: skip
         assert created.returncode == 0, created.stderr
-        assert (pgdata / "PG_VERSION").is_file()
+        assert "embedded postgresql stopped" in created.stderr
         assert postgres_processes(pgdata) == []
 
         async with serving(env, tmp_path / "serve-1.log") as server:
@@ -291,6 +295,8 @@ async def test_serve_embedded_stops_its_postgres_and_keeps_data(
                 env=env, stdin=PASSWORD + "\n",
             )  # fmt: skip
             assert created.returncode == 0, created.stderr
+            assert "embedded postgresql left running: other processes use it" in created.stderr
+            assert "embedded postgresql stopped" not in created.stderr
             session = await log_in(server, "second@example.org", PASSWORD)
             assert session.status_code == 201, session.text
             assert session.json()["role"] == "moderator"
