@@ -76,7 +76,9 @@ async def authenticate(state: Any, token: str) -> Principal | None:
         return principal
     db: Database = state.db
     async with db.acquire() as conn:
-        grant = await grant_for_token(conn, token)
+        grant = await grant_for_token(
+            conn, token, device_token_days=state.settings.device_token_days
+        )
     if grant is None:
         return None
     cache.put(key, grant)
