@@ -90,7 +90,9 @@ async def authenticate(
         await limiter.check_without_counting(FAILED_AUTH_RULE, failures, subject)
     db: Database = state.db
     async with db.acquire() as conn:
-        grant = await grant_for_token(conn, token)
+        grant = await grant_for_token(
+            conn, token, device_token_days=state.settings.device_token_days
+        )
     if grant is None:
         if limiter is not None and failures is not None:
             await limiter.count(FAILED_AUTH_RULE, failures, subject)

@@ -55,9 +55,32 @@ AccountRole = Annotated[
 ]
 
 
+DeviceTokenExpiry = Annotated[
+    datetime,
+    Meta(
+        description=(
+            "When the token expires if it is not used before: every authenticated request "
+            "moves this to the end of the PLAINSIGHT_DEVICE_TOKEN_DAYS-th UTC day after it "
+            "(default 90), as does rotating the token. An expired token answers 401 like an "
+            "unknown one; register a new device then."
+        )
+    ),
+]
+
+
 class DeviceCreated(msgspec.Struct, frozen=True, kw_only=True):
     device_id: uuid.UUID
     token: str
+    expires_at: DeviceTokenExpiry
+
+
+class DeviceToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A new token for the same device (``POST /v1/devices/current/token``): its reports stay
+    its own, and the token it replaces stopped working."""
+
+    device_id: uuid.UUID
+    token: str
+    expires_at: DeviceTokenExpiry
 
 
 class SessionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

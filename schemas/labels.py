@@ -316,6 +316,18 @@ FIELD_LABELS: Final[Mapping[str, Translations]] = {
         ("Received at", "When the service received the report."),
         ("Recibido el", "Cuándo recibió el servicio el reporte."),
     ),
+    "device_id": _t(
+        (
+            "Device ID",
+            "The observer device that submitted the report; empty for a report filed from "
+            "an account.",
+        ),
+        (
+            "ID del dispositivo",
+            "El dispositivo de observador que envió el reporte; vacío si el reporte se "
+            "presentó desde una cuenta.",
+        ),
+    ),
 }
 
 _TRISTATE: Final[Mapping[str, Translations]] = {

@@ -12,7 +12,7 @@ from msgspec import Meta
 
 from schemas.codes import ReportStatus, ReviewReason, Tristate
 from schemas.photos import Provenance, SimilarPhoto
-from schemas.report import Identification, ReportView
+from schemas.report import Identification, ReportView, SubmittingDevice
 
 IncidentId = Annotated[int, Meta(ge=1, le=2**63 - 1, description="An incident's id")]
 Classification = Annotated[
@@ -118,6 +118,7 @@ class IncidentReport(msgspec.Struct, frozen=True, kw_only=True):
     """Officers' notes: whether the agents identified themselves to the officers."""
     classification: Classification
     review_reason: ReviewReason | None
+    device_id: SubmittingDevice | None
 
 
 class SourceSummary(msgspec.Struct, frozen=True, kw_only=True):

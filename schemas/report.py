@@ -241,7 +241,18 @@ class OfficerNoteContent(
 ReportContent: TypeAlias = ObserverReportContent | OfficerNoteContent
 
 
-# The three stored-record fields are repeated because msgspec Structs cannot mix in a second
+SubmittingDevice = Annotated[
+    uuid.UUID,
+    Meta(
+        description=(
+            "The observer device that submitted the report (null when it came from an "
+            "account): what a moderator passes to POST /v1/devices/{device_id}/revoke."
+        )
+    ),
+]
+
+
+# The four stored-record fields are repeated because msgspec Structs cannot mix in a second
 # base with fields; tests check both views carry the same ones.
 class ObserverReportView(ObserverReportContent, frozen=True, kw_only=True):
     """A stored observer report as shown to its owner and moderators."""
@@ -249,6 +260,7 @@ class ObserverReportView(ObserverReportContent, frozen=True, kw_only=True):
     id: uuid.UUID
     status: ReportStatus
     received_at: AwareDatetime
+    device_id: SubmittingDevice | None
 
 
 class OfficerNoteView(OfficerNoteContent, frozen=True, kw_only=True):
@@ -257,6 +269,7 @@ class OfficerNoteView(OfficerNoteContent, frozen=True, kw_only=True):
     id: uuid.UUID
     status: ReportStatus
     received_at: AwareDatetime
+    device_id: SubmittingDevice | None
 
 
 ReportView: TypeAlias = ObserverReportView | OfficerNoteView

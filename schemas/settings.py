@@ -33,6 +33,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_DB_POOL_MAX": "db_pool_max",
     "PLAINSIGHT_DB_ACQUIRE_TIMEOUT_SECONDS": "db_acquire_timeout_seconds",
     "PLAINSIGHT_SESSION_HOURS": "session_hours",
+    "PLAINSIGHT_DEVICE_TOKEN_DAYS": "device_token_days",
     "PLAINSIGHT_MAX_BODY_BYTES": "max_body_bytes",
     "PLAINSIGHT_LOG_LEVEL": "log_level",
     "PLAINSIGHT_AUTH_CACHE_SECONDS": "auth_cache_seconds",
@@ -88,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """How long a request waits for a pooled connection (or a new one) before it answers 503
     with Retry-After instead of hanging."""
     session_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 12
+    device_token_days: Annotated[int, Meta(ge=1, le=3650)] = 90
+    """An observer device's token expires after this many days without use (counted in whole
+    UTC days: it ends at the end of the last one); any use, and rotation, renews it."""
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 256 * 1024
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     auth_cache_seconds: Annotated[float, Meta(ge=0, le=300)] = 10.0

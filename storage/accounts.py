@@ -10,12 +10,11 @@ import asyncpg
 
 from schemas.auth import AccountView, Principal, Role
 from storage.cursors import decode_cursor, encode_cursor
+from storage.device_tokens import DEFAULT_TOKEN_DAYS, active_device, register_device
 from storage.errors import Conflict, NotFound, Unauthenticated
 from storage.passwords import hash_password, verify_password
 from storage.tokens import TokenKind, new_token, token_hash, token_kind
 
-INSERT_DEVICE = "insert into devices (id, token_hash) values ($1, $2)"
-SELECT_ACTIVE_DEVICE = "select id from devices where token_hash = $1 and revoked_at is null"
 SELECT_ACTIVE_SESSION = """
 select a.id, a.role, s.expires_at
 from sessions s join accounts a on a.id = s.account_id
@@ -56,20 +55,23 @@ class Grant(NamedTuple):
     expires_at: datetime | None
 
 
-async def create_device(conn: asyncpg.Connection) -> tuple[uuid.UUID, str]:
-    device_id = uuid.uuid4()
-    token = new_token(TokenKind.device)
-    await conn.execute(INSERT_DEVICE, device_id, token_hash(token))
-    return device_id, token
+async def create_device(
+    conn: asyncpg.Connection, token_days: int = DEFAULT_TOKEN_DAYS
+) -> tuple[uuid.UUID, str]:
+    issued = await register_device(conn, token_days)
+    return issued.device_id, issued.token
 
 
-async def grant_for_token(conn: asyncpg.Connection, token: str) -> Grant | None:
+async def grant_for_token(
+    conn: asyncpg.Connection, token: str, *, device_token_days: int = DEFAULT_TOKEN_DAYS
+) -> Grant | None:
+    """What ``token`` grants; a device token's use renews its expiry (storage.device_tokens)."""
     kind = token_kind(token)
     if kind is TokenKind.device:
-        device_id = await conn.fetchval(SELECT_ACTIVE_DEVICE, token_hash(token))
-        return (
-            None if device_id is None else Grant(Principal(id=device_id, role=Role.observer), None)
-        )
+        device = await active_device(conn, token, device_token_days)
+        if device is None:
+            return None
+        return Grant(Principal(id=device[0], role=Role.observer), device[1])
     if kind is TokenKind.session:
         row = await conn.fetchrow(SELECT_ACTIVE_SESSION, token_hash(token))
         if row is None:

@@ -1,9 +1,12 @@
 """A moderator revokes an observer device: its token stops working, and optionally its
-pending reports are rejected (reason ``revoked_device``) in the same transaction.
+pending reports are rejected (reason ``revoked_device``) in the same transaction. A device
+may also revoke itself (its reports stay as they are), or rotate its token: the old token
+stops working and a new one takes its place for the same device.
 
-The token stops at once in every process: the revoking transaction notifies
+The token stops at once in every process: the revoking (or rotating) transaction notifies
 ``plainsight_revocations`` (as logout and account disabling do), which every process's token
-cache listens on, and the device lookup itself requires ``revoked_at is null``.
+cache listens on, and the device lookup itself requires ``revoked_at is null`` (and, after a
+rotation, no longer finds the old token's hash).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from schemas.auth import Principal
 from schemas.codes import ReviewReason
 from schemas.moderation import DeviceRevoked, Review
 from storage.accounts import notify_revoked
-from storage.audit import Entry, record_many
-from storage.errors import NotFound
+from storage.audit import Entry, record, record_many
+from storage.device_tokens import IssuedToken, replace_token
+from storage.errors import NotFound, Unauthenticated
 from storage.incidents import GroupingRule
 from storage.reviews import audit_entry, reject_if_pending
 
@@ -63,3 +67,22 @@ async def revoke_device(
     # Last, in one append: the audit log serialises appenders until commit.
     await record_many(conn, [*(audit_entry(principal, r) for r in reviews), revoked])
     return DeviceRevoked(device_id=device_id, revoked_at=revoked_at, rejected_report_ids=rejected)
+
+
+async def rotate_token(
+    conn: asyncpg.Connection, device: Principal, old_token: str, *, token_days: int
+) -> IssuedToken:
+    """A new token for the calling device; ``old_token`` stops working when this commits.
+    401 when ``old_token`` is no longer valid (revoked, expired or already rotated)."""
+    issued = await replace_token(conn, device.id, old_token, token_days)
+    if issued is None:
+        raise Unauthenticated("the token is unknown, expired or revoked")
+    await notify_revoked(conn, device.id)
+    await record(
+        conn,
+        actor=device,
+        action="device.token_rotated",
+        subject_type="device",
+        subject_id=str(device.id),
+    )
+    return issued

@@ -32,7 +32,7 @@ SELECT_REPORTS = """
 select id, kind, status, occurred_at, h3_cell, identification as classification,
        content -> 'identification' as answers,
        content -> 'officer' ->> 'agents_identified_to_officers' as to_officers,
-       review_reason
+       review_reason, device_id
 from reports where incident_id = $1
 order by occurred_at, id
 """
@@ -83,6 +83,7 @@ def _member(row: asyncpg.Record) -> IncidentReport:
         agents_identified_to_officers=None if to_officers is None else Tristate(to_officers),
         classification=row["classification"],
         review_reason=None if reason is None else ReviewReason(reason),
+        device_id=row["device_id"],
     )
 
 

@@ -24,7 +24,8 @@ from storage.photos import SIMILAR_MAX_DISTANCE
 
 SELECT_PENDING = """
 select content || jsonb_build_object('id', id, 'client_id', client_id, 'status', status,
-                                     'received_at', received_at) as view,
+                                     'received_at', received_at, 'device_id', device_id)
+       as view,
        id, kind, incident_id, received_at
 from reports
 where status = 'pending' and content is not null

@@ -40,13 +40,15 @@ from reports where owner_id = $1 and client_id = $2
 # The view is the stored (already minimised) content plus the server's own fields.
 SELECT_ONE = """
 select content || jsonb_build_object('id', id, 'client_id', client_id, 'status', status,
-                                     'received_at', received_at) as view,
+                                     'received_at', received_at, 'device_id', device_id)
+       as view,
        owner_id, status
 from reports where id = $1
 """
 SELECT_PAGE = """
 select content || jsonb_build_object('id', id, 'client_id', client_id, 'status', status,
-                                     'received_at', received_at) as view,
+                                     'received_at', received_at, 'device_id', device_id)
+       as view,
        received_at, id
 from reports
 where content is not null

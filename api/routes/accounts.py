@@ -26,16 +26,20 @@ from schemas.auth import (
 )
 from storage import accounts, audit
 from storage.db import Database
+from storage.device_tokens import register_device as register_device_token
 
 ADMIN_ONLY = frozenset({Role.admin})
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
 
 
 @post("/v1/devices", opt={PUBLIC_OPT: True}, tags=["auth"], summary="Register an observer device")
-async def register_device(conn: Transaction) -> DeviceCreated:
-    """No personal data: the device is a random id with a bearer token (shown only once)."""
-    device_id, token = await accounts.create_device(conn)
-    return DeviceCreated(device_id=device_id, token=token)
+async def register_device(conn: Transaction, state: State) -> DeviceCreated:
+    """No personal data: the device is a random id with a bearer token (shown only once).
+    The token expires after PLAINSIGHT_DEVICE_TOKEN_DAYS days without use (`expires_at`)."""
+    issued = await register_device_token(conn, state.settings.device_token_days)
+    return DeviceCreated(
+        device_id=issued.device_id, token=issued.token, expires_at=issued.expires_at
+    )
 
 
 @post(

@@ -21,7 +21,8 @@ column per caller; ``anon`` is a request without any token.
          the caller's role may never use answers 403").
 
 Invariants the test also checks: a row open to ``anon`` is open to everyone; ``anon`` is never
-OWN; ``admin`` is never NO (contract: admins may do "everything").
+OWN; ``admin`` is never NO (contract: admins may do "everything"), except on the routes of
+ACCOUNTS_HAVE_NO_DEVICE, which act on the caller's own device token.
 
 Adding a route (moderation, incidents, device revocation, ...)
 ----------------------------------------------------------------
@@ -102,6 +103,10 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/v1/sessions"):                             (YES, YES, YES, YES, YES, YES),
     # Staff log out (README: "staff"); a device token is not a session.
     ("DELETE", "/v1/sessions/current"):                     (NO,  NO,  YES, YES, YES, YES),
+    # "An observer device revokes its own token"; rotating it is the same device's act. An
+    # account has no device, so for these two even admins are NO (see ACCOUNTS_HAVE_NO_DEVICE).
+    ("DELETE", "/v1/devices/current"):                      (NO,  YES, NO,  NO,  NO,  NO),
+    ("POST",   "/v1/devices/current/token"):                (NO,  YES, NO,  NO,  NO,  NO),
 
     # Account management: admins only.
     ("POST",   "/v1/accounts"):                             (NO,  NO,  NO,  NO,  NO,  YES),
@@ -139,6 +144,13 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/v1/incidents/{incident_id}/split"):        (NO,  NO,  NO,  NO,  YES, YES),
 }
 # fmt: on
+
+
+# Routes about the calling device's own credential, which no account (an admin's included)
+# has: the one exception to "admin is never NO".
+ACCOUNTS_HAVE_NO_DEVICE: Final[frozenset[Route]] = frozenset(
+    {("DELETE", "/v1/devices/current"), ("POST", "/v1/devices/current/token")}
+)
 
 
 def access(route: Route, caller: Caller) -> Access:

@@ -49,6 +49,7 @@ from storage.tokens import token_hash
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.helpers import PASSWORD, Api, bearer, observer_report, officer_note
 from tests.integration.access_matrix import (
+    ACCOUNTS_HAVE_NO_DEVICE,
     COLUMNS,
     MATRIX,
     Access,
@@ -291,7 +292,13 @@ PATH_PARAMETERS: Final[dict[str, ParameterMaker]] = {
 }
 
 # Routes whose successful call ends the caller's own credential: each case gets a fresh one.
-CONSUMES_CALLER_TOKEN: Final[frozenset[Route]] = frozenset({("DELETE", "/v1/sessions/current")})
+CONSUMES_CALLER_TOKEN: Final[frozenset[Route]] = frozenset(
+    {
+        ("DELETE", "/v1/sessions/current"),
+        ("DELETE", "/v1/devices/current"),
+        ("POST", "/v1/devices/current/token"),
+    }
+)
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -403,7 +410,7 @@ def test_the_matrix_states_a_coherent_policy() -> None:
             problems.append(f"{route}: open to anonymous callers, so open to every role")
         if access(route, Caller.anonymous) is Access.OWN:
             problems.append(f"{route}: an anonymous caller owns nothing")
-        if access(route, Caller.admin) is Access.NO:
+        if access(route, Caller.admin) is Access.NO and route not in ACCOUNTS_HAVE_NO_DEVICE:
             problems.append(f"{route}: the contract lets admins do everything")
     assert not problems, "\n".join(problems)
 
@@ -540,6 +547,17 @@ async def test_a_session_past_its_expiry_is_refused_everywhere(world: World) -> 
     expiry is moved into the past in the database."""
     _, token = await account_session(world, Role.admin)
     await world.db.execute(SET_EXPIRY, token_hash(token), -1.0)
+    assert await refusals(world, bearer(token)) == []
+
+
+async def test_a_device_token_past_its_expiry_is_refused_everywhere(world: World) -> None:
+    """Device tokens expire when unused for PLAINSIGHT_DEVICE_TOKEN_DAYS (README); moved into
+    the past in the database as above, before the token is ever looked up (and cached)."""
+    _, token = await new_device(world)
+    await world.db.execute(
+        "update devices set expires_at = now() - interval '1 second' where token_hash = $1",
+        token_hash(token),
+    )
     assert await refusals(world, bearer(token)) == []
 
 

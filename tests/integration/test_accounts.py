@@ -54,7 +54,7 @@ async def test_device_registration_returns_id_and_working_token(api: Api) -> Non
     response = await api.client.post("/v1/devices")
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"device_id", "token"}
+    assert set(body) == {"device_id", "token", "expires_at"}
     uuid.UUID(body["device_id"])
     created = await api.submit(body["token"], observer_report())
     assert created.status_code == 201, created.text
@@ -75,7 +75,7 @@ async def test_device_row_holds_nothing_personal(api: Api) -> None:
             "select column_name from information_schema.columns where table_name = 'devices'"
         )
     }
-    assert columns == {"id", "token_hash", "created_at", "revoked_at"}
+    assert columns == {"id", "token_hash", "created_at", "revoked_at", "expires_at"}
     row = await api.conn.fetchrow(
         "select * from devices where id = $1", uuid.UUID(response.json()["device_id"])
     )

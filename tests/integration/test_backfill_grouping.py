@@ -172,7 +172,13 @@ async def cube_total(conn: asyncpg.Connection, unit: str, scope: str = "all") ->
 async def stored_before_grouping(conn: asyncpg.Connection) -> dict[str, uuid.UUID]:
     """Migrations 0001-0002 only, and the scenario's reports as they stored them."""
     assert await migrate(conn, BEFORE_GROUPING) == [1, 2]
-    device, _ = await accounts.create_device(conn)
+    # A device row as migration 0001 stored it (today's insert names later columns).
+    device = uuid.uuid4()
+    await conn.execute(
+        "insert into devices (id, token_hash) values ($1, $2)",
+        device,
+        hashlib.sha256(device.bytes).digest(),
+    )
     return {report.name: await insert_old(conn, device, report) for report in SCENARIO}
 
 

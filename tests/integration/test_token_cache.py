@@ -140,3 +140,34 @@ async def test_without_notifications_the_cache_would_keep_the_token(
         await conn.close()
     await asyncio.sleep(0.5)
     assert (await second.get("/v1/reports", headers=bearer(token))).status_code == 200
+
+
+async def test_a_device_revoking_itself_reaches_the_cache_of_another_process(
+    two_processes: TwoProcesses,
+) -> None:
+    first, second = two_processes.first, two_processes.second
+    device = await first.post("/v1/devices")
+    token = device.json()["token"]
+    assert (await second.get("/v1/reports", headers=bearer(token))).status_code == 200
+
+    revoked = await first.delete("/v1/devices/current", headers=bearer(token))
+    assert revoked.status_code == 204, revoked.text
+
+    assert (await first.get("/v1/reports", headers=bearer(token))).status_code == 401
+    assert await eventually_unauthorised(second, token) < NOTIFICATION_WAIT_S
+
+
+async def test_a_rotated_token_stops_in_another_process_and_its_successor_works(
+    two_processes: TwoProcesses,
+) -> None:
+    first, second = two_processes.first, two_processes.second
+    device = await first.post("/v1/devices")
+    old = device.json()["token"]
+    assert (await second.get("/v1/reports", headers=bearer(old))).status_code == 200
+
+    rotated = await first.post("/v1/devices/current/token", headers=bearer(old))
+    assert rotated.status_code == 201, rotated.text
+    new = rotated.json()["token"]
+
+    assert await eventually_unauthorised(second, old) < NOTIFICATION_WAIT_S
+    assert (await second.get("/v1/reports", headers=bearer(new))).status_code == 200

@@ -323,7 +323,7 @@ def test_occurred_at_is_documented_as_timezone_aware() -> None:
 def test_view_fields_are_only_what_storage_adds() -> None:
     paths = {spec.path for spec in build_codebook("en").view_fields}
 
-    assert paths == {"id", "status", "received_at", "location.h3_cell"}
+    assert paths == {"id", "status", "received_at", "device_id", "location.h3_cell"}
 
 
 def test_parents_are_listed_before_their_children() -> None:

@@ -866,7 +866,7 @@ def test_both_views_add_the_same_record_fields() -> None:
         OfficerNoteContent.__struct_fields__
     )
 
-    assert observer_extra == officer_extra == {"id", "status", "received_at"}
+    assert observer_extra == officer_extra == {"id", "status", "received_at", "device_id"}
 
 
 @pytest.mark.parametrize("make", [observer_payload, officer_payload])
@@ -878,6 +878,7 @@ def test_view_is_content_plus_record_fields(make: Any) -> None:
         "id": str(report_id),
         "status": "pending",
         "received_at": "2025-11-12T20:00:00Z",
+        "device_id": None,
     }
 
     view = msgspec.convert(row, ReportView)
@@ -889,6 +890,7 @@ def test_view_is_content_plus_record_fields(make: Any) -> None:
     assert shown["kind"] == make()["kind"]
     assert "lat" not in shown["location"]
     assert set(shown) >= {"id", "client_id", "kind", "status", "received_at", "location"}
+    assert shown["device_id"] is None
 
 
 @pytest.mark.parametrize("status", ["pending", "verified", "unverified", "rejected", "withdrawn"])
@@ -898,6 +900,7 @@ def test_view_accepts_every_review_status(status: str) -> None:
         "id": str(uuid.uuid4()),
         "status": status,
         "received_at": "2025-11-12T20:00:00Z",
+        "device_id": str(uuid.uuid4()),
     }
 
     assert msgspec.convert(row, ReportView).status == status
@@ -909,6 +912,7 @@ def test_view_rejects_an_unknown_status() -> None:
         "id": str(uuid.uuid4()),
         "status": "approved",
         "received_at": "2025-11-12T20:00:00Z",
+        "device_id": None,
     }
 
     with pytest.raises(msgspec.ValidationError, match=r"\$\.status"):
