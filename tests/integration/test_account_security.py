@@ -265,6 +265,12 @@ async def test_a_malformed_totp_at_login_is_422(api: Api) -> None:
     assert_problem(response, 422, field="$.totp")
 
 
+async def test_a_code_sent_for_an_account_without_a_second_factor_is_ignored(api: Api) -> None:
+    """Clients may always send the field; only accounts with a second factor read it."""
+    _, email = await make_account(api, Role.officer)
+    assert (await login(api.client, email, totp="123456")).status_code == 201
+
+
 # --- turning the second factor off -------------------------------------------------------------
 
 
