@@ -159,9 +159,11 @@ async def start_session(
     if row is None or not valid:
         raise LoginFailed(None if row is None else row["id"])
     if row["totp"]:
+        if totp_code is None:  # no guess made: the client learns it must ask for a code
+            raise SecondFactorRequired(row["id"])
         if second_factor_gate is not None:
             await second_factor_gate(row["id"])
-        if totp_code is None or not await totp.use_code(conn, row["id"], totp_code):
+        if not await totp.use_code(conn, row["id"], totp_code):
             raise SecondFactorRequired(row["id"])
     token = new_token(TokenKind.session)
     expires_at = datetime.now(UTC) + lifetime

@@ -347,6 +347,11 @@ async def test_second_factor_guesses_are_limited_per_account(
         for client in clients:
             response = await client.post("/v1/sessions", json=guess)
             assert assert_problem(response, 401)["code"] == "totp_required"
+        # Asking without a code is no guess, and is not counted.
+        no_code = {"email": email, "password": PASSWORD}
+        for _ in range(3):
+            response = await clients[0].post("/v1/sessions", json=no_code)
+            assert assert_problem(response, 401)["code"] == "totp_required"
         right = {**guess, "totp": pyotp.TOTP(secret).now()}
         assert_rate_limited(await clients[0].post("/v1/sessions", json=right), retry_after=1800)
         # A wrong password is not a second-factor check: still the plain 401.
