@@ -24,7 +24,17 @@ from api.principal_cache import PrincipalCache, revocation_listener
 from api.rate_limit_middleware import rate_limiting
 from api.rate_limits import RateLimiter, build_rate_limiter
 from api.retention_task import background_retention
-from api.routes import accounts, devices, meta, moderation, operations, photos, reports, stats
+from api.routes import (
+    account_security,
+    accounts,
+    devices,
+    meta,
+    moderation,
+    operations,
+    photos,
+    reports,
+    stats,
+)
 from api.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
 from storage.blobs import open_blob_store
@@ -139,6 +149,7 @@ def create_app(
             *meta.ROUTES,
             *accounts.ROUTES,
             *devices.ROUTES,
+            *account_security.ROUTES,
             *reports.ROUTES,
             *photos.ROUTES,
             *stats.ROUTES,

@@ -17,12 +17,16 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from api.principal_cache import PrincipalCache
 from api.rate_limits import RateLimiter, address_subject
 from schemas.auth import Principal, Role
+from schemas.settings import Settings
 from storage.accounts import grant_for_token
 from storage.db import Database
+from storage.errors import Forbidden
 from storage.tokens import token_hash
 
 PUBLIC_OPT = "public"
 ROLES_OPT = "roles"
+# Routes a session may use while its account still has to enrol a required second factor.
+ENROLMENT_OPT = "totp_enrolment"
 STAFF = frozenset({Role.moderator, Role.admin})
 REPORTERS = frozenset({Role.observer, Role.officer, Role.admin})
 ACCOUNT_HOLDERS = frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin})
@@ -53,6 +57,7 @@ def bearer_authentication(app: ASGIApp) -> ASGIApp:
             if principal is None:
                 raise NotAuthorizedException("the token is unknown, expired or revoked")
             check_role(principal, handler)
+            check_second_factor(principal, handler, scope["litestar_app"].state.settings)
             scope["user"] = principal
             scope["auth"] = token
         await app(scope, receive, send)
@@ -108,3 +113,20 @@ def check_role(principal: Principal, handler: BaseRouteHandler) -> None:
         raise PermissionDeniedException("this route has no access rule")
     if principal.role not in roles:
         raise PermissionDeniedException(f"the {principal.role} role may not use this endpoint")
+
+
+class EnrolmentRequired(Forbidden):
+    code = "totp_enrolment_required"
+
+
+def check_second_factor(
+    principal: Principal, handler: BaseRouteHandler, settings: Settings
+) -> None:
+    """An account whose role must use a second factor, and has none yet, may only enrol one."""
+    if principal.second_factor or principal.is_device or handler.opt.get(ENROLMENT_OPT):
+        return
+    if principal.role in settings.totp_required_roles:
+        raise EnrolmentRequired(
+            f"the {principal.role} role must use a second factor: enrol one with "
+            "POST /v1/accounts/current/totp and confirm it before anything else"
+        )

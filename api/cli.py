@@ -1,5 +1,5 @@
-"""The ``plainsight`` command: serve, migrate, gc, import, users create, audit verify,
-retention run."""
+"""The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
+verify, retention run."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ import msgspec
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
 from schemas.settings import Settings, SettingsError, load_settings
-from storage import accounts, audit
+from storage import accounts, audit, password_resets, totp
 from storage.db import connect
 from storage.embedded import EmbeddedPostgres
-from storage.errors import Conflict, MigrationError
+from storage.errors import Conflict, MigrationError, NotFound
 
 EXIT_USAGE = 2
 
@@ -105,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=[role.value for role in ACCOUNT_ROLES])
     create.set_defaults(handler=run_users_create)
+    reset = users_commands.add_parser(
+        "reset",
+        help="print a one-time password reset code for an account (shown once; "
+        "redeemed at POST /v1/password-resets)",
+    )
+    reset.add_argument("--email", required=True)
+    reset.add_argument(
+        "--remove-totp",
+        action="store_true",
+        help="also remove the account's TOTP second factor (its holder lost the phone)",
+    )
+    reset.set_defaults(handler=run_users_reset)
 
     audit_parser = commands.add_parser("audit", help="the tamper-evident audit trail")
     audit_commands = audit_parser.add_subparsers(required=True, metavar="ACTION")
@@ -351,6 +363,61 @@ def run_users_create(settings: Settings, args: argparse.Namespace) -> int:
         except Conflict as exc:
             print(f"plainsight: {exc.detail}", file=sys.stderr)
             return 1
+    return 0
+
+
+def run_users_reset(settings: Settings, args: argparse.Namespace) -> int:
+    """For an operator at the server's shell, e.g. when the only admin is locked out."""
+
+    async def reset(dsn: str) -> password_resets.IssuedReset:
+        from api.app import apply_migrations, grouping_rule
+
+        await apply_migrations(dsn, grouping_rule(settings))
+        conn = await connect(dsn)
+        try:
+            async with conn.transaction():
+                account_id = await conn.fetchval(
+                    "select id from accounts where lower(email) = lower($1)", args.email.strip()
+                )
+                if account_id is None:
+                    raise NotFound(f"no account has the e-mail address {args.email}")
+                issued = await password_resets.issue_reset(
+                    conn, account_id, lifetime=timedelta(hours=settings.password_reset_hours)
+                )
+                entries = [
+                    audit.Entry(
+                        actor=None,
+                        action="account.reset_issued",
+                        subject_type="account",
+                        subject_id=str(account_id),
+                        details={"role": issued.role.value, "via": "cli"},
+                    )
+                ]
+                if args.remove_totp and await totp.remove(conn, account_id):
+                    await accounts.notify_revoked(conn, account_id)
+                    entries.append(
+                        audit.Entry(
+                            actor=None,
+                            action="account.totp_removed",
+                            subject_type="account",
+                            subject_id=str(account_id),
+                            details={"via": "cli"},
+                        )
+                    )
+                await audit.record_many(conn, entries)
+        finally:
+            await conn.close()
+        return issued
+
+    with database_url(settings) as dsn:
+        try:
+            issued = asyncio.run(reset(dsn))
+        except (NotFound, Conflict) as exc:
+            print(f"plainsight: {exc.detail}", file=sys.stderr)
+            return 1
+    print(f"one-time reset code for {args.email}: {issued.code}")
+    until = f"{issued.expires_at:%Y-%m-%d %H:%M} UTC"
+    print(f"valid until {until}; redeem it with POST /v1/password-resets")
     return 0
 
 

@@ -27,6 +27,8 @@ from schemas.rate_limits import Rate
 # Probes, scrapes and the API description are never limited.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 READ_METHODS = frozenset({"GET", "HEAD"})
+# Unauthenticated writes that try a secret (a password, a reset code): held to the login rate.
+LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/password-resets"})
 # Rules whose subject is the client address; the others count per principal. (Failed
 # authentication, also per address, is counted by api.auth, before the token is looked up.)
 ADDRESS_RULES = frozenset({"devices", "sessions", "public_reads"})
@@ -43,8 +45,8 @@ def rule_for(method: str, path_template: str, public: bool) -> str | None:
     if public:
         if method in READ_METHODS:
             return "public_reads"
-        # Any unauthenticated write but logging in is held to the device-registration rate.
-        return "sessions" if path_template == "/v1/sessions" else "devices"
+        # Any other unauthenticated write is held to the device-registration rate.
+        return "sessions" if path_template in LOGIN_PATHS else "devices"
     if method in READ_METHODS:
         return "reads"
     if method == "POST" and path_template.endswith("/photos"):

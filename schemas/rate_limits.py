@@ -61,5 +61,6 @@ RATE_SETTINGS = (
     "rate_limit_photos",
     "rate_limit_reads",
     "rate_limit_failed_auth",
+    "rate_limit_credential_checks",
 )
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

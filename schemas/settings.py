@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import Meta
 
+from schemas.auth import ACCOUNT_ROLES, Role
 from schemas.rate_limits import RATE_SETTINGS, REDIS_SCHEMES, parse_rate
 
 # Environment variable → Settings field. Only these are read, so a stray variable can't leak in.
@@ -26,6 +28,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_RATE_LIMIT_READS": "rate_limit_reads",
     "PLAINSIGHT_RATE_LIMIT_FAILED_AUTH": "rate_limit_failed_auth",
     "PLAINSIGHT_RATE_LIMIT_PREFIX": "rate_limit_prefix",
+    "PLAINSIGHT_RATE_LIMIT_CREDENTIAL_CHECKS": "rate_limit_credential_checks",
+    "PLAINSIGHT_REQUIRE_TOTP": "require_totp",
+    "PLAINSIGHT_PASSWORD_RESET_HOURS": "password_reset_hours",
     "REDIS_URL": "redis_url",
     "PLAINSIGHT_TIMEZONE": "timezone",
     "PLAINSIGHT_RECEIPT_KEY": "receipt_key",
@@ -78,6 +83,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Per client address: requests whose bearer token is unknown, expired or revoked. Past
     it the address gets 429 before any token it sends is looked up in the database."""
     rate_limit_prefix: str = "plainsight:rl:"
+    rate_limit_credential_checks: str = "10/hour"
+    """Per account: TOTP codes tried (at login, enrolment, removal) and current passwords
+    checked before a change. A code has 10^6 values, so this is what keeps guessing it slow."""
+    require_totp: str = ""
+    """Comma-separated account roles (e.g. ``admin,moderator``) that must use a TOTP second
+    factor; empty: none must. Such an account without one gets sessions that can only enrol."""
+    password_reset_hours: Annotated[int, Meta(ge=1, le=24 * 7)] = 24
+    """How long an admin-issued password reset code stays valid."""
     redis_url: str | None = None
     """Shares the rate limits between processes; None keeps them in each process's memory."""
     timezone: str = "UTC"
@@ -143,8 +156,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 parse_rate(getattr(self, field))
             except ValueError as exc:
                 raise ValueError(f"`$.{field}`: {exc}") from exc
+        try:
+            _ = self.totp_required_roles
+        except ValueError as exc:
+            raise ValueError(f"`$.require_totp`: {exc}") from exc
         if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
             raise ValueError("`$.redis_url` must start with redis://, rediss:// or unix://")
+
+    @property
+    def totp_required_roles(self) -> frozenset[Role]:
+        return parse_roles(self.require_totp)
 
     @property
     def data_path(self) -> Path:
@@ -157,6 +178,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+@functools.lru_cache(maxsize=8)
+def parse_roles(text: str) -> frozenset[Role]:
+    """``admin, moderator`` → those account roles (cached: read on every request)."""
+    roles = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(roles - {role.value for role in ACCOUNT_ROLES})
+    if unknown:
+        raise ValueError(
+            f"expected a comma-separated list of {', '.join(ACCOUNT_ROLES)}; got {unknown}"
+        )
+    return frozenset(Role(role) for role in roles)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -10,7 +10,8 @@ from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from api.auth import PUBLIC_OPT, ROLES_OPT, bearer_token
+from api.auth import ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
+from api.credential_checks import count_credential_check
 from api.dependencies import Transaction, decode_json_body
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
@@ -50,6 +51,9 @@ async def register_device(conn: Transaction, state: State) -> DeviceCreated:
     responses=problem_specs(400, 401, 422),
 )
 async def open_session(state: State, request: Request[Any, Any, Any]) -> SessionCreated:
+    """An account with a second factor also sends ``totp``. Without a valid, unused code the
+    answer is a 401 whose ``code`` is ``totp_required``, given only once the password was
+    right (a wrong password answers ``unauthenticated`` whatever ``totp`` holds)."""
     data = await decode_json_body(request, SessionRequest)
     db: Database = state.db
     # Its own transaction, so a failed attempt is audited (committed) before the 401 goes out.
@@ -60,6 +64,8 @@ async def open_session(state: State, request: Request[Any, Any, Any]) -> Session
                 email=data.email,
                 password=data.password,
                 lifetime=timedelta(hours=state.settings.session_hours),
+                totp_code=data.totp,
+                second_factor_gate=lambda account_id: count_credential_check(state, account_id),
             )
         except accounts.LoginFailed as exc:
             failure = exc
@@ -70,6 +76,11 @@ async def open_session(state: State, request: Request[Any, Any, Any]) -> Session
                 action="session.failed",
                 subject_type=None if exc.account_id is None else "account",
                 subject_id=None if exc.account_id is None else str(exc.account_id),
+                details=(
+                    {"second_factor": True}
+                    if isinstance(exc, accounts.SecondFactorRequired)
+                    else None
+                ),
             )
         else:
             await audit.record(
@@ -79,15 +90,25 @@ async def open_session(state: State, request: Request[Any, Any, Any]) -> Session
                 subject_type="account",
                 subject_id=str(session.account.id),
             )
+            enrol = (
+                not session.account.second_factor
+                and session.account.role in state.settings.totp_required_roles
+            )
             return SessionCreated(
-                token=session.token, role=session.account.role, expires_at=session.expires_at
+                token=session.token,
+                role=session.account.role,
+                expires_at=session.expires_at,
+                totp_enrolment_required=enrol,
             )
     raise failure
 
 
 @delete(
     "/v1/sessions/current",
-    opt={ROLES_OPT: frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin})},
+    opt={
+        ROLES_OPT: frozenset({Role.officer, Role.researcher, Role.moderator, Role.admin}),
+        ENROLMENT_OPT: True,
+    },
     tags=["auth"],
     summary="Log out (revoke the calling session token)",
     responses=problem_specs(401, 403),

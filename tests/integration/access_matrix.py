@@ -112,6 +112,16 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/v1/accounts"):                             (NO,  NO,  NO,  NO,  NO,  YES),
     ("GET",    "/v1/accounts"):                             (NO,  NO,  NO,  NO,  NO,  YES),
     ("POST",   "/v1/accounts/{account_id}/disable"):        (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/v1/accounts/{account_id}/enable"):         (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/v1/accounts/{account_id}/reset"):          (NO,  NO,  NO,  NO,  NO,  YES),
+    ("DELETE", "/v1/accounts/{account_id}/totp"):           (NO,  NO,  NO,  NO,  NO,  YES),
+    # One's own account's security (issue 11): every account holder; devices have none.
+    ("POST",   "/v1/accounts/current/totp"):                (NO,  NO,  YES, YES, YES, YES),
+    ("POST",   "/v1/accounts/current/totp/confirm"):        (NO,  NO,  YES, YES, YES, YES),
+    ("POST",   "/v1/accounts/current/totp/disable"):        (NO,  NO,  YES, YES, YES, YES),
+    ("POST",   "/v1/accounts/current/password"):            (NO,  NO,  YES, YES, YES, YES),
+    # Redeeming an admin-issued reset code: the holder has no working credential by then.
+    ("POST",   "/v1/password-resets"):                      (YES, YES, YES, YES, YES, YES),
 
     # Reports. Submitting: "observer or officer", and admins ("everything"). Reading: "the
     # owner, moderators, admins"; researchers "never raw reports". Withdrawing: "the owner"

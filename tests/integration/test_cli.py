@@ -7,6 +7,7 @@ PostgreSQL it starts (and must stop again) in its data directory.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from schemas.auth import Role
-from storage import accounts
+from storage import accounts, password_resets
 from storage.db import connect
 from storage.errors import Unauthenticated
 from storage.migrations import Migration, load_migrations, migrate
@@ -183,6 +184,62 @@ async def test_users_create_duplicate_email_fails_clearly(
     assert "already exists" in again.stderr
     assert "Traceback" not in again.stderr
     assert len(await account_rows(empty_database)) == 1
+
+
+async def test_users_reset_prints_a_one_time_code_that_sets_a_new_password(
+    empty_database: str, data_path: Path
+) -> None:
+    """The way back in when the only admin is locked out (password and second factor)."""
+    env = cli_environment(data_path, empty_database)
+    created = await run_cli(
+        "users", "create", "--email", "root@example.org", "--role", "admin",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    conn = await connect(empty_database)
+    try:
+        await conn.execute("update accounts set totp_secret = 'JBSWY3DPEHPK3PXP'")
+        result = await run_cli(
+            "users", "reset", "--email", "ROOT@example.org", "--remove-totp", env=env
+        )
+        assert result.returncode == 0, result.stderr
+        match = re.search(
+            r"code for ROOT@example.org: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){5})\n", result.stdout
+        )
+        assert match is not None, result.stdout
+        assert "valid until" in result.stdout
+
+        new_password = "a brand new admin password"
+        async with conn.transaction():
+            await password_resets.redeem_reset(
+                conn, email="root@example.org", code=match[1], new_password=new_password
+            )
+        token, role, _ = await accounts.open_session(
+            conn, email="root@example.org", password=new_password, lifetime=timedelta(hours=1)
+        )
+        assert token
+        assert role is Role.admin
+        actions = [
+            row["action"] for row in await conn.fetch("select action from audit_log order by id")
+        ]
+        assert actions[-2:] == ["account.reset_issued", "account.totp_removed"]
+        assert match[1] not in str(await conn.fetch("select * from audit_log"))
+    finally:
+        await conn.close()
+
+
+async def test_users_reset_of_an_unknown_account_fails_in_one_line(
+    empty_database: str, data_path: Path
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    result = await run_cli("users", "reset", "--email", "nobody@example.org", env=env)
+    assert result.returncode == 1
+    # The structured log lines (migrations applied) come first; then one plain line.
+    assert result.stderr.strip().splitlines()[-1] == (
+        "plainsight: no account has the e-mail address nobody@example.org"
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("role", ["observer", "superuser", "Admin"])

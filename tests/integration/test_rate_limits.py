@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pyotp
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -31,6 +32,8 @@ from api.rate_limits import RateLimiter, address_subject, bucket_name, build_rat
 from schemas.rate_limits import Rate, parse_rate
 from schemas.settings import SettingsError, load_settings
 from storage.accounts import INSERT_DEVICE
+from schemas.auth import Role
+from storage import accounts
 from storage.db import SingleConnectionDatabase
 from storage.gcra import MemoryBuckets
 from storage.tokens import TokenKind, new_token, token_hash
@@ -75,6 +78,7 @@ class Service:
     client: httpx.AsyncClient
     base_url: str
     limiter: RateLimiter | None
+    conn: asyncpg.Connection
 
     def from_address(self, address: str) -> httpx.AsyncClient:
         """A client whose connections come from another loopback address."""
@@ -203,7 +207,7 @@ def start(
                 live_server(app) as base_url,
                 httpx.AsyncClient(base_url=base_url, timeout=10.0) as client,
             ):
-                yield Service(client, base_url, limiter)
+                yield Service(client, base_url, limiter, conn)
         finally:
             if limiter is not None:
                 await limiter.close()
@@ -227,6 +231,15 @@ def assert_rate_limited(response: httpx.Response, retry_after: int | None = None
     if retry_after is not None:
         assert int(seconds) == retry_after
     assert "127.0.0" not in response.text
+
+
+async def client_account_token(client: httpx.AsyncClient, service: Service, role: Role) -> str:
+    email = f"{role}-{secrets.token_hex(4)}@example.org"
+    await accounts.create_account(service.conn, email=email, role=role, password=PASSWORD)
+    response = await client.post("/v1/sessions", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
 
 
 async def device_token(client: httpx.AsyncClient) -> str:
@@ -331,6 +344,76 @@ async def test_failed_authentication_is_limited_per_address_before_any_lookup(
 def requests_counted(method: str, path: str, status: str) -> float:
     labels = {"method": method, "path": path, "status_code": status}
     return REGISTRY.get_sample_value("plainsight_requests_total", labels) or 0.0
+async def test_reset_code_attempts_are_limited_per_address_like_logins(
+    start: Start, store: dict[str, str]
+) -> None:
+    guess = {"email": "nobody@example.org", "code": "AAAA-BBBB", "new_password": "x" * 12}
+    async with start(rate_limit_sessions="3/minute", rate_limit_devices="off", **store) as service:
+        for _ in range(3):
+            response = await service.client.post("/v1/password-resets", json=guess)
+            assert_problem(response, 400)
+        refused = await service.client.post("/v1/password-resets", json=guess)
+        assert_rate_limited(refused, retry_after=20)
+        # The same budget as logging in: both try a secret from an address.
+        assert_rate_limited(
+            await service.client.post("/v1/sessions", json={"email": "a@b.c", "password": "x"})
+        )
+        async with service.from_address(OTHER_ADDRESS) as other:
+            assert_problem(await other.post("/v1/password-resets", json=guess), 400)
+
+
+async def totp_account(conn: asyncpg.Connection, role: Role = Role.admin) -> tuple[str, str]:
+    """(e-mail, TOTP secret) of an account with an active second factor."""
+    email = f"totp-{secrets.token_hex(4)}@example.org"
+    view = await accounts.create_account(conn, email=email, role=role, password=PASSWORD)
+    secret = pyotp.random_base32()
+    await conn.execute("update accounts set totp_secret = $2 where id = $1", view.id, secret)
+    return email, secret
+
+
+async def test_second_factor_guesses_are_limited_per_account(
+    start: Start, store: dict[str, str], conn: asyncpg.Connection
+) -> None:
+    """Spread over many addresses, TOTP guesses still meet the per-account limit; the limit
+    applies once the password was right, and counts nothing for another account."""
+    email, secret = await totp_account(conn)
+    other_email, other_secret = await totp_account(conn)
+    async with start(rate_limit_credential_checks="2/hour", **store) as service:
+        clients = [service.client, service.from_address(OTHER_ADDRESS)]
+        guess = {"email": email, "password": PASSWORD, "totp": "000000"}
+        for client in clients:
+            response = await client.post("/v1/sessions", json=guess)
+            assert assert_problem(response, 401)["code"] == "totp_required"
+        # Asking without a code is no guess, and is not counted.
+        no_code = {"email": email, "password": PASSWORD}
+        for _ in range(3):
+            response = await clients[0].post("/v1/sessions", json=no_code)
+            assert assert_problem(response, 401)["code"] == "totp_required"
+        right = {**guess, "totp": pyotp.TOTP(secret).now()}
+        assert_rate_limited(await clients[0].post("/v1/sessions", json=right), retry_after=1800)
+        # A wrong password is not a second-factor check: still the plain 401.
+        wrong_password = {**right, "password": "not " + PASSWORD}
+        assert_problem(await clients[0].post("/v1/sessions", json=wrong_password), 401)
+        other = {"email": other_email, "password": PASSWORD}
+        other["totp"] = pyotp.TOTP(other_secret).now()
+        assert (await clients[1].post("/v1/sessions", json=other)).status_code == 201
+        await clients[1].aclose()
+
+
+async def test_current_password_checks_are_limited_per_account(
+    start: Start, store: dict[str, str]
+) -> None:
+    async with start(rate_limit_credential_checks="2/hour", **store) as service:
+        client = service.client
+        headers = bearer(await client_account_token(client, service, Role.officer))
+        change = {"current_password": "a guess", "new_password": "a new long password"}
+        for _ in range(2):
+            response = await client.post(
+                "/v1/accounts/current/password", json=change, headers=headers
+            )
+            assert_problem(response, 422, field="$.current_password")
+        refused = await client.post("/v1/accounts/current/password", json=change, headers=headers)
+        assert_rate_limited(refused, retry_after=1800)
 
 
 async def test_photo_uploads_are_limited_per_token(start: Start, store: dict[str, str]) -> None:
@@ -515,6 +598,7 @@ def test_rates_are_read_as_operators_write_them(text: str, rate: Rate | None) ->
         ("PLAINSIGHT_RATE_LIMIT_PUBLIC_READS", "1000001/s"),
         ("PLAINSIGHT_RATE_LIMIT_PUBLIC_READS", "60 per minute"),
         ("PLAINSIGHT_RATE_LIMIT_FAILED_AUTH", "lots"),
+        ("PLAINSIGHT_RATE_LIMIT_CREDENTIAL_CHECKS", "10/week"),
         ("PLAINSIGHT_RATE_LIMITS", "sometimes"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("PLAINSIGHT_METRICS_TOKEN", "too-short-to-resist-guessing"),
@@ -548,9 +632,15 @@ def test_every_route_counts_against_the_rule_meant_for_it(
     assert rules["GET", "/v1/public/stats/identification"] == "public_reads"
     for path in ("/healthz", "/readyz", "/metrics", "/schema/openapi.json"):
         assert rules["GET", path] is None
-    # Unauthenticated writes are exactly the two with a rule of their own.
+    assert rules["POST", "/v1/password-resets"] == "sessions"
+    assert rules["POST", "/v1/accounts/current/password"] == "writes"
+    # Unauthenticated writes are exactly the three with a rule of their own.
     unauthenticated_writes = {key for key, rule in rules.items() if rule in {"devices", "sessions"}}
-    assert unauthenticated_writes == {("POST", "/v1/devices"), ("POST", "/v1/sessions")}
+    assert unauthenticated_writes == {
+        ("POST", "/v1/devices"),
+        ("POST", "/v1/sessions"),
+        ("POST", "/v1/password-resets"),
+    }
 
 
 @pytest.mark.parametrize(
