@@ -265,6 +265,114 @@ async def test_exports_are_recorded(api: Api, extension: str) -> None:
     assert details["filters"]["from"] == "2025-01-01"
 
 
+async def incident_of(api: Api, report_id: str) -> int:
+    incident: int = await api.conn.fetchval(
+        "select incident_id from reports where id = $1", uuid.UUID(report_id)
+    )
+    return incident
+
+
+def shown(view: dict[str, Any]) -> list[str]:
+    return [report["id"] for report in view["observers"] + view["officers"]]
+
+
+async def test_merge_responses_record_every_report_they_show(api: Api) -> None:
+    observer = await api.device_token()
+    here = await new_report(api, observer)
+    also_here = await new_report(api, observer)
+    far = await new_report(api, observer, location={"lat": 41.2, "lon": -74.0, "accuracy_m": 25})
+    target, absorbed = await incident_of(api, here), await incident_of(api, far)
+    assert await incident_of(api, also_here) == target != absorbed
+    moderator, moderator_id = await session_of(api, Role.moderator)
+    mark = await head(api.conn)
+    merged = await api.client.post(
+        f"/v1/incidents/{target}/merge", json={"incident_id": absorbed}, headers=bearer(moderator)
+    )
+    assert merged.status_code == 200, merged.text
+    assert sorted(shown(merged.json())) == sorted([here, also_here, far])
+    [merge, *reads] = await entries_after(api.conn, mark)
+    assert summary(merge)[2:5] == ("incident.merged", "incident", str(target))
+    assert sorted(summary(e) for e in reads) == sorted(
+        (str(moderator_id), "moderator", "report.read", "report", report_id, {"via": "merge"})
+        for report_id in (here, also_here, far)
+    )
+
+
+async def test_split_responses_record_every_report_they_show(api: Api) -> None:
+    observer = await api.device_token()
+    first = await new_report(api, observer)
+    second = await new_report(api, observer)
+    third = await new_report(api, observer)
+    incident = await incident_of(api, first)
+    admin, admin_id = await session_of(api, Role.admin)
+    own = await new_report(api, admin)  # the admin's own report: shown, not recorded
+    assert await incident_of(api, own) == incident
+    mark = await head(api.conn)
+    split = await api.client.post(
+        f"/v1/incidents/{incident}/split", json={"report_ids": [third]}, headers=bearer(admin)
+    )
+    assert split.status_code == 200, split.text
+    body = split.json()
+    assert sorted(shown(body["incident"]) + shown(body["new_incident"])) == sorted(
+        [first, second, third, own]
+    )
+    [split_entry, *reads] = await entries_after(api.conn, mark)
+    assert summary(split_entry)[2:5] == ("incident.split", "incident", str(incident))
+    assert sorted(summary(e) for e in reads) == sorted(
+        (str(admin_id), "admin", "report.read", "report", report_id, {"via": "split"})
+        for report_id in (first, second, third)
+    )
+
+
+async def test_a_refused_merge_records_no_read(api: Api) -> None:
+    observer = await api.device_token()
+    incident = await incident_of(api, await new_report(api, observer))
+    moderator, _ = await session_of(api, Role.moderator)
+    mark = await head(api.conn)
+    refused = await api.client.post(
+        f"/v1/incidents/{incident}/merge", json={"incident_id": incident}, headers=bearer(moderator)
+    )
+    assert refused.status_code == 422
+    assert await entries_after(api.conn, mark) == []
+
+
+@pytest.mark.parametrize("role", [Role.researcher, Role.moderator, Role.admin])
+async def test_statistics_queries_are_recorded_like_exports(api: Api, role: Role) -> None:
+    token, reader_id = await session_of(api, role)
+    mark = await head(api.conn)
+    response = await api.client.get(
+        "/v1/stats/identification",
+        params={"group_by": "month,area", "from": "2025-01-01", "to": "2025-06-30",
+                "unit": "report", "status": "verified"},
+        headers=bearer(token),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    [entry] = await entries_after(api.conn, mark)
+    assert summary(entry)[:5] == (str(reader_id), role.value, "stats.queried", None, None)
+    details = entry["details"]
+    assert details["dataset_version"] == response.json()["dataset_version"]
+    filters = details["filters"]
+    assert filters["group_by"] == ["month", "area"]
+    assert (filters["from"], filters["to"]) == ("2025-01-01", "2025-06-30")
+    assert (filters["unit"], filters["status"]) == ("report", "verified")
+    assert "rows" not in json.dumps(details)
+
+
+async def test_refused_and_public_statistics_queries_leave_no_entry(api: Api) -> None:
+    token, _ = await session_of(api, Role.researcher)
+    observer = await api.device_token()
+    mark = await head(api.conn)
+    bad = await api.client.get(
+        "/v1/stats/identification", params={"group_by": "colour"}, headers=bearer(token)
+    )
+    assert bad.status_code == 422
+    forbidden = await api.client.get("/v1/stats/identification", headers=bearer(observer))
+    assert forbidden.status_code == 403
+    public = await api.client.get("/v1/public/stats/identification")
+    assert public.status_code == 200
+    assert await entries_after(api.conn, mark) == []
+
+
 async def test_users_create_on_the_command_line_is_recorded(
     empty_database: str, tmp_path: Path
 ) -> None:
