@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit
 
 import asyncpg
 import h3
@@ -38,6 +39,10 @@ SELECT_SERVICE_SESSIONS = """
 select distinct usename from pg_stat_activity
 where datname = current_database() and pid <> pg_backend_pid() and usename is not null
 """
+
+
+def database_of(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/")
 
 
 @pytest.fixture
@@ -133,7 +138,7 @@ async def test_the_service_role_is_made_once_per_database_with_a_private_passwor
     migrated: str, tmp_path: Path
 ) -> None:
     dsn = await prepare_service_database(migrated, tmp_path)
-    database = migrated.rsplit("/", 1)[1]
+    database = database_of(migrated)
     role = service_role_name(database)
     assert user_of(dsn) == role
     password_file = tmp_path / "keys" / f"database-{role}.password"
@@ -207,7 +212,7 @@ async def test_a_role_that_could_rewrite_the_log_is_refused(migrated: str, tmp_p
 async def test_a_named_service_role_gets_its_grants(migrated: str, tmp_path: Path) -> None:
     """The operator made the role (PLAINSIGHT_SERVICE_DATABASE_URL): it is given exactly the
     service's privileges, whatever it had on the audit log before."""
-    role = service_role_name(migrated.rsplit("/", 1)[1])
+    role = service_role_name(database_of(migrated))
     owner = await connect(migrated)
     try:
         await owner.execute(f'create role "{role}" login')
@@ -229,7 +234,7 @@ async def test_a_named_service_role_gets_its_grants(migrated: str, tmp_path: Pat
 async def test_a_foreign_role_of_the_same_name_is_not_adopted(
     migrated: str, tmp_path: Path
 ) -> None:
-    role = service_role_name(migrated.rsplit("/", 1)[1])
+    role = service_role_name(database_of(migrated))
     owner = await connect(migrated)
     try:
         await owner.execute(f'create role "{role}" login')
@@ -259,7 +264,7 @@ async def test_the_whole_service_works_under_its_role(
     owner = await connect(dsn)
     try:
         sessions = {r["usename"] for r in await owner.fetch(SELECT_SERVICE_SESSIONS)}
-        assert sessions == {service_role_name(dsn.rsplit("/", 1)[1])}
+        assert sessions == {service_role_name(database_of(dsn))}
 
         tokens = {}
         for role in (Role.moderator, Role.researcher):
