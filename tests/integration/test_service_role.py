@@ -33,6 +33,8 @@ from storage.db_roles import (
 )
 from storage.retention import run_retention
 from tests.helpers import PASSWORD, bearer, observer_report
+from tests.integration.cli_support import cli_environment, serving, stop
+from tests.integration.test_cli import terminate_postgres
 
 ALICE = Principal(id=uuid.UUID("0192b4a0-0000-7000-8000-00000000a11c"), role=Role.moderator)
 SELECT_SERVICE_SESSIONS = """
@@ -338,3 +340,32 @@ async def test_the_whole_service_works_under_its_role(
     assert result.ok, result.reason
     for action in ("report.reviewed", "incident.merged", "report.withdrawn", "retention.run"):
         assert action in actions
+
+
+@pytest.mark.slow
+async def test_serve_on_the_embedded_default_runs_as_the_service_role(tmp_path: Path) -> None:
+    """No DATABASE_URL: the embedded server's superuser migrates, the service runs as its own
+    role, whose password is kept in the data directory."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pgdata = data / "postgres"
+    try:
+        async with serving(cli_environment(data, None), tmp_path / "serve.log") as server:
+            lines = (pgdata / "postmaster.pid").read_text().splitlines()
+            port, socket_dir = lines[3], lines[4]
+            owner = await asyncpg.connect(
+                f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
+            )
+            try:
+                sessions = {r["usename"] for r in await owner.fetch(SELECT_SERVICE_SESSIONS)}
+            finally:
+                await owner.close()
+            async with httpx.AsyncClient(base_url=server.base_url) as client:
+                assert (await client.post("/v1/devices")).status_code == 201
+            assert await stop(server) == 0, server.output()
+    finally:
+        terminate_postgres(pgdata)
+    assert sessions == {"postgres_service"}
+    password_file = data / "keys" / "database-postgres_service.password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert password_file.read_text().strip() not in (tmp_path / "serve.log").read_text()
