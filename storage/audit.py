@@ -44,7 +44,7 @@ VERIFY_BATCH = 1000
 ACTION_CODE = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
 HASH_TEXT = re.compile(r"^[0-9a-f]{64}$")
 
-# Both run with the owner's rights (migration 0014): the service's own database role may not
+# Both are SECURITY DEFINER functions, run with the owner's rights: the service's role may not
 # change audit_log or audit_head. The claim locks the head row until the caller's transaction
 # ends: concurrent appenders queue there, and one that waited reads the head its predecessor
 # committed (READ COMMITTED re-checks the row). The append refuses entries that do not
