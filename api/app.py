@@ -39,6 +39,7 @@ from api.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
 from storage.blobs import open_blob_store
 from storage.db import Database, PooledDatabase, connect
+from storage.db_roles import prepare_service_database
 from storage.embedded import EmbeddedPostgres
 from storage.incidents import GroupingRule
 from storage.migrations import migrate
@@ -123,15 +124,19 @@ def create_app(
             dsn = embedded.start()
         try:
             await apply_migrations(dsn, app.state.grouping)
+            # Migrations ran as the owner; the service itself cannot rewrite the audit log.
+            service_dsn = await prepare_service_database(
+                dsn, settings.data_path, settings.service_database_url
+            )
             app.state.db = await PooledDatabase.open(
-                dsn,
+                service_dsn,
                 min_size=settings.db_pool_min,
                 max_size=settings.db_pool_max,
                 acquire_timeout=settings.db_acquire_timeout_seconds,
             )
             try:
                 async with (
-                    revocation_listener(dsn, app.state.principals),
+                    revocation_listener(service_dsn, app.state.principals),
                     background_folding(app.state.db, settings.timezone),
                     background_retention(app.state.db, app.state.blobs, settings.retention_days),
                 ):

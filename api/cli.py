@@ -1,5 +1,5 @@
 """The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
-verify, retention run."""
+verify, audit checkpoint, retention run."""
 
 from __future__ import annotations
 
@@ -123,7 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser(
         "verify", help="check the audit log's hash chain; exit 1 naming the first broken entry"
     )
+    verify.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        type=_anchor,
+        metavar="ID:HASH",
+        help="also require entry ID with this hash (as printed by an earlier verify); repeatable",
+    )
+    verify.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="also require the entry a signed checkpoint names, with its hash; repeatable",
+    )
     verify.set_defaults(handler=run_audit_verify)
+    checkpoint = audit_commands.add_parser(
+        "checkpoint",
+        help="verify the chain, then print and save its head signed with the receipt key",
+    )
+    checkpoint.set_defaults(handler=run_audit_checkpoint)
 
     retention = commands.add_parser(
         "retention", help="coarsen old reports' locations, purge rejected and withdrawn data"
@@ -141,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retain.set_defaults(handler=run_retention_command)
     return parser
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    entry, _, digest = text.partition(":")
+    if not entry.isdigit() or int(entry) < 1 or not audit.HASH_TEXT.fullmatch(digest):
+        raise argparse.ArgumentTypeError(
+            "must be ID:HASH, an entry id and its 64-character lowercase hex hash"
+        )
+    return int(entry), digest
 
 
 def _positive(text: str) -> int:
@@ -422,6 +452,62 @@ def run_users_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from api.app import receipt_signer
+    from storage.audit_checkpoints import CheckpointError, read_checkpoint
+
+    anchors: dict[int, str] = {}
+    sources: list[tuple[int, str]] = list(args.expect)
+    if args.checkpoint:
+        signer = receipt_signer(settings)
+        try:
+            sources += [
+                (cp.last_id, cp.last_hash)
+                for cp in (read_checkpoint(path, signer) for path in args.checkpoint)
+            ]
+        except CheckpointError as exc:
+            print(f"plainsight: {exc}", file=sys.stderr)
+            return 1
+    for entry_id, digest in sources:
+        if anchors.setdefault(entry_id, digest) != digest:
+            print(
+                f"plainsight: entry {entry_id} is expected with two different hashes",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    result = _verified(settings, anchors)
+    if not result.ok:
+        return _report_broken(result)
+    print(
+        f"plainsight: audit log OK: {result.checked} entries checked; "
+        f"last entry {result.last_id}, hash {result.last_hash}"
+        + (f"; {len(anchors)} recorded hashes match" if anchors else "")
+    )
+    return 0
+
+
+def run_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from api.app import receipt_signer
+    from storage.audit_checkpoints import encode, sign_checkpoint, write_checkpoint
+
+    signer = receipt_signer(settings)
+    result = _verified(settings, {})
+    if not result.ok:
+        return _report_broken(result)
+    checkpoint = sign_checkpoint(signer, result.last_id, result.last_hash, datetime.now(UTC))
+    path = write_checkpoint(settings.data_path, checkpoint)
+    print(encode(checkpoint).decode())
+    print(
+        f"plainsight: checkpoint of entry {result.last_id} written to {path}; keep a copy "
+        "where the database's administrators cannot write",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _verified(settings: Settings, anchors: dict[int, str]) -> audit.VerifyResult:
+    """The whole chain verified as the owner (with a progress bar), ``anchors`` included."""
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
@@ -432,18 +518,15 @@ def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         try:
             total = await audit.chain_length(conn)
             with tqdm(total=total, desc="verifying", unit=" entries", file=sys.stderr) as bar:
-                return await audit.verify(conn, progress=bar.update)
+                return await audit.verify(conn, progress=bar.update, anchors=anchors)
         finally:
             await conn.close()
 
     with database_url(settings) as dsn:
-        result = asyncio.run(run(dsn))
-    if result.ok:
-        print(
-            f"plainsight: audit log OK: {result.checked} entries checked; "
-            f"last entry {result.last_id}, hash {result.last_hash}"
-        )
-        return 0
+        return asyncio.run(run(dsn))
+
+
+def _report_broken(result: audit.VerifyResult) -> int:
     at = "-" if result.broken_at is None else audit.format_time(result.broken_at)
     print(
         f"plainsight: audit log BROKEN at entry {result.broken_id} "

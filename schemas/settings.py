@@ -18,6 +18,7 @@ from schemas.rate_limits import RATE_SETTINGS, REDIS_SCHEMES, parse_rate
 # Environment variable → Settings field. Only these are read, so a stray variable can't leak in.
 ENVIRONMENT_NAMES: dict[str, str] = {
     "DATABASE_URL": "database_url",
+    "PLAINSIGHT_SERVICE_DATABASE_URL": "service_database_url",
     "PLAINSIGHT_DATA_DIR": "data_dir",
     "PLAINSIGHT_RATE_LIMITS": "rate_limits",
     "PLAINSIGHT_RATE_LIMIT_DEVICES": "rate_limit_devices",
@@ -68,7 +69,12 @@ class SettingsError(ValueError):
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     database_url: str | None = None
-    """PostgreSQL DSN; None starts the embedded PostgreSQL in ``data_dir/postgres``."""
+    """PostgreSQL DSN; None starts the embedded PostgreSQL in ``data_dir/postgres``. Its user
+    owns the schema: migrations and operator commands run as it, the service does not."""
+    service_database_url: str | None = None
+    """The DSN the HTTP service connects with: a role that may not rewrite the audit log
+    (storage/db_roles.py). None: a role is made from the owner's DSN, its password kept in
+    ``data_dir/keys``."""
     data_dir: str = "var"
     rate_limits: Literal["on", "off"] = "on"
     # COUNT/PERIOD or off (schemas.rate_limits); per client address for the unauthenticated

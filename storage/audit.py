@@ -21,8 +21,9 @@ without gaps: they are handed out from the one-row ``audit_head`` table, which a
 the last hash, so entries removed from the end are noticed as well.
 
 The chain proves the log was not edited *after the fact* by someone who could not also
-rewrite every later entry; keep a copy of the last hash `plainsight audit verify` prints
-somewhere the database administrators cannot write, to detect even that.
+rewrite every later entry. The service's own database role cannot (storage/db_roles.py); the
+owner can, which ``anchors`` (``audit verify --expect``, signed checkpoints in
+storage/audit_checkpoints.py) catch: hashes recorded outside the database.
 """
 
 from __future__ import annotations
@@ -41,26 +42,15 @@ GENESIS_HASH = "0" * 64
 VERIFY_BATCH = 1000
 # Stable codes such as ``report.read`` (the table's check constraint says the same).
 ACTION_CODE = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+HASH_TEXT = re.compile(r"^[0-9a-f]{64}$")
 
-# Locks the head row until the caller's transaction ends: concurrent appenders queue here, and
-# one that waited reads the head its predecessor committed (READ COMMITTED re-checks the row).
-CLAIM_IDS = """
-update audit_head set last_id = last_id + $1
-returning last_id, last_hash, clock_timestamp() as at
-"""
-APPEND = """
-with appended as (
-    insert into audit_log (id, at, actor_id, actor_role, action, subject_type, subject_id,
-                           details, prev_hash, hash)
-    select e.id, $1, e.actor_id, e.actor_role, e.action, e.subject_type, e.subject_id,
-           e.details::jsonb, e.prev_hash, e.hash
-    from unnest($2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::text[], $9::text[], $10::text[])
-         as e (id, actor_id, actor_role, action, subject_type, subject_id, details, prev_hash,
-               hash)
-)
-update audit_head set last_hash = $11
-"""
+# Both are SECURITY DEFINER functions, run with the owner's rights: the service's role may not
+# change audit_log or audit_head. The claim locks the head row until the caller's transaction
+# ends: concurrent appenders queue there, and one that waited reads the head its predecessor
+# committed (READ COMMITTED re-checks the row). The append refuses entries that do not
+# continue the chain from the head.
+CLAIM_IDS = "select last_id, last_hash, at from audit_claim($1)"
+APPEND = "select audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 SELECT_HEAD = "select last_id, last_hash from audit_head"
 SELECT_ENTRIES = """
 select id, at, actor_id, actor_role, action, subject_type, subject_id, details::text as details,
@@ -167,7 +157,6 @@ async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> Non
         details,
         prev_hashes,
         hashes,
-        prev_hash,
     )
 
 
@@ -178,26 +167,36 @@ async def chain_length(conn: asyncpg.Connection) -> int:
 
 
 async def verify(
-    conn: asyncpg.Connection, *, progress: Callable[[int], object] | None = None
+    conn: asyncpg.Connection,
+    *,
+    progress: Callable[[int], object] | None = None,
+    anchors: Mapping[int, str] | None = None,
 ) -> VerifyResult:
     """Walk the chain with a cursor (never the whole log in memory) in one snapshot.
 
     ``progress`` is called with the number of entries checked since its last call.
+    ``anchors`` maps entry ids to the hashes recorded outside the database (``--expect``, a
+    signed checkpoint): the chain must hold each of those entries with that hash, which
+    catches even a chain rewritten and re-linked from that entry on.
     """
     if conn.is_in_transaction():  # a caller's transaction already fixes the snapshot
         transaction = conn.transaction()
     else:
         transaction = conn.transaction(isolation="repeatable_read", readonly=True)
     async with transaction:
-        return await _walk(conn, progress)
+        return await _walk(conn, progress, anchors or {})
 
 
-async def _walk(conn: asyncpg.Connection, progress: Callable[[int], object] | None) -> VerifyResult:
+async def _walk(
+    conn: asyncpg.Connection,
+    progress: Callable[[int], object] | None,
+    anchors: Mapping[int, str],
+) -> VerifyResult:
     checked, last_id, last_hash = 0, 0, GENESIS_HASH
     last_row: asyncpg.Record | None = None
     unreported = 0
     async for row in conn.cursor(SELECT_ENTRIES, prefetch=VERIFY_BATCH):
-        reason = _broken_link(row, last_id, last_hash)
+        reason = _broken_link(row, last_id, last_hash) or _unanchored(row, anchors)
         if reason is not None:
             if progress is not None and unreported:
                 progress(unreported)
@@ -211,6 +210,14 @@ async def _walk(conn: asyncpg.Connection, progress: Callable[[int], object] | No
         progress(unreported)
     head = await conn.fetchrow(SELECT_HEAD)
     ok = VerifyResult(checked=checked, last_id=last_id, last_hash=last_hash)
+    beyond = sorted(anchor for anchor in anchors if anchor > last_id)
+    if beyond:
+        return msgspec.structs.replace(
+            ok,
+            broken_id=beyond[0],
+            reason=f"entry {beyond[0]}, recorded outside the database with hash "
+            f"{anchors[beyond[0]]}, is missing: the log ends at entry {last_id}",
+        )
     head_id, head_hash = (-1, "") if head is None else (head["last_id"], head["last_hash"])
     if head_id > last_id:
         return msgspec.structs.replace(
@@ -246,6 +253,17 @@ def _broken_link(row: asyncpg.Record, last_id: int, last_hash: str) -> str | Non
     if recomputed != row["hash"]:
         return "its content does not match its hash (the entry was changed)"
     return None
+
+
+def _unanchored(row: asyncpg.Record, anchors: Mapping[int, str]) -> str | None:
+    """Why this entry contradicts the hash recorded for it outside the database, or None."""
+    expected = anchors.get(row["id"])
+    if expected is None or expected == row["hash"]:
+        return None
+    return (
+        f"its hash is {row['hash']}, but {expected} was recorded for it outside the database "
+        "(the chain was rewritten from this entry or before it)"
+    )
 
 
 def _broken(

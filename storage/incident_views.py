@@ -40,9 +40,14 @@ CLASSES = ("not_identified", "identified", "unclear")
 
 
 async def incident_view(
-    conn: asyncpg.Connection, incident_id: int, principal: Principal | None = None
+    conn: asyncpg.Connection,
+    incident_id: int,
+    principal: Principal | None = None,
+    *,
+    via: str = "incident",
 ) -> IncidentView:
-    """404 for an unknown incident. With ``principal``, the read is audited."""
+    """404 for an unknown incident. With ``principal``, the read is audited (one
+    ``report.read`` per report shown, ``via`` saying which response showed it)."""
     facts = {row["scope"]: row for row in await conn.fetch(SELECT_FACTS, incident_id)}
     every = facts.get("all")
     if every is None:
@@ -66,7 +71,7 @@ async def incident_view(
         officers=[m for m in members if m.source is Source.OFFICER],
     )
     if principal is not None:
-        await reports_read(conn, principal, [m.id for m in members], via="incident")
+        await reports_read(conn, principal, [m.id for m in members], via=via)
     return view
 
 

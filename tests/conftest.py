@@ -8,6 +8,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ from api.app import apply_migrations, create_app
 from api.photo_workers import PhotoWorkers
 from schemas.settings import Settings, load_settings
 from storage.db import SingleConnectionDatabase, connect
+from storage.db_roles import prepare_service_database, service_role_name
 from storage.embedded import EmbeddedPostgres
 from tests.helpers import Api
 from tests.live_server import live_server
@@ -49,7 +51,8 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def fresh_database(server_url: str) -> AsyncIterator[object]:
-    """A factory for new, empty databases on the test server, dropped at the end of the run."""
+    """A factory for new, empty databases on the test server, dropped at the end of the run
+    with the service roles made for them (role names are cluster-wide)."""
     created: list[str] = []
 
     async def make() -> str:
@@ -67,16 +70,40 @@ async def fresh_database(server_url: str) -> AsyncIterator[object]:
     try:
         for name in created:
             await admin.execute(f'drop database if exists "{name}" with (force)')
+            await admin.execute(f'drop role if exists "{service_role_name(name)}"')
     finally:
         await admin.close()
 
 
 @pytest.fixture(scope="session")
 async def database_url(fresh_database: object) -> str:
-    """The run's database, migrated once."""
+    """The run's database, migrated once, with the service's role set up as at start-up."""
     url: str = await fresh_database()  # type: ignore[operator]
     await apply_migrations(url)
+    with tempfile.TemporaryDirectory(prefix="plainsight-keys-") as keys:
+        await prepare_service_database(url, Path(keys))
     return url
+
+
+class ServiceRoleDatabase(SingleConnectionDatabase):
+    """The shared test connection, but every request runs as the service's database role
+    (``SET ROLE``, reset afterwards): the suite exercises the service's privileges while the
+    test itself, between requests, acts as the owner (fixtures, operators, tampering)."""
+
+    def __init__(self, conn: asyncpg.Connection, role: str) -> None:
+        super().__init__(conn)
+        self.role = role
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        async with super().acquire() as conn:
+            await conn.execute(f'set role "{self.role}"')
+            try:
+                yield conn
+            finally:
+                # If the test's transaction failed, its rollback resets the role.
+                with suppress(asyncpg.InFailedSQLTransactionError):
+                    await conn.execute("reset role")
 
 
 @pytest.fixture
@@ -124,8 +151,9 @@ def photo_workers() -> Iterator[PhotoWorkers]:
 @pytest.fixture
 def app(settings: Settings, conn: asyncpg.Connection, photo_workers: PhotoWorkers) -> Litestar:
     # The database is handed in, so the lifespan has nothing to open but the blob store.
+    role = service_role_name(urlsplit(settings.database_url or "").path.lstrip("/"))
     return create_app(
-        settings, database=SingleConnectionDatabase(conn), photo_workers=photo_workers
+        settings, database=ServiceRoleDatabase(conn, role), photo_workers=photo_workers
     )
 
 

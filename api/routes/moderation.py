@@ -135,7 +135,7 @@ async def merge_incidents(
         await incident_overrides.merge_incidents(
             conn, request.user, _incident(incident_id), data.incident_id
         )
-    return await incident_view(conn, incident_id)
+    return await incident_view(conn, incident_id, request.user, via="merge")
 
 
 @post(
@@ -155,9 +155,10 @@ async def split_incident(
         new_id = await incident_overrides.split_incident(
             conn, request.user, _incident(incident_id), data.report_ids
         )
+    # The response shows both parts' reports: each read is audited like the incident view's.
     return SplitResult(
-        incident=await incident_view(conn, incident_id),
-        new_incident=await incident_view(conn, new_id),
+        incident=await incident_view(conn, incident_id, request.user, via="split"),
+        new_incident=await incident_view(conn, new_id, request.user, via="split"),
     )
 
 

@@ -232,11 +232,30 @@ def _statistics(table: Table, query: StatsQuery, settings: Settings) -> Statisti
 )
 async def identification_statistics(
     state: State,
+    request: Request[Principal, Any, Any],
     params: NamedDependency[StatsParameters],
 ) -> Statistics:
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
-    return _statistics(await _table(state, query), query, settings)
+    table = await _table(state, query)
+    await _record_query(state, request.user, table, query)
+    return _statistics(table, query, settings)
+
+
+async def _record_query(state: State, reader: Principal, table: Table, query: StatsQuery) -> None:
+    """Every researcher-tier query is audited as an export is: what was asked, never the
+    counts. Committed before the answer goes out."""
+    db: Database = state.db
+    async with db.transaction() as conn:
+        await audit.record(
+            conn,
+            actor=reader,
+            action="stats.queried",
+            details={
+                "dataset_version": table.dataset_version,
+                "filters": msgspec.to_builtins(query.filters),
+            },
+        )
 
 
 @get(

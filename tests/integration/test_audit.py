@@ -8,19 +8,23 @@ import asyncio
 import hashlib
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from nacl.signing import VerifyKey
 
 from api.app import apply_migrations, create_app
 from api.photo_workers import PhotoWorkers
 from schemas.auth import Principal, Role
 from schemas.settings import load_settings
 from storage import accounts, audit
+from storage.audit_checkpoints import encode, sign_checkpoint
 from storage.db import PooledDatabase, connect
+from storage.receipts import ReceiptSigner, b64url, b64url_decode
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.helpers import PASSWORD, Api, bearer, observer_report
 from tests.integration.cli_support import cli_environment, run_cli
@@ -263,6 +267,114 @@ async def test_exports_are_recorded(api: Api, extension: str) -> None:
     assert details["dataset_version"] == version
     assert details["filters"]["group_by"] == ["month", "agency"]
     assert details["filters"]["from"] == "2025-01-01"
+
+
+async def incident_of(api: Api, report_id: str) -> int:
+    incident: int = await api.conn.fetchval(
+        "select incident_id from reports where id = $1", uuid.UUID(report_id)
+    )
+    return incident
+
+
+def shown(view: dict[str, Any]) -> list[str]:
+    return [report["id"] for report in view["observers"] + view["officers"]]
+
+
+async def test_merge_responses_record_every_report_they_show(api: Api) -> None:
+    observer = await api.device_token()
+    here = await new_report(api, observer)
+    also_here = await new_report(api, observer)
+    far = await new_report(api, observer, location={"lat": 41.2, "lon": -74.0, "accuracy_m": 25})
+    target, absorbed = await incident_of(api, here), await incident_of(api, far)
+    assert await incident_of(api, also_here) == target != absorbed
+    moderator, moderator_id = await session_of(api, Role.moderator)
+    mark = await head(api.conn)
+    merged = await api.client.post(
+        f"/v1/incidents/{target}/merge", json={"incident_id": absorbed}, headers=bearer(moderator)
+    )
+    assert merged.status_code == 200, merged.text
+    assert sorted(shown(merged.json())) == sorted([here, also_here, far])
+    [merge, *reads] = await entries_after(api.conn, mark)
+    assert summary(merge)[2:5] == ("incident.merged", "incident", str(target))
+    assert sorted(summary(e) for e in reads) == sorted(
+        (str(moderator_id), "moderator", "report.read", "report", report_id, {"via": "merge"})
+        for report_id in (here, also_here, far)
+    )
+
+
+async def test_split_responses_record_every_report_they_show(api: Api) -> None:
+    observer = await api.device_token()
+    first = await new_report(api, observer)
+    second = await new_report(api, observer)
+    third = await new_report(api, observer)
+    incident = await incident_of(api, first)
+    admin, admin_id = await session_of(api, Role.admin)
+    own = await new_report(api, admin)  # the admin's own report: shown, not recorded
+    assert await incident_of(api, own) == incident
+    mark = await head(api.conn)
+    split = await api.client.post(
+        f"/v1/incidents/{incident}/split", json={"report_ids": [third]}, headers=bearer(admin)
+    )
+    assert split.status_code == 200, split.text
+    body = split.json()
+    assert sorted(shown(body["incident"]) + shown(body["new_incident"])) == sorted(
+        [first, second, third, own]
+    )
+    [split_entry, *reads] = await entries_after(api.conn, mark)
+    assert summary(split_entry)[2:5] == ("incident.split", "incident", str(incident))
+    assert sorted(summary(e) for e in reads) == sorted(
+        (str(admin_id), "admin", "report.read", "report", report_id, {"via": "split"})
+        for report_id in (first, second, third)
+    )
+
+
+async def test_a_refused_merge_records_no_read(api: Api) -> None:
+    observer = await api.device_token()
+    incident = await incident_of(api, await new_report(api, observer))
+    moderator, _ = await session_of(api, Role.moderator)
+    mark = await head(api.conn)
+    refused = await api.client.post(
+        f"/v1/incidents/{incident}/merge", json={"incident_id": incident}, headers=bearer(moderator)
+    )
+    assert refused.status_code == 422
+    assert await entries_after(api.conn, mark) == []
+
+
+@pytest.mark.parametrize("role", [Role.researcher, Role.moderator, Role.admin])
+async def test_statistics_queries_are_recorded_like_exports(api: Api, role: Role) -> None:
+    token, reader_id = await session_of(api, role)
+    mark = await head(api.conn)
+    response = await api.client.get(
+        "/v1/stats/identification",
+        params={"group_by": "month,area", "from": "2025-01-01", "to": "2025-06-30",
+                "unit": "report", "status": "verified"},
+        headers=bearer(token),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    [entry] = await entries_after(api.conn, mark)
+    assert summary(entry)[:5] == (str(reader_id), role.value, "stats.queried", None, None)
+    details = entry["details"]
+    assert details["dataset_version"] == response.json()["dataset_version"]
+    filters = details["filters"]
+    assert filters["group_by"] == ["month", "area"]
+    assert (filters["from"], filters["to"]) == ("2025-01-01", "2025-06-30")
+    assert (filters["unit"], filters["status"]) == ("report", "verified")
+    assert "rows" not in json.dumps(details)
+
+
+async def test_refused_and_public_statistics_queries_leave_no_entry(api: Api) -> None:
+    token, _ = await session_of(api, Role.researcher)
+    observer = await api.device_token()
+    mark = await head(api.conn)
+    bad = await api.client.get(
+        "/v1/stats/identification", params={"group_by": "colour"}, headers=bearer(token)
+    )
+    assert bad.status_code == 422
+    forbidden = await api.client.get("/v1/stats/identification", headers=bearer(observer))
+    assert forbidden.status_code == 403
+    public = await api.client.get("/v1/public/stats/identification")
+    assert public.status_code == 200
+    assert await entries_after(api.conn, mark) == []
 
 
 async def test_users_create_on_the_command_line_is_recorded(
@@ -592,3 +704,192 @@ async def test_cli_verify_on_an_empty_log(empty_database: str, tmp_path: Path) -
     result = await run_cli("audit", "verify", env=cli_environment(tmp_path, empty_database))
     assert result.returncode == 0, result.stderr
     assert "audit log OK: 0 entries checked" in result.stdout
+
+
+# --- anchoring the chain outside the database ------------------------------------------------
+
+
+async def rewrite_history(dsn: str, entry_id: int) -> None:
+    """The attack: as the owner with triggers off, change an entry, then recompute every
+    later hash and link and the head, so that the chain is whole again."""
+    conn = await connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("set local session_replication_role = replica")
+            await conn.execute(
+                "update audit_log set subject_id = 'someone-else' where id = $1", entry_id
+            )
+            rows = await conn.fetch(SELECT_AFTER, entry_id - 1)
+            previous = rows[0]["prev_hash"]
+            for row in rows:
+                digest = audit.entry_hash(
+                    {
+                        "id": row["id"],
+                        "at": audit.format_time(row["at"]),
+                        "actor_id": None if row["actor_id"] is None else str(row["actor_id"]),
+                        "actor_role": row["actor_role"],
+                        "action": row["action"],
+                        "subject_type": row["subject_type"],
+                        "subject_id": row["subject_id"],
+                        "details": json.loads(row["details"]),
+                        "prev_hash": previous,
+                    }
+                )
+                await conn.execute(
+                    "update audit_log set prev_hash = $2, hash = $3 where id = $1",
+                    row["id"], previous, digest,
+                )  # fmt: skip
+                previous = digest
+            await conn.execute("update audit_head set last_hash = $1", previous)
+    finally:
+        await conn.close()
+
+
+def messages(stderr: str) -> list[str]:
+    """The command's own lines on stderr (the progress bar shares it)."""
+    return [line for line in stderr.splitlines() if line.startswith("plainsight:")]
+
+
+async def hash_of(dsn: str, entry_id: int) -> str:
+    conn = await connect(dsn)
+    try:
+        digest: str = await conn.fetchval("select hash from audit_log where id = $1", entry_id)
+        return digest
+    finally:
+        await conn.close()
+
+
+async def test_a_rewritten_chain_passes_alone_but_not_against_an_expected_hash(
+    committed_log: str, tmp_path: Path
+) -> None:
+    env = cli_environment(tmp_path, committed_log)
+    fourth, last = await hash_of(committed_log, 4), await hash_of(committed_log, 5)
+    anchored = await run_cli("audit", "verify", "--expect", f"4:{fourth}", env=env)
+    assert anchored.returncode == 0, anchored.stderr
+    assert "1 recorded hashes match" in anchored.stdout
+
+    await rewrite_history(committed_log, 2)
+    alone = await run_cli("audit", "verify", env=env)
+    assert alone.returncode == 0, alone.stderr  # the attack of issue 11: a whole new chain
+
+    for expected in (f"4:{fourth}", f"5:{last}"):
+        caught = await run_cli("audit", "verify", "--expect", expected, env=env)
+        assert caught.returncode == 1
+        entry = expected.split(":")[0]
+        [line] = messages(caught.stderr)
+        assert line.startswith(f"plainsight: audit log BROKEN at entry {entry} ")
+        assert f"but {expected.split(':')[1]} was recorded for it outside the database" in line
+    # An expectation of an entry the log no longer has (cut from the end) fails too.
+    beyond = await run_cli("audit", "verify", "--expect", f"9:{last}", env=env)
+    assert beyond.returncode == 1
+    assert "entry 9, recorded outside the database" in beyond.stderr
+    assert "the log ends at entry 5" in beyond.stderr
+
+
+@pytest.mark.parametrize(
+    "argument", ["5", "five:" + "a" * 64, "0:" + "a" * 64, "5:" + "A" * 64, "5:abc", ""]
+)
+async def test_expect_refuses_malformed_anchors(
+    committed_log: str, tmp_path: Path, argument: str
+) -> None:
+    result = await run_cli(
+        "audit", "verify", "--expect", argument, env=cli_environment(tmp_path, committed_log)
+    )
+    assert result.returncode == 2
+    assert "ID:HASH" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_expect_with_two_hashes_for_one_entry_is_bad_usage(
+    committed_log: str, tmp_path: Path
+) -> None:
+    env = cli_environment(tmp_path, committed_log)
+    result = await run_cli(
+        "audit", "verify", "--expect", "3:" + "a" * 64, "--expect", "3:" + "b" * 64, env=env
+    )
+    assert result.returncode == 2
+    assert "entry 3 is expected with two different hashes" in result.stderr
+
+
+async def test_a_signed_checkpoint_catches_a_later_rewrite(
+    committed_log: str, tmp_path: Path
+) -> None:
+    env = cli_environment(tmp_path, committed_log)
+    env["PLAINSIGHT_RECEIPT_KEY"] = TEST_RECEIPT_SEED
+    taken = await run_cli("audit", "checkpoint", env=env)
+    assert taken.returncode == 0, taken.stderr
+    printed = json.loads(taken.stdout)
+    [saved] = (tmp_path / "audit-checkpoints").iterdir()
+    assert json.loads(saved.read_text()) == printed
+    assert printed["last_id"] == 5
+    assert printed["last_hash"] == await hash_of(committed_log, 5)
+    assert str(saved) in taken.stderr
+    # Signed by the receipt key, over the documented fields, as receipts are.
+    public_key = ReceiptSigner.from_seed(TEST_RECEIPT_SEED).public_key_b64
+    assert printed["public_key"] == public_key
+    signed = {k: printed[k] for k in ("at", "last_id", "last_hash", "public_key")}
+    VerifyKey(b64url_decode(public_key)).verify(
+        json.dumps(signed, sort_keys=True, separators=(",", ":")).encode(),
+        b64url_decode(printed["signature"]),
+    )
+
+    good = await run_cli("audit", "verify", "--checkpoint", str(saved), env=env)
+    assert good.returncode == 0, good.stderr
+    await rewrite_history(committed_log, 3)
+    assert (await run_cli("audit", "verify", env=env)).returncode == 0
+    caught = await run_cli("audit", "verify", "--checkpoint", str(saved), env=env)
+    assert caught.returncode == 1
+    assert "BROKEN at entry 5 " in caught.stderr
+    assert "recorded for it outside the database" in caught.stderr
+
+
+async def test_a_forged_or_foreign_checkpoint_is_refused(
+    committed_log: str, tmp_path: Path
+) -> None:
+    env = cli_environment(tmp_path, committed_log)
+    env["PLAINSIGHT_RECEIPT_KEY"] = TEST_RECEIPT_SEED
+    taken = await run_cli("audit", "checkpoint", env=env)
+    assert taken.returncode == 0, taken.stderr
+    real = json.loads(taken.stdout)
+    await rewrite_history(committed_log, 3)
+    # The attacker writes a checkpoint matching the rewritten chain, without the key.
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**real, "last_hash": await hash_of(committed_log, 5)}))
+    other_key = ReceiptSigner.from_seed(b64url(b"\x01" * 32))
+    foreign = tmp_path / "foreign.json"
+    signed = sign_checkpoint(other_key, 5, await hash_of(committed_log, 5), datetime.now(UTC))
+    foreign.write_bytes(encode(signed))
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"last_id": "five"}')
+    expectations = {
+        forged: "has no valid signature",
+        foreign: "was signed by another key",
+        garbage: "is not an audit checkpoint",
+        tmp_path / "missing.json": "cannot read checkpoint",
+    }
+    for path, message in expectations.items():
+        result = await run_cli("audit", "verify", "--checkpoint", str(path), env=env)
+        assert result.returncode == 1, path
+        [line] = messages(result.stderr)
+        assert message in line
+        assert "Traceback" not in result.stderr
+
+
+async def test_checkpoint_of_a_broken_chain_is_refused(committed_log: str, tmp_path: Path) -> None:
+    env = cli_environment(tmp_path, committed_log)
+    await superuser_edit(committed_log, "update audit_log set subject_id = 'x' where id = 2")
+    result = await run_cli("audit", "checkpoint", env=env)
+    assert result.returncode == 1
+    assert "BROKEN at entry 2 " in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "audit-checkpoints").exists()
+
+
+async def test_verify_names_a_head_whose_hash_is_not_the_last_entrys(
+    conn: asyncpg.Connection,
+) -> None:
+    await append_some(conn, 3)
+    last = await head(conn)
+    wrong = await tampered(conn, "update audit_head set last_hash = repeat('a', 64)")
+    assert wrong.broken_id == last
+    assert f"the chain head records entry {last} with hash {'a' * 64}" in (wrong.reason or "")

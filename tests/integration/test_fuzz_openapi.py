@@ -42,6 +42,7 @@ from api.photo_workers import PhotoWorkers
 from schemas.auth import Role
 from schemas.settings import load_settings
 from storage.db import connect
+from storage.db_roles import service_role_name
 from tests.conftest import TEST_RECEIPT_SEED, _with_database
 from tests.helpers import Api, observer_report, officer_note
 from tests.live_server import live_server
@@ -145,6 +146,8 @@ def fuzz_target(
 
     async def drop_database() -> None:
         await administer(f'drop database if exists "{name}" with (force)')
+        # The service started on it made its own role (cluster-wide): drop that too.
+        await administer(f'drop role if exists "{service_role_name(name)}"')
 
     dsn = asyncio.run_coroutine_threadsafe(create_database(), loop).result(60)
     stop = asyncio.Event()

@@ -849,8 +849,13 @@ async def test_moderation_is_audited(api: Api, moderator: str) -> None:
         ("report.reviewed", "report", first, {"status": "verified", "reason": None}),
         ("incident.merged", "incident", str(west),
          {"merged_incident_id": east, "reports_moved": 1}),
+        # The merge and split responses show the incidents' reports.
+        ("report.read", "report", first, {"via": "merge"}),
+        ("report.read", "report", second, {"via": "merge"}),
         ("incident.split", "incident", str(west),
          {"new_incident_id": new_id, "report_ids": [second]}),
+        ("report.read", "report", first, {"via": "split"}),
+        ("report.read", "report", second, {"via": "split"}),
         ("report.read", "report", first, {"via": "incident"}),
         # In incident order: the split gave the second report the newest incident.
         ("report.reviewed", "report", third, {"status": "rejected", "reason": "revoked_device"}),
