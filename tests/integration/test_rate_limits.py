@@ -29,12 +29,12 @@ from api.app import create_app
 from api.photo_workers import PhotoWorkers
 from api.rate_limit_middleware import rule_for
 from api.rate_limits import RateLimiter, address_subject, bucket_name, build_rate_limiter, utc_day
+from schemas.auth import Role
 from schemas.rate_limits import Rate, parse_rate
 from schemas.settings import SettingsError, load_settings
-from storage.accounts import INSERT_DEVICE
-from schemas.auth import Role
 from storage import accounts
 from storage.db import SingleConnectionDatabase
+from storage.device_tokens import DEFAULT_TOKEN_DAYS, INSERT_DEVICE
 from storage.gcra import MemoryBuckets
 from storage.tokens import TokenKind, new_token, token_hash
 from tests.conftest import TEST_RECEIPT_SEED
@@ -326,7 +326,7 @@ async def test_failed_authentication_is_limited_per_address_before_any_lookup(
         assert_rate_limited(await client.get("/v1/reports", headers=bearer(guessed)), 20)
         # The guessed token now belongs to a device: a lookup would accept it, so each refusal
         # below shows that no lookup was made.
-        await conn.execute(INSERT_DEVICE, uuid.uuid4(), token_hash(guessed))
+        await conn.execute(INSERT_DEVICE, uuid.uuid4(), token_hash(guessed), DEFAULT_TOKEN_DAYS)
         for _ in range(5):
             assert_rate_limited(await client.get("/v1/reports", headers=bearer(guessed)), 20)
         assert requests_counted("GET", "/v1/reports", "429") - refused_before == 6
@@ -344,6 +344,8 @@ async def test_failed_authentication_is_limited_per_address_before_any_lookup(
 def requests_counted(method: str, path: str, status: str) -> float:
     labels = {"method": method, "path": path, "status_code": status}
     return REGISTRY.get_sample_value("plainsight_requests_total", labels) or 0.0
+
+
 async def test_reset_code_attempts_are_limited_per_address_like_logins(
     start: Start, store: dict[str, str]
 ) -> None:
