@@ -314,7 +314,8 @@ async def test_unknown_report_is_404(api: Api, moderator: str) -> None:
     response = await api.client.post(
         "/v1/reports/not-a-uuid/review", json={"status": "verified"}, headers=bearer(moderator)
     )
-    assert_problem(response, 404)
+    # A malformed id is bad input naming the path parameter, not a missing report.
+    assert assert_problem(response, 422)["field"] == "report_id"
 
 
 @pytest.mark.parametrize(
