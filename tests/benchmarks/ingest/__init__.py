@@ -51,8 +51,8 @@ from storage.embedded import EmbeddedPostgres
 from tests.helpers import observer_report
 
 HOST = "127.0.0.1"  # the only address this benchmark ever sends load to
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LUA_SCRIPT = Path(__file__).resolve().with_name("post_report.lua")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+LUA_SCRIPT = Path(__file__).resolve().parents[1] / "post_report.lua"
 SERVERS = ("uvicorn", "granian")
 APPS = ("service", "bare")
 TARGET_RATIO = 0.8
