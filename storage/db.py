@@ -101,6 +101,15 @@ class PooledDatabase:
         await self.pool.close()
 
 
+_UNREACHABLE = (
+    TimeoutError,  # opening a connection took longer than the connect timeout
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
 class _PooledConnection:
     """``async with db.acquire() as conn``: wait for a turn (first come, first served), then
     take a connection; 503 instead of a hang when neither comes within the acquire timeout.
@@ -118,25 +127,27 @@ class _PooledConnection:
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
-        # One asyncio.timeout for both waits; asyncpg's acquire(timeout=) would wrap every
-        # acquisition in an extra task (wait_for).
+        turns = self._turns
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._turns.acquire()
-                try:
-                    self._conn = await self._pool.acquire()
-                except BaseException:
-                    self._turns.release()
-                    raise
+            if turns.locked():
+                # Only a wait needs the timeout: arming and cancelling a timer for every
+                # request showed in the profile while connections were free.
+                async with asyncio.timeout(self._timeout):
+                    await turns.acquire()
+            else:
+                await turns.acquire()  # a free turn: returns at once
         except TimeoutError as exc:
             raise Unavailable("every database connection is busy; try again shortly") from exc
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
-            asyncpg.exceptions.TooManyConnectionsError,
-        ) as exc:
-            raise Unavailable("the database is not reachable right now") from exc
+        try:
+            # A turn guarantees an idle pool slot (as many turns as connections): this waits
+            # only to open a connection, bounded by the connect timeout. No timeout= here:
+            # asyncpg would wrap every acquisition in an extra task (wait_for).
+            self._conn = await self._pool.acquire()
+        except BaseException as exc:
+            turns.release()
+            if isinstance(exc, _UNREACHABLE):
+                raise Unavailable("the database is not reachable right now") from exc
+            raise
         # The pool hands out proxies that behave as connections.
         return cast(asyncpg.Connection, self._conn)
 
