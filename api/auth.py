@@ -6,6 +6,7 @@ these from the route table, so a route without a rule cannot slip through.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -88,6 +89,39 @@ async def authenticate(
     principal = cache.get(key)
     if principal is not None:
         return principal
+    # One lookup per token at a time: when a cached token expires under concurrent requests
+    # (a queue of reports flushed at once), the others wait for the first one's answer
+    # instead of each taking a database connection for the same row.
+    while (pending := cache.lookups.get(key)) is not None:
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            if not pending.cancelled() or _being_cancelled():
+                raise
+            # That lookup failed or its request went away: each waiter tries on its own
+            # (a 429 or 503 belongs to the request that met it).
+    lookup: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+    cache.lookups[key] = lookup
+    try:
+        principal = await _look_up(state, cache, key, token, client)
+    except BaseException:
+        lookup.cancel()
+        raise
+    else:
+        lookup.set_result(principal)
+        return principal
+    finally:
+        del cache.lookups[key]
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _look_up(
+    state: Any, cache: PrincipalCache, key: bytes, token: str, client: tuple[str, int] | None
+) -> Principal | None:
     limiter: RateLimiter | None = state.rate_limiter
     failures = None if limiter is None else limiter.rules.get(FAILED_AUTH_RULE)
     if limiter is not None and failures is not None:

@@ -31,8 +31,12 @@ EXIT_USAGE = 2
 log = logging.getLogger("api.cli")  # not __main__ under `python -m api.cli`
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+SERVICE_FACTORY = "api.server:app_from_environment"
+
+
+def main(argv: list[str] | None = None, *, app_factory: str = SERVICE_FACTORY) -> int:
+    """``app_factory``: what ``serve`` runs (the ingest benchmark starts a variant of it)."""
+    parser = build_parser(app_factory)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plainsight",
         description="Plainsight: field reports on agents' identification, honest statistics.",
@@ -65,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    serve.set_defaults(handler=run_serve, creates_database=True)
+    serve.set_defaults(handler=run_serve, creates_database=True, app_factory=app_factory)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     migrate.set_defaults(handler=run_migrate, creates_database=True)
@@ -229,7 +233,7 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         # Workers read settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = dsn
         uvicorn.run(
-            "api.server:app_from_environment",
+            args.app_factory,
             factory=True,
             host=args.host,
             port=args.port,

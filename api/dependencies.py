@@ -11,6 +11,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
+from api.json_response import read_body
 from storage.db import Database
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ async def decode_json_body(request: Request[Any, Any, Any], body_type: type[T]) 
         decoder = _decoders.get(body_type)
         if decoder is None:
             decoder = _decoders[body_type] = msgspec.json.Decoder(body_type)
-        decoded: T = decoder.decode(await request.body())
+        decoded: T = decoder.decode(await read_body(request))
     except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 through as a bare ValueError
         raise msgspec.DecodeError("the request body is not valid UTF-8") from exc
     return decoded

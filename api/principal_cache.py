@@ -43,6 +43,8 @@ class PrincipalCache:
         # SHA-256 of the token -> (principal, monotonic deadline); dicts keep insertion order,
         # so the first key is the oldest entry.
         self._entries: dict[bytes, tuple[Principal, float]] = {}
+        # SHA-256 of the token -> the lookup in flight (see api.auth.authenticate).
+        self.lookups: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     def get(self, key: bytes) -> Principal | None:
         entry = self._entries.get(key)

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from api.auth import REPORTERS, ROLES_OPT
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
+from api.json_response import JSONResponse
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
 from schemas.auth import Principal, Role
@@ -82,7 +83,7 @@ async def submit_report(request: Request[Principal, str, State]) -> Response[Rep
             signer=state.signer,
             grouping=state.grouping,
         )
-    return Response(submission.created, status_code=200 if submission.replayed else 201)
+    return JSONResponse(submission.created, status_code=200 if submission.replayed else 201)
 
 
 @get(

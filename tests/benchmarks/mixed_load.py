@@ -10,8 +10,8 @@ in the database and logs it in (``POST /v1/sessions``), seeds reports over 2025 
 device), then loads it with wrk and ``mixed_load.lua``: 70% ``POST /v1/reports``, 20% reads of
 the device's own reports, 10% ``GET /v1/stats/identification``. Prints throughput, the share,
 count and latency of each type, p50/p99 overall, errors (any makes the run invalid: exit 1), the
-server's resident memory before and after, and CPU use as ``ingest.py`` does. All load goes to
-127.0.0.1 only. Helpers (processes, databases, CPU accounting) are ``ingest.py``'s.
+server's resident memory before and after, and CPU use as ``ingest`` does. All load goes to
+127.0.0.1 only. Helpers (processes, databases, CPU accounting) are ``ingest``'s.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ reads that process's peak resident memory (VmHWM) before and after, for the pipe
 Pillow.
 
 Part 3 starts the service as deployed (``python -m api.cli serve``, one fresh database, helpers of
-``ingest.py``), sends ``POST /v1/reports`` open-loop at a steady rate without and then with four
+``ingest``), sends ``POST /v1/reports`` open-loop at a steady rate without and then with four
 clients uploading distinct 12 MP JPEGs to ``POST /v1/reports/{id}/photos``, and compares the
 report latencies. All load goes to 127.0.0.1.
 
@@ -61,7 +61,7 @@ from storage.photo_sanitise import DEFAULT_QUALITY
 
 # Only the standard library, Pillow and the pipeline are imported at module level: Part 2's
 # spawned children import this module, and their memory must be what a photo worker holds.
-# The fixtures (pytest), ingest.py (asyncpg) and httpx are imported where they are used.
+# The fixtures (pytest), ingest (asyncpg) and httpx are imported where they are used.
 
 HOST: Final = "127.0.0.1"  # the only address this benchmark ever sends load to
 TARGET_RATIO: Final = 1.3
