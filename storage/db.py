@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 import asyncpg
 
@@ -33,6 +33,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    # asyncpg's default reset runs four statements on every release (unlock advisory locks,
+    # CLOSE ALL, UNLISTEN, RESET ALL): a round trip per request. Pooled connections never take
+    # session advisory locks, LISTEN, open cursors outside a transaction or SET session
+    # settings (migrations use their own connection), so only an unfinished transaction needs
+    # undoing before the next request gets the connection.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 # JIT compilation pays off only for long analytic scans; here it turned a 30 ms fold of the
 # statistics changes into 480 ms of LLVM work (the planner overestimates the fold's rows).
 SERVER_SETTINGS: Final = {"jit": "off"}
@@ -47,23 +57,16 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 class PooledDatabase:
-    """Up to ``size`` connections, handed out last in, first out, in the order requests asked.
-
-    A lean pool rather than asyncpg's: asyncpg wraps every release in ``asyncio.shield`` (a new
-    task per request), a proxy object and futures, about 3% of a loaded server's time, and its
-    queue lets a newcomer take a just-released connection ahead of a woken waiter, who then
-    re-queues at the back (under load a few requests starved for hundreds of milliseconds: p99
-    113 ms against 32 ms). Here requests wait for a turn (a FIFO semaphore with one turn per
-    connection), so a turn always finds an idle connection or room to open one.
-    """
-
-    def __init__(self, dsn: str, size: int, *, acquire_timeout: float = ACQUIRE_TIMEOUT_S) -> None:
-        self.dsn = dsn
-        self.size = size
+    def __init__(
+        self, pool: asyncpg.Pool, size: int, *, acquire_timeout: float = ACQUIRE_TIMEOUT_S
+    ) -> None:
+        self.pool = pool
         self.acquire_timeout = acquire_timeout
+        # Requests queue here, first come first served, before they reach the pool. asyncpg's
+        # pool queue lets a newcomer take a just-released connection ahead of a woken waiter,
+        # who then re-queues at the back: under load a few requests starved for hundreds of
+        # milliseconds (p99 113 ms against 32 ms with a pool as large as the load).
         self._turns = asyncio.Semaphore(size)
-        self._idle: list[asyncpg.Connection] = []
-        self._closed = False
 
     @classmethod
     async def open(
@@ -74,34 +77,20 @@ class PooledDatabase:
         max_size: int,
         acquire_timeout: float = ACQUIRE_TIMEOUT_S,
     ) -> PooledDatabase:
-        """Open ``min_size`` connections now (a wrong DSN fails at start-up), more on demand."""
-        db = cls(dsn, max_size, acquire_timeout=acquire_timeout)
-        opened = await asyncio.gather(
-            *(db._connect() for _ in range(min(min_size, max_size))), return_exceptions=True
-        )
-        db._idle = [conn for conn in opened if isinstance(conn, asyncpg.Connection)]
-        failure = next((exc for exc in opened if isinstance(exc, BaseException)), None)
-        if failure is not None:
-            await db.close()
-            raise failure
-        return db
-
-    async def _connect(self) -> asyncpg.Connection:
-        conn: asyncpg.Connection = await asyncpg.connect(
-            self.dsn,
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            reset=_reset_connection,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=30,
             server_settings=SERVER_SETTINGS,
         )
-        try:
-            await _init_connection(conn)
-        except BaseException:
-            conn.terminate()
-            raise
-        return conn
+        return cls(pool, max_size, acquire_timeout=acquire_timeout)
 
     def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        return _PooledConnection(self)
+        return _PooledConnection(self.pool, self._turns, self.acquire_timeout)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -109,17 +98,7 @@ class PooledDatabase:
             yield conn
 
     async def close(self) -> None:
-        """Close the idle connections; one still in use is closed when it comes back."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        await asyncio.gather(*(_close(conn) for conn in idle))
-
-
-async def _close(conn: asyncpg.Connection) -> None:
-    try:
-        await asyncio.wait_for(conn.close(), CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        conn.terminate()
+        await self.pool.close()
 
 
 _UNREACHABLE = (
@@ -133,75 +112,51 @@ _UNREACHABLE = (
 
 class _PooledConnection:
     """``async with db.acquire() as conn``: wait for a turn (first come, first served), then
-    take an idle connection or open one; 503 instead of a hang when no turn comes within the
-    acquire timeout or the database cannot be reached.
+    take a connection; 503 instead of a hang when neither comes within the acquire timeout.
 
     A class rather than @asynccontextmanager: this runs on every request, and the generator
     machinery cost more than the rest of it.
     """
 
-    __slots__ = ("_conn", "_db")
+    __slots__ = ("_conn", "_pool", "_timeout", "_turns")
 
-    def __init__(self, db: PooledDatabase) -> None:
-        self._db = db
-        self._conn: asyncpg.Connection | None = None
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore, timeout: float) -> None:
+        self._pool = pool
+        self._turns = turns
+        self._timeout = timeout
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
-        db = self._db
-        turns = db._turns
+        turns = self._turns
         try:
             if turns.locked():
                 # Only a wait needs the timeout: arming and cancelling a timer for every
                 # request showed in the profile while connections were free.
-                async with asyncio.timeout(db.acquire_timeout):
+                async with asyncio.timeout(self._timeout):
                     await turns.acquire()
             else:
                 await turns.acquire()  # a free turn: returns at once
         except TimeoutError as exc:
             raise Unavailable("every database connection is busy; try again shortly") from exc
         try:
-            if db._closed:
-                raise Unavailable("the service is shutting down")
-            idle = db._idle
-            conn = None
-            while idle:
-                candidate = idle.pop()
-                # One the server closed (a restart, an idle timeout) is dropped here.
-                if not candidate.is_closed():
-                    conn = candidate
-                    break
-            if conn is None:
-                conn = await db._connect()  # bounded by the connect timeout
+            # A turn guarantees an idle pool slot (as many turns as connections): this waits
+            # only to open a connection, bounded by the connect timeout. No timeout= here:
+            # asyncpg would wrap every acquisition in an extra task (wait_for).
+            self._conn = await self._pool.acquire()
         except BaseException as exc:
             turns.release()
             if isinstance(exc, _UNREACHABLE):
                 raise Unavailable("the database is not reachable right now") from exc
             raise
-        self._conn = conn
-        return conn
+        # The pool hands out proxies that behave as connections.
+        return cast(asyncpg.Connection, self._conn)
 
     async def __aexit__(self, *exc_info: object) -> None:
-        db = self._db
-        conn = self._conn
-        self._conn = None
         try:
-            if conn is None or conn.is_closed():
-                return
-            if db._closed:
-                await _close(conn)
-                return
-            # Pooled connections never take session advisory locks, LISTEN, open cursors
-            # outside a transaction or SET session settings (migrations use their own
-            # connection), so only an unfinished transaction needs undoing.
-            if conn.is_in_transaction():
-                try:
-                    await conn.execute("ROLLBACK")
-                except BaseException:
-                    conn.terminate()  # its state is unknown: the next turn opens a new one
-                    raise
-            db._idle.append(conn)
+            if self._conn is not None:
+                await self._pool.release(self._conn)
         finally:
-            db._turns.release()
+            self._turns.release()
 
 
 class SingleConnectionDatabase:
