@@ -134,8 +134,8 @@ def test_checksum_follows_every_byte() -> None:
 
 
 def test_the_package_carries_the_repeatable_files() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    data = config["tool"]["setuptools"]["package-data"]["migrations"]
-    assert "repeatable/*.sql" in data
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "migrations.repeatable" in setuptools["packages"]
+    assert "*.sql" in setuptools["package-data"]["migrations.repeatable"]
     on_disk = sorted(p.stem for p in (ROOT / "migrations" / "repeatable").glob("*.sql"))
     assert on_disk == sorted(r.name for r in SHIPPED)
