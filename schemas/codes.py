@@ -117,7 +117,7 @@ class ReportStatus(StrEnum):
 
 
 class ReviewReason(StrEnum):
-    """Why a moderator reviewed a report so; required for a rejection (migration 0008)."""
+    """Why a moderator reviewed a report so; required for a rejection."""
 
     DUPLICATE = "duplicate"
     IMPLAUSIBLE = "implausible"

@@ -1,4 +1,4 @@
-"""Tamper-evident audit trail: an append-only, hash-chained log (migration 0007).
+"""Tamper-evident audit trail: an append-only, hash-chained log.
 
 Entries are appended in the caller's transaction, so a rolled-back action leaves no entry and
 every committed action has one. The database refuses UPDATE, DELETE and TRUNCATE on the log.
@@ -119,7 +119,7 @@ async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> Non
     details = [_details_text(entry.details) for entry in entries]
     head = await conn.fetchrow(CLAIM_IDS, len(entries))
     if head is None:
-        raise RuntimeError("audit_head is missing its row (migration 0007)")
+        raise RuntimeError("audit_head is missing its row (it is made with the table)")
     first_id = head["last_id"] - len(entries) + 1
     at: datetime = head["at"]
     prev_hash: str = head["last_hash"]

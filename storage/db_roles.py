@@ -37,8 +37,8 @@ MAX_IDENTIFIER = 63
 SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 PASSWORD_FILE = "database-{role}.password"  # noqa: S105 - a file name
 SCRAM_ITERATIONS = 4096
-# The tables the service may read but not change (the audit trail, the migration record).
-READ_ONLY_TABLES = ("audit_log", "audit_head", "schema_migrations")
+# The tables the service may read but not change (the audit trail, the migration records).
+READ_ONLY_TABLES = ("audit_log", "audit_head", "schema_migrations", "schema_repeatables")
 APPEND_FUNCTIONS = (
     "audit_claim(integer)",
     "audit_append(timestamptz, bigint[], uuid[], text[], text[], text[], text[], text[], "

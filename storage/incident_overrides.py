@@ -1,7 +1,7 @@
 """A moderator overrides automatic grouping: merge two incidents, or split reports off one.
 
 Both lock the incident rows first (as ingest and withdrawal do), move reports, and queue
-both incidents for the fold (``refresh_incidents``, migration 0006), which also deletes an
+both incidents for the fold (``refresh_incidents``), which also deletes an
 incident left without reports. Report-unit statistics do not depend on incidents, so only
 incident facts change.
 

@@ -1,5 +1,9 @@
 """Forward-only SQL migrations: advisory lock, checksums, one transaction per file.
 
+Numbered files are frozen once applied (an edited one is refused); the current definition of
+every function, view and trigger is a repeatable file (storage/repeatables.py), re-applied
+after them when it changed, and all of them after any numbered file ran.
+
 Several replicas may start at once: each takes the same session-level advisory lock, so
 exactly one applies pending files while the others wait, then find nothing left to do. Under
 the same lock, reports stored before incident grouping existed are grouped (once).
@@ -18,6 +22,13 @@ import asyncpg
 from storage.backfill_grouping import GROUPING_VERSION, group_ungrouped
 from storage.errors import MigrationError
 from storage.incidents import GroupingRule
+from storage.repeatables import (
+    Repeatable,
+    apply_repeatables,
+    changed,
+    load_repeatables,
+    recorded_checksums,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +79,14 @@ async def migrate(
     migrations: list[Migration] | None = None,
     *,
     grouping: GroupingRule | None = None,
+    repeatables: list[Repeatable] | None = None,
 ) -> list[int]:
-    """Apply pending migrations; return the versions applied by this call. With ``grouping``
-    (the configured rule), then group counted reports that have no incident, still under the
-    lock so that runners starting together cannot group the same reports twice."""
+    """Apply pending migrations, then the repeatable definitions that changed (all of them if
+    a numbered file ran); return the versions applied by this call. With ``grouping`` (the
+    configured rule), then group counted reports that have no incident, still under the lock
+    so that runners starting together cannot group the same reports twice."""
     wanted = load_migrations() if migrations is None else migrations
+    definitions = load_repeatables() if repeatables is None else repeatables
     applied_now: list[int] = []
     await conn.execute("select pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     try:
@@ -89,6 +103,7 @@ async def migrate(
                 )
             log.info("migration applied", extra={"version": migration.version})
             applied_now.append(migration.version)
+        await apply_repeatables(conn, definitions, everything=bool(applied_now))
         if grouping is not None and GROUPING_VERSION in {*applied, *applied_now}:
             await group_ungrouped(conn, grouping)
     finally:
@@ -103,6 +118,11 @@ async def pending_migrations(conn: asyncpg.Connection) -> list[int]:
     if exists:
         applied = {row["version"] for row in await conn.fetch(SELECT_APPLIED)}
     return [m.version for m in load_migrations() if m.version not in applied]
+
+
+async def pending_repeatables(conn: asyncpg.Connection) -> list[str]:
+    """Repeatable files shipped but not applied as they are now (used by /readyz)."""
+    return changed(load_repeatables(), await recorded_checksums(conn))
 
 
 def _check_applied_match_files(

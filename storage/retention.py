@@ -55,7 +55,7 @@ from storage.retained_content import (
 from storage.retained_content import coarsened as coarsen
 
 RETENTION_LOCK = 7351000109  # session advisory lock: one retention run at a time
-FOLD_LOCK = 7351000101  # fold_statistics' lock (migration 0004): stats_folded rows
+FOLD_LOCK = 7351000101  # fold_statistics' lock: stats_folded rows
 DEFAULT_BATCH_SIZE = 5000
 
 # Candidates: a cell finer than res 7 (resolution in bits 52-55), received before the cutoff.

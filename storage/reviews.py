@@ -6,7 +6,7 @@
 - rejected: it leaves every scope it counted in and its incident, which is re-evaluated as
   after a withdrawal (it may split or disappear);
 - from rejected to verified or unverified: it counts again and is grouped as a new report is
-  (``regroup_report``, migration 0008), which may merge the incidents it bridges again.
+  (``regroup_report``), which may merge the incidents it bridges again.
 
 Withdrawn reports answer 410, as reading them does. Locks are taken as a withdrawal takes
 them: the incident row, then the report row, re-read until the report has not moved (a

@@ -4,7 +4,8 @@ facts, or counted reports) for the rest, summed per cell.
 A date range is answered from whole periods of the query's grain (month, or ISO week when the
 query groups by week) in the rollup that has the dimensions asked for. Partial periods at the
 ends come from the day rollup (attribute queries) or from the sources (area queries); a query
-grouping by area and attributes together reads the sources only (migration 0004 says why).
+grouping by area and attributes together reads the sources only (those cells are nearly one
+per incident, no fewer than the incident facts).
 The SQL is assembled only from the allow-listed fragments below; every value is a parameter.
 """
 

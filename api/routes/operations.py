@@ -10,7 +10,7 @@ from litestar.openapi import ResponseSpec
 from api.auth import PUBLIC_OPT
 from api.problems import Problem, problem_response, problem_specs
 from storage.db import Database
-from storage.migrations import pending_migrations
+from storage.migrations import pending_migrations, pending_repeatables
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -37,8 +37,14 @@ async def readyz(state: State) -> Health | Response[Problem]:
     db: Database = state.db
     async with db.acquire() as conn:
         pending = await pending_migrations(conn)
+        definitions = await pending_repeatables(conn)
     if pending:
         return problem_response(503, "migrations_pending", f"migrations not applied yet: {pending}")
+    if definitions:
+        # A changed function, view or trigger file is as pending as a new numbered file.
+        return problem_response(
+            503, "migrations_pending", f"repeatable definitions not applied yet: {definitions}"
+        )
     return Health(status="ready")
 
 

@@ -12,7 +12,7 @@ import asyncpg
 import h3
 
 CLASSES = ("not_identified", "identified", "unclear")
-ROLLUPS = {  # id: (grain, with area: area only, else the attributes), as in 0004
+ROLLUPS = {  # id: (grain, with area: area only, else the attributes), as stats_rollups holds them
     1: ("month", True),
     2: ("month", False),
     3: ("week", True),

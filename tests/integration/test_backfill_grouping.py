@@ -171,7 +171,8 @@ async def cube_total(conn: asyncpg.Connection, unit: str, scope: str = "all") ->
 
 async def stored_before_grouping(conn: asyncpg.Connection) -> dict[str, uuid.UUID]:
     """Migrations 0001-0002 only, and the scenario's reports as they stored them."""
-    assert await migrate(conn, BEFORE_GROUPING) == [1, 2]
+    # As the code of that release migrated: no repeatable definitions (today's need later tables).
+    assert await migrate(conn, BEFORE_GROUPING, repeatables=[]) == [1, 2]
     # A device row as migration 0001 stored it (today's insert names later columns).
     device = uuid.uuid4()
     await conn.execute(

@@ -74,6 +74,21 @@ async def test_readyz_is_503_when_migrations_are_pending(
     assert healthz.status_code == 200
 
 
+async def test_readyz_is_503_when_a_repeatable_file_is_not_applied(api: Api) -> None:
+    # As after deploying a changed function file without migrating (rolled back afterwards).
+    await api.conn.execute(
+        "update schema_repeatables set checksum = 'stale' where name = 'fold_statistics'"
+    )
+    response = await api.client.get("/readyz")
+    problem = assert_problem(response, 503)
+    assert problem["code"] == "migrations_pending"
+    assert "fold_statistics" in problem["detail"]
+
+    await api.conn.execute("delete from schema_repeatables where name = 'h3_parent'")
+    problem = assert_problem(await api.client.get("/readyz"), 503)
+    assert "h3_parent" in problem["detail"]
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 
