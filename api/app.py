@@ -137,7 +137,7 @@ def create_app(
             try:
                 async with (
                     revocation_listener(service_dsn, app.state.principals),
-                    background_folding(app.state.db, settings.timezone),
+                    background_folding(app.state.db, app.state.grouping, settings.timezone),
                     background_retention(app.state.db, app.state.blobs, settings.retention_days),
                 ):
                     tune_garbage_collector()

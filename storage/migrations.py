@@ -2,7 +2,8 @@
 
 Several replicas may start at once: each takes the same session-level advisory lock, so
 exactly one applies pending files while the others wait, then find nothing left to do. Under
-the same lock, reports stored before incident grouping existed are grouped (once).
+the same lock, the folder then takes in reports the migrations marked pending (those stored
+before incident grouping existed).
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Final
 
 import asyncpg
 
-from storage.backfill_grouping import GROUPING_VERSION, group_ungrouped
+from storage import folder, locks
 from storage.errors import MigrationError
 from storage.incidents import GroupingRule
 
 log = logging.getLogger(__name__)
 
-# Arbitrary fixed key ("plainsig" in ASCII) shared by every Plainsight process.
-ADVISORY_LOCK_KEY = 0x706C61696E736967
+ADVISORY_LOCK_KEY = locks.MIGRATIONS
+FOLDER_VERSION: Final = 16
+"""The migration that made the folder the one writer of incidents (reports.counted)."""
 _FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 CREATE_VERSIONS_TABLE = """
@@ -70,8 +73,8 @@ async def migrate(
     grouping: GroupingRule | None = None,
 ) -> list[int]:
     """Apply pending migrations; return the versions applied by this call. With ``grouping``
-    (the configured rule), then group counted reports that have no incident, still under the
-    lock so that runners starting together cannot group the same reports twice."""
+    (the configured rule), then run the folder once: reports stored before incidents
+    existed were marked pending by the migration, and are grouped now."""
     wanted = load_migrations() if migrations is None else migrations
     applied_now: list[int] = []
     await conn.execute("select pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
@@ -89,8 +92,8 @@ async def migrate(
                 )
             log.info("migration applied", extra={"version": migration.version})
             applied_now.append(migration.version)
-        if grouping is not None and GROUPING_VERSION in {*applied, *applied_now}:
-            await group_ungrouped(conn, grouping)
+        if grouping is not None and FOLDER_VERSION in {*applied, *applied_now}:
+            await folder.fold(conn, grouping, None)
     finally:
         await conn.execute("select pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
     return applied_now
