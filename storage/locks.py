@@ -20,3 +20,7 @@ RETENTION: Final = 7351000109
 
 PHOTO_BLOBS: Final = 0x70686F74
 """First key of the two-key transaction locks on photo blobs (the second: the blob's hash)."""
+
+BENCH_BARE_SCHEMA: Final = 7351000001
+"""Transaction lock of the ingest benchmark's bare app (tests/benchmarks/bare_app.py): one
+worker creates its table."""

@@ -246,3 +246,40 @@ async def test_the_background_folder_skips_while_another_holds_the_lock(
 async def test_a_batch_size_below_one_is_refused(api: Api, bad: int) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         await folder.fold(api.conn, DEFAULT_GROUPING, "UTC", batch_size=bad)
+
+
+ADVISORY_CALL = re.compile(r"pg_(?:try_)?advisory_(?:xact_)?(?:un)?lock(?:_shared)?\(\s*(\d+)")
+
+
+def _spellings(value: int) -> set[str]:
+    return {str(value), f"{value:_}", hex(value), hex(value).upper().replace("0X", "0x")}
+
+
+def test_every_advisory_lock_key_is_named_once_in_the_registry() -> None:
+    keys = {name: value for name, value in vars(locks).items() if name.isupper()}
+    assert len(set(keys.values())) == len(keys), "two locks share a key"
+    for path in sorted(ROOT.glob("[ast]*/**/*.py")):
+        if path == ROOT / "storage" / "locks.py" or ".venv" in path.parts:
+            continue
+        text = path.read_text()
+        for match in ADVISORY_CALL.finditer(text):
+            pytest.fail(f"{path}: a literal advisory-lock key {match[1]}; name it in locks.py")
+        for name, value in keys.items():
+            for spelling in _spellings(value):
+                assert not re.search(rf"\b{spelling}\b", text, re.IGNORECASE), (path, name)
+
+
+async def test_sql_functions_lock_only_registered_keys(conn: asyncpg.Connection) -> None:
+    sources = await conn.fetch(
+        """
+        select p.proname, p.prosrc from pg_proc p
+        join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname not in ('pg_catalog', 'information_schema')
+        """
+    )
+    used = {
+        (row["proname"], int(m[1]))
+        for row in sources
+        for m in ADVISORY_CALL.finditer(row["prosrc"])
+    }
+    assert used == {("fold_statistics", locks.FOLDER)}
