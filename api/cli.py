@@ -585,6 +585,7 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
+    from storage import folder
     from storage.blobs import open_blob_store
     from storage.retention import RetentionBusy, RetentionSummary, pending, run_retention
 
@@ -611,6 +612,9 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
                     batch_size=args.batch_size,
                     progress=progress,
                 )
+            # The folder re-derives the coarsened reports' incident facts now, so no fine cell
+            # is left in what the statistics remember of them.
+            await folder.fold(conn, grouping_rule(settings), settings.timezone)
             return done, False
         except RetentionBusy:
             return None

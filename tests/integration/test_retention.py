@@ -418,6 +418,18 @@ async def test_cli_runs_retention_reports_counts_and_skips_when_busy(
         "0 narratives purged, 0 photos purged, 0 blobs deleted"
     )
     assert "retention" in done.stderr  # the progress bar
+    # The run folded: nothing pending, no fine cell in what the statistics remember.
+    conn = await connect(dsn)
+    try:
+        assert (
+            await conn.fetchval("select count(*) from reports where fold_pending_since is not null")
+            == 0
+        )
+        cells = [r["h3_cell"] for r in await conn.fetch("select h3_cell from stats_folded")]
+        assert cells
+        assert all(h3.get_resolution(h3.int_to_str(cell)) == 7 for cell in cells)
+    finally:
+        await conn.close()
 
     again = await run_cli("retention", "run", env=env)
     assert again.returncode == 0, again.stderr
