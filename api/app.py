@@ -214,8 +214,8 @@ def grouping_rule(settings: Settings) -> GroupingRule:
 
 
 async def apply_migrations(dsn: str, grouping: GroupingRule | None = None) -> list[int]:
-    """Migrate, then group reports stored before incidents existed with ``grouping`` (the
-    configured rule; the default settings' rule when not given)."""
+    """Migrate, then run the folder once with ``grouping`` (the configured rule; the default
+    settings' rule when not given): reports the migrations marked pending are grouped."""
     conn = await connect(dsn)
     try:
         return await migrate(conn, grouping=grouping or grouping_rule(Settings()))

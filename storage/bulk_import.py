@@ -277,11 +277,11 @@ async def _store_reports(
     count: int,
     phase: Callable[[str], object],
 ) -> None:
-    """Insert the grouped reports. An import larger than what is stored (a first load, say)
-    drops the plain indexes and the foreign keys first and builds them afresh afterwards, as
-    pg_restore does: maintaining them row by row cost twice as much as the insert itself
-    (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes the table's
-    exclusive lock, so reads of reports wait until the import commits too."""
+    """Insert the staged reports not skipped. An import larger than what is stored (a first
+    load, say) drops the plain indexes and the foreign keys first and builds them afresh
+    afterwards, as pg_restore does: maintaining them row by row cost twice as much as the
+    insert itself (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes
+    the table's exclusive lock, so reads of reports wait until the import commits too."""
     if count == 0 or await conn.fetchval(STORED_UP_TO, count) >= count:
         phase("storing reports")
         await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
