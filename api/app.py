@@ -137,7 +137,7 @@ def create_app(
             try:
                 async with (
                     revocation_listener(service_dsn, app.state.principals),
-                    background_folding(app.state.db, settings.timezone),
+                    background_folding(app.state.db, app.state.grouping, settings.timezone),
                     background_retention(app.state.db, app.state.blobs, settings.retention_days),
                 ):
                     tune_garbage_collector()
@@ -214,8 +214,8 @@ def grouping_rule(settings: Settings) -> GroupingRule:
 
 
 async def apply_migrations(dsn: str, grouping: GroupingRule | None = None) -> list[int]:
-    """Migrate, then group reports stored before incidents existed with ``grouping`` (the
-    configured rule; the default settings' rule when not given)."""
+    """Migrate, then run the folder once with ``grouping`` (the configured rule; the default
+    settings' rule when not given): reports the migrations marked pending are grouped."""
     conn = await connect(dsn)
     try:
         return await migrate(conn, grouping=grouping or grouping_rule(Settings()))

@@ -87,7 +87,7 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
 
     importer = commands.add_parser(
         "import",
-        help="import NDJSON reports (API schema) for an account, grouped into incidents",
+        help="import NDJSON reports (API schema) for an account, then fold them into incidents",
     )
     importer.add_argument("file", type=Path, help="one report per line, as POST /v1/reports")
     importer.add_argument(
@@ -100,6 +100,12 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
         "--workers", type=int, default=0, help="validating processes (default: one per CPU)"
     )
     importer.set_defaults(handler=run_import)
+
+    fold = commands.add_parser(
+        "fold",
+        help="group pending reports into incidents and update the statistics once, then exit",
+    )
+    fold.set_defaults(handler=run_fold)
 
     users = commands.add_parser("users", help="manage staff accounts")
     users_commands = users.add_subparsers(required=True, metavar="ACTION")
@@ -354,8 +360,44 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  ... and {summary.rejected - REASONS_SHOWN} more", file=sys.stderr)
         return 1 if summary.rejected else 0
 
+    try:
+        with database_url(settings) as dsn:
+            return asyncio.run(run(dsn))
+    except Exception as exc:  # one plain line for the operator; the traceback goes to the log
+        log.error("import failed", exc_info=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(
+            f"plainsight: the import failed and nothing was imported ({reason}); "
+            "fix the cause and run it again",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def run_fold(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the folder once (what ``serve`` does every second) and say what it did."""
+    from api.app import grouping_rule
+    from storage import folder
+    from storage.migrations import migrate
+
+    async def run(dsn: str) -> folder.FoldSummary:
+        conn = await connect(dsn)
+        try:
+            await migrate(conn)  # without folding: this command's one fold says what it did
+            summary = await folder.fold(conn, grouping_rule(settings), settings.timezone)
+        finally:
+            await conn.close()
+        assert summary is not None  # waited for the lock
+        return summary
+
     with database_url(settings) as dsn:
-        return asyncio.run(run(dsn))
+        summary = asyncio.run(run(dsn))
+    print(
+        f"plainsight: folded {summary.reports} reports in {summary.batches} batches: "
+        f"{summary.new_incidents} new incidents, {summary.merged_incidents} merged away, "
+        f"{summary.split_incidents} split off; {summary.changes} statistics changes"
+    )
+    return 0
 
 
 def run_users_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -547,6 +589,7 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
+    from storage import folder
     from storage.blobs import open_blob_store
     from storage.retention import RetentionBusy, RetentionSummary, pending, run_retention
 
@@ -573,6 +616,9 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
                     batch_size=args.batch_size,
                     progress=progress,
                 )
+            # The folder re-derives the coarsened reports' incident facts now, so no fine cell
+            # is left in what the statistics remember of them.
+            await folder.fold(conn, grouping_rule(settings), settings.timezone)
             return done, False
         except RetentionBusy:
             return None

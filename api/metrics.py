@@ -25,7 +25,7 @@ from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from api.errors import answered_status
 
@@ -41,6 +41,17 @@ DURATION = Histogram(
     "Time from the request reaching the app to the last byte of the response",
     ["method", "path"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# The folder (storage/folder.py): how far incidents and counts lag ingest. The gauges are
+# read from the database at each scrape, so every replica reports the same.
+FOLD_LAG = Gauge(
+    "plainsight_fold_lag_seconds",
+    "Age of the oldest report the folder has not taken in yet (0 when none)",
+)
+FOLD_PENDING = Gauge("plainsight_fold_pending_reports", "Reports waiting for the folder")
+FOLDED_REPORTS = Counter(
+    "plainsight_folded_reports", "Reports the folder took in (this process's folds)"
 )
 
 _counters: dict[tuple[str, str, int], Any] = {}

@@ -24,7 +24,10 @@ from prometheus_client import (
 )
 
 from api.auth import PUBLIC_OPT, bearer_token
+from api.metrics import FOLD_LAG, FOLD_PENDING
 from schemas.settings import Settings
+from storage.db import Database
+from storage.folder import pending_state
 
 
 def token_matches(presented: str | None, expected: str) -> bool:
@@ -44,6 +47,11 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise NotFoundException()
     if not token_matches(bearer_token(request), settings.metrics_token):
         raise NotAuthorizedException("the metrics token is required")
+    db: Database = request.app.state.db
+    async with db.acquire() as conn:
+        pending, lag = await pending_state(conn)
+    FOLD_PENDING.set(pending)
+    FOLD_LAG.set(lag)
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ:
         registry = CollectorRegistry()

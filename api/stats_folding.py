@@ -1,16 +1,20 @@
-"""Keeps the statistics cube close to current while nobody asks for statistics, so the
-change log stays short and the first query after a quiet spell has little to fold. Folding
-every second keeps each fold small: a long one competes with ingest for the CPU."""
+"""The folder inside ``serve``: every second, at a fixed rate (a tick starts one interval after
+the previous one started, not after it ended), so incidents and counts lag ingest by about a
+second. Each replica tries the folder's lock and skips the tick when another holds it; an
+error is logged and the next tick tries again. Statistics queries also run the folder first."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
+from api.metrics import FOLDED_REPORTS
+from storage import folder
 from storage.db import Database
-from storage.stats_cube import fold
+from storage.incidents import GroupingRule
 
 log = logging.getLogger(__name__)
 FOLD_INTERVAL_S = 1.0
@@ -18,9 +22,9 @@ FOLD_INTERVAL_S = 1.0
 
 @contextlib.asynccontextmanager
 async def background_folding(
-    db: Database, time_zone: str, interval_s: float = FOLD_INTERVAL_S
+    db: Database, rule: GroupingRule, time_zone: str, interval_s: float = FOLD_INTERVAL_S
 ) -> AsyncIterator[None]:
-    task = asyncio.create_task(_fold_forever(db, time_zone, interval_s))
+    task = asyncio.create_task(_fold_forever(db, rule, time_zone, interval_s))
     try:
         yield
     finally:
@@ -29,13 +33,28 @@ async def background_folding(
             await task
 
 
-async def _fold_forever(db: Database, time_zone: str, interval_s: float) -> None:
+async def _fold_forever(
+    db: Database, rule: GroupingRule, time_zone: str, interval_s: float
+) -> None:
+    next_tick = time.monotonic() + interval_s
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+        # A tick that overran skips the ticks it missed rather than running them back to back.
+        next_tick = max(next_tick + interval_s, time.monotonic())
         try:
-            async with db.acquire() as conn:
-                folded = await fold(conn, time_zone)
-            if folded:
-                log.debug("folded statistics changes", extra={"changes": folded})
+            await fold_once(db, rule, time_zone)
         except Exception:
-            log.warning("could not fold statistics changes; will retry", exc_info=True)
+            log.warning("the folder failed; will retry", exc_info=True)
+
+
+async def fold_once(db: Database, rule: GroupingRule, time_zone: str) -> folder.FoldSummary | None:
+    """One round of the folder (None: another replica holds its lock)."""
+    async with db.acquire() as conn:
+        summary = await folder.fold(conn, rule, time_zone, wait=False)
+    if summary is not None and summary.reports:
+        FOLDED_REPORTS.inc(summary.reports)
+        log.debug(
+            "folded reports",
+            extra={"reports": summary.reports, "changes": summary.changes},
+        )
+    return summary

@@ -1,13 +1,16 @@
 """``plainsight import``: NDJSON reports in the API schema, validated and minimised exactly as
-``POST /v1/reports`` does, stored and grouped into incidents set-based, in one transaction.
+``POST /v1/reports`` does, stored and handed to the folder (storage/folder.py), which groups
+them into incidents and counts them, in the same transaction.
 
 The file is read in chunks that worker processes validate; accepted rows are copied into a
 temporary staging table as they come, so memory holds only what grouping needs (cell, time
 and client_id per report). Then, with new submissions held off by a table lock: client_ids
 the importing account already used are skipped (same content) or rejected (different
-content), the new reports are grouped together with the stored reports of the same period
-(storage/bulk_grouping.py), and everything is written with a few set-based statements. An
-interrupted import leaves nothing behind; a rejected line never stops the others.
+content), the new reports are inserted with one statement, and the folder takes them in (in
+one batch, as it takes live reports). Locks are taken in the folder's order: the folder's
+lock, then the table's, so an import and a running service's folder queue instead of
+deadlocking. An interrupted import leaves nothing behind; a rejected line never stops the
+others.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import IO, Final
@@ -31,11 +34,11 @@ import uuid_utils
 
 from schemas.constraints import in_words
 from schemas.report import ReportIn, minimise
-from storage.bulk_grouping import EPOCH, Labels, components, connected_components, microseconds
+from storage import folder
+from storage.bulk_grouping import microseconds
 from storage.incidents import GroupingRule, classify, report_agency
 from storage.reports import canonical_content, kind_of
 from storage.retained_content import decode_stored, matches_retained
-from storage.stats_cube import fold
 
 CHUNK_LINES: Final = 20_000
 MAX_REASONS_KEPT: Final = 10_000
@@ -55,21 +58,17 @@ STAGING_COLUMNS: Final = (
     "agency",
 )
 CREATE_STAGING = """
-drop table if exists pg_temp.import_staging, pg_temp.import_groups, pg_temp.import_merges;
+drop table if exists pg_temp.import_staging, pg_temp.import_skipped;
 create temporary table import_staging (
     line_no integer not null, id uuid not null, client_id uuid not null, kind text not null,
     payload_sha256 text not null, occurred_at timestamptz not null, h3_cell bigint not null,
     content jsonb not null, identification text not null, masked text not null,
     agencies_claimed text[] not null, agencies_suspected text[] not null, agency text not null
 ) on commit drop;
-create temporary table import_groups (
-    line_no integer primary key, incident_id bigint not null
-) on commit drop;
-create temporary table import_merges (
-    absorbed bigint primary key, survivor bigint not null
-) on commit drop
+create temporary table import_skipped (line_no integer primary key) on commit drop
 """
-# Submissions wait while an import runs: grouping must see every report of its period.
+# Submissions wait while an import runs: one with a client_id the import is storing would
+# fail the whole import. Taken after the folder's lock (the folder's order).
 LOCK = "lock table reports in share row exclusive mode"
 # A stored report that retention rewrote (cell coarser than res 9) has the hash of what it
 # left: the staged content is compared after the same rewrite (storage.retained_content).
@@ -78,38 +77,16 @@ select s.line_no, r.payload_sha256 = s.payload_sha256 as same, r.payload_sha256 
        case when ((r.h3_cell >> 52) & 15) <= 7 then s.content::text end as retained
 from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
 """
-NEARBY_STORED = """
-select h3_cell, occurred_at, incident_id from reports
-where incident_id is not null and occurred_at between $1 and $2
-"""
-NEW_INCIDENT_IDS = """
-select nextval(pg_get_serial_sequence('incidents', 'id')) from generate_series(1, $1)
-"""
+# fold_pending_since takes its default: the folder takes every row in.
 INSERT_REPORTS = """
 insert into reports (id, account_id, client_id, kind, received_at, payload_sha256,
-                     receipt_signature, occurred_at, h3_cell, content, incident_id,
-                     identification, masked, agencies_claimed, agencies_suspected, agency)
+                     receipt_signature, occurred_at, h3_cell, content, identification, masked,
+                     agencies_claimed, agencies_suspected, agency)
 select s.id, $1, s.client_id, s.kind, $2, s.payload_sha256, null, s.occurred_at, s.h3_cell,
-       s.content, g.incident_id, s.identification, s.masked, s.agencies_claimed,
-       s.agencies_suspected, s.agency
-from import_staging s join import_groups g using (line_no)
-"""
-APPLY_MERGES = """
-update reports r set incident_id = m.survivor
-from import_merges m where r.incident_id = m.absorbed
-"""
-DROP_MERGED = "delete from incidents i using import_merges m where i.id = m.absorbed"
-INSERT_INCIDENTS = """
-insert into incidents (id) overriding system value
-select distinct g.incident_id from import_groups g
-where not exists (select from incidents i where i.id = g.incident_id)
-"""
-LOG_CHANGES = """
-insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
-                           masked, kind, identification)
-select g.incident_id, 'all', 1, s.occurred_at, s.h3_cell, s.agency, s.masked,
-       s.kind, s.identification
-from import_staging s join import_groups g using (line_no)
+       s.content, s.identification, s.masked, s.agencies_claimed, s.agencies_suspected,
+       s.agency
+from import_staging s
+where not exists (select from import_skipped k where k.line_no = s.line_no)
 """
 # Indexes that back no constraint (the constraints' own stay: other tables refer to them).
 PLAIN_INDEXES = """
@@ -129,8 +106,6 @@ order by 1
 STORED_UP_TO = "select count(*) from (select from reports limit $1) as r"
 # Index builds sort: give them room, for this transaction only.
 BUILD_MEMORY = "select set_config('maintenance_work_mem', '512MB', true)"
-CUBE_TIME_ZONE = "select time_zone from stats_cube_settings"
-LOG_MERGES = "insert into stats_changes (incident_id) select absorbed from import_merges"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,27 +243,29 @@ async def import_reports(
                     await _stage(conn, pending.pop(0).result(), summary, collected, progress)
             for future in pending:
                 await _stage(conn, future.result(), summary, collected, progress)
+        phase("waiting for the folder")
+        await folder.lock(conn)
         phase("waiting for submissions to pause")
         await conn.execute(LOCK)
         phase("checking client_ids")
         keep = await _skip_known(conn, account_id, summary, collected)
-        phase("grouping into incidents")
-        await group_staged(conn, grouping, summary, collected, keep)
+        skipped = [
+            line for line, kept in zip(collected.lines, keep.tolist(), strict=True) if not kept
+        ]
+        if skipped:
+            await conn.copy_records_to_table(
+                "import_skipped", records=[(line,) for line in skipped]
+            )
+        summary.imported = int(keep.sum())
         await _store_reports(conn, account_id, summary.imported, phase)
-        phase("merging incidents")
-        await conn.execute(APPLY_MERGES)
-        await conn.execute(DROP_MERGED)
-        phase("storing incidents")
-        # Every incident written here has reports, so none needs refresh_incidents' check;
-        # the report changes logged below queue each one (and each survivor) for the fold.
-        await conn.execute(INSERT_INCIDENTS)
-        phase("updating statistics")
-        # A cube in another time zone (or none yet) is rebuilt from the tables by the fold,
-        # these reports included: changes logged for it would only be thrown away.
-        if await conn.fetchval(CUBE_TIME_ZONE) == time_zone:
-            await conn.execute(LOG_CHANGES)
-            await conn.execute(LOG_MERGES)
-        await fold(conn, time_zone)
+        phase("grouping into incidents and updating statistics")
+        # One batch: the folder loads the stored neighbourhood of all of them at once.
+        folded = await folder.fold(
+            conn, grouping, time_zone, batch_size=max(summary.imported, folder.DEFAULT_BATCH)
+        )
+        assert folded is not None  # the lock is held
+        summary.incidents = folded.new_incidents
+        summary.merged = folded.merged_incidents
         phase("committing")
     summary.reasons.sort(key=lambda rejected: rejected.line)
     return summary
@@ -300,11 +277,11 @@ async def _store_reports(
     count: int,
     phase: Callable[[str], object],
 ) -> None:
-    """Insert the grouped reports. An import larger than what is stored (a first load, say)
-    drops the plain indexes and the foreign keys first and builds them afresh afterwards, as
-    pg_restore does: maintaining them row by row cost twice as much as the insert itself
-    (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes the table's
-    exclusive lock, so reads of reports wait until the import commits too."""
+    """Insert the staged reports not skipped. An import larger than what is stored (a first
+    load, say) drops the plain indexes and the foreign keys first and builds them afresh
+    afterwards, as pg_restore does: maintaining them row by row cost twice as much as the
+    insert itself (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes
+    the table's exclusive lock, so reads of reports wait until the import commits too."""
     if count == 0 or await conn.fetchval(STORED_UP_TO, count) >= count:
         phase("storing reports")
         await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
@@ -366,72 +343,3 @@ async def _skip_known(
             keep[i] = False
             summary.reject(c.lines[i], f"client_id repeats line {seen}")
     return keep
-
-
-def join_split_incidents(labels: Labels, new_count: int, stored_incidents: Labels) -> Labels:
-    """Join the components that share a stored incident. Its reports can fall apart under the
-    rule (some lie outside the loaded period, or the distance or window was changed): left
-    apart, one part could be absorbed by one survivor while the other absorbed a third
-    incident into it, leaving two incidents where the merges made one."""
-    stored_labels = labels[new_count:]
-    order = np.lexsort((stored_labels, stored_incidents))
-    incidents, parts = stored_incidents[order], stored_labels[order]
-    same = incidents[1:] == incidents[:-1]
-    first, second = parts[:-1][same], parts[1:][same]
-    if not np.any(first != second):
-        return labels
-    joined: Labels = connected_components(int(labels.max()) + 1, first, second)[labels]
-    return joined
-
-
-async def group_staged(
-    conn: asyncpg.Connection,
-    rule: GroupingRule,
-    summary: ImportSummary,
-    c: Staged,
-    keep: np.ndarray,
-) -> None:
-    """Group the kept staged reports with the stored ones of their period (set-based, as
-    ingest would one by one): fills import_groups (line to incident) and import_merges
-    (stored incidents absorbed by others), and the summary's counts. The backfill of
-    reports stored before incidents existed uses it too."""
-    chosen = np.flatnonzero(keep)
-    if len(chosen) == 0:
-        return
-    times = [c.times[i] for i in chosen]
-    low = EPOCH + timedelta(microseconds=min(times)) - rule.window
-    high = EPOCH + timedelta(microseconds=max(times)) + rule.window
-    stored = await conn.fetch(NEARBY_STORED, low, high)
-    cells = [c.cells[i] for i in chosen] + [row["h3_cell"] for row in stored]
-    all_times = times + [microseconds(row["occurred_at"]) for row in stored]
-    labels = components(cells, all_times, rule.distance, microseconds(rule.window))
-
-    new_count = len(chosen)
-    stored_incidents = np.asarray([row["incident_id"] for row in stored], dtype=np.int64)
-    labels = join_split_incidents(labels, new_count, stored_incidents)
-    # Each component keeps the smallest stored incident it touches; the others merge into it.
-    survivor: dict[int, int] = {}
-    for label, incident in zip(labels[new_count:].tolist(), stored_incidents.tolist(), strict=True):
-        if label not in survivor or incident < survivor[label]:
-            survivor[label] = incident
-    merges = {
-        incident: survivor[label]
-        for label, incident in zip(
-            labels[new_count:].tolist(), stored_incidents.tolist(), strict=True
-        )
-        if incident != survivor[label]
-    }
-    new_labels = sorted(set(labels[:new_count].tolist()) - survivor.keys())
-    fresh = await conn.fetch(NEW_INCIDENT_IDS, len(new_labels)) if new_labels else []
-    incident_of = dict(survivor)
-    incident_of.update(zip(new_labels, (row[0] for row in fresh), strict=True))
-    groups = [
-        (c.lines[i], incident_of[label])
-        for i, label in zip(chosen.tolist(), labels[:new_count].tolist(), strict=True)
-    ]
-    await conn.copy_records_to_table("import_groups", records=groups)
-    if merges:
-        await conn.copy_records_to_table("import_merges", records=list(merges.items()))
-    summary.imported = new_count
-    summary.incidents = len(new_labels)
-    summary.merged = len(merges)

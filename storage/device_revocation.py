@@ -29,7 +29,7 @@ from storage.reviews import audit_entry, reject_if_pending
 REVOKE = """
 update devices set revoked_at = coalesce(revoked_at, now()) where id = $1 returning revoked_at
 """
-# In incident order, the order a merging ingest locks incidents in (fewer deadlocks).
+# In incident order, as the audit log lists the rejections.
 SELECT_PENDING = """
 select id from reports where device_id = $1 and status = 'pending'
 order by incident_id nulls first, id

@@ -1,9 +1,8 @@
 """A moderator overrides automatic grouping: merge two incidents, or split reports off one.
 
-Both lock the incident rows first (as ingest and withdrawal do), move reports, and queue
-both incidents for the fold (``refresh_incidents``), which also deletes an
-incident left without reports. Report-unit statistics do not depend on incidents, so only
-incident facts change.
+Both take the folder's lock first (storage/folder.py writes the membership and logs both
+incidents for the statistics fold), then lock the incident rows. Report-unit statistics do
+not depend on incidents, so only incident facts change.
 
 No rule is stored: automatic grouping keeps applying afterwards. A later report within the
 grouping distance and window of both parts of a split joins them again (it bridges them, as
@@ -18,15 +17,12 @@ import uuid
 import asyncpg
 
 from schemas.auth import Principal
+from storage import folder
 from storage.audit import record
 from storage.errors import DomainError, NotFound
 
 LOCK_INCIDENTS = "select id from incidents where id = any($1::bigint[]) order by id for update"
-MERGE = "update reports set incident_id = $1 where incident_id = $2"
 SELECT_MEMBER_IDS = "select id from reports where incident_id = $1"
-NEW_INCIDENT = "insert into incidents default values returning id"
-MOVE = "update reports set incident_id = $1 where id = any($2::uuid[])"
-REFRESH = "select refresh_incidents($1::bigint[])"
 
 
 class InvalidOverride(DomainError):
@@ -46,20 +42,20 @@ async def merge_incidents(
     """``other_id``'s reports join ``incident_id``; ``other_id`` disappears."""
     if other_id == incident_id:
         raise InvalidOverride("$.incident_id", "an incident cannot be merged with itself")
+    await folder.lock(conn)
     locked = {row["id"] for row in await conn.fetch(LOCK_INCIDENTS, [incident_id, other_id])}
     if incident_id not in locked:
         raise NotFound("no such incident")
     if other_id not in locked:
         raise InvalidOverride("$.incident_id", f"there is no incident {other_id}")
-    moved = await conn.execute(MERGE, incident_id, other_id)
-    await conn.execute(REFRESH, [incident_id, other_id])
+    moved = await folder.merge_incidents(conn, incident_id, other_id)
     await record(
         conn,
         actor=principal,
         action="incident.merged",
         subject_type="incident",
         subject_id=str(incident_id),
-        details={"merged_incident_id": other_id, "reports_moved": int(moved.split()[-1])},
+        details={"merged_incident_id": other_id, "reports_moved": moved},
     )
 
 
@@ -67,6 +63,7 @@ async def split_incident(
     conn: asyncpg.Connection, principal: Principal, incident_id: int, report_ids: list[uuid.UUID]
 ) -> int:
     """The given reports become a new incident; returns its id."""
+    await folder.lock(conn)
     if not await conn.fetch(LOCK_INCIDENTS, [incident_id]):
         raise NotFound("no such incident")
     members = {row["id"] for row in await conn.fetch(SELECT_MEMBER_IDS, incident_id)}
@@ -82,9 +79,7 @@ async def split_incident(
         raise InvalidOverride(
             "$.report_ids", "a split must leave at least one report in the incident"
         )
-    new_id: int = await conn.fetchval(NEW_INCIDENT)
-    await conn.execute(MOVE, new_id, sorted(chosen))
-    await conn.execute(REFRESH, [incident_id, new_id])
+    new_id = await folder.split_incident(conn, incident_id, sorted(chosen))
     await record(
         conn,
         actor=principal,

@@ -23,7 +23,7 @@ from schemas.report import Identification
 from storage.audit_reads import reports_read
 from storage.errors import NotFound
 
-# The same facts the fold counts (migrations/repeatable/incident_facts_of.sql), per scope.
+# The same facts the fold counts (incident_facts_of), per scope.
 SELECT_FACTS = """
 select scope, reports, earliest_at, h3_cell, agency, masked, classification
 from incident_facts_of(array[$1::bigint])

@@ -6,7 +6,8 @@ after them when it changed, and all of them after any numbered file ran.
 
 Several replicas may start at once: each takes the same session-level advisory lock, so
 exactly one applies pending files while the others wait, then find nothing left to do. Under
-the same lock, reports stored before incident grouping existed are grouped (once).
+the same lock, the folder then takes in reports the migrations marked pending (those stored
+before incident grouping existed).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Final
 
 import asyncpg
 
-from storage.backfill_grouping import GROUPING_VERSION, group_ungrouped
+from storage import folder, locks
 from storage.errors import MigrationError
 from storage.incidents import GroupingRule
 from storage.repeatables import (
@@ -32,8 +34,9 @@ from storage.repeatables import (
 
 log = logging.getLogger(__name__)
 
-# Arbitrary fixed key ("plainsig" in ASCII) shared by every Plainsight process.
-ADVISORY_LOCK_KEY = 0x706C61696E736967
+ADVISORY_LOCK_KEY = locks.MIGRATIONS
+FOLDER_VERSION: Final = 16
+"""The migration that made the folder the one writer of incidents (reports.counted)."""
 _FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 CREATE_VERSIONS_TABLE = """
@@ -83,8 +86,8 @@ async def migrate(
 ) -> list[int]:
     """Apply pending migrations, then the repeatable definitions that changed (all of them if
     a numbered file ran); return the versions applied by this call. With ``grouping`` (the
-    configured rule), then group counted reports that have no incident, still under the lock
-    so that runners starting together cannot group the same reports twice."""
+    configured rule), then run the folder once, still under the lock: reports stored before
+    incidents existed were marked pending by the migration, and are grouped now."""
     wanted = load_migrations() if migrations is None else migrations
     definitions = load_repeatables() if repeatables is None else repeatables
     applied_now: list[int] = []
@@ -104,8 +107,8 @@ async def migrate(
             log.info("migration applied", extra={"version": migration.version})
             applied_now.append(migration.version)
         await apply_repeatables(conn, definitions, everything=bool(applied_now))
-        if grouping is not None and GROUPING_VERSION in {*applied, *applied_now}:
-            await group_ungrouped(conn, grouping)
+        if grouping is not None and FOLDER_VERSION in {*applied, *applied_now}:
+            await folder.fold(conn, grouping, None)
     finally:
         await conn.execute("select pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
     return applied_now

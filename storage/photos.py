@@ -21,6 +21,7 @@ from uuid_utils.compat import uuid7
 
 from schemas.auth import Principal
 from schemas.photos import PhotoView, Provenance, SimilarPhoto
+from storage import locks
 from storage.blobs import BlobStore
 from storage.errors import Conflict, NotFound
 from storage.photo_pipeline import ProcessedPhoto
@@ -28,7 +29,7 @@ from storage.reports import can_read_all
 
 # Near-duplicates: within this many differing bits on both 64-bit hashes.
 SIMILAR_MAX_DISTANCE = 8
-_LOCK_NAMESPACE = 0x70686F74  # "phot": advisory locks on blob keys, apart from migrations
+_LOCK_NAMESPACE = locks.PHOTO_BLOBS
 
 SELECT_REPORT_FOR_UPLOAD = """
 select occurred_at, h3_cell, status, owner_id from reports where id = $1

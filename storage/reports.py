@@ -15,23 +15,23 @@ from uuid_utils.compat import uuid7
 from schemas.auth import Principal, Role
 from schemas.receipts import Receipt, ReportCreated, receipt_fields
 from schemas.report import ReportContent, ReportIn, ReportView
+from storage import folder
 from storage.cursors import decode_cursor, encode_cursor
 from storage.errors import Conflict, Gone, NotFound
-from storage.incidents import (
-    GroupingRule,
-    classify,
-    lock_incident,
-    reevaluate_incident,
-    report_agency,
-)
+from storage.incidents import GroupingRule, classify, report_agency
 from storage.receipts import ReceiptSigner
 from storage.retained_content import COARSE_RESOLUTION, matches_retained
 from storage.retained_content import canonical_content as canonical_content
 
-# Stores and groups the report in one round trip (migration 0003); null: client_id taken.
-INGEST_REPORT = """
-select ingest_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $18, $19)
+# The whole of ingest's work in the database: one row appended (fold_pending_since takes its
+# default, so the folder groups and counts it). No row: the client_id is taken already.
+INSERT_REPORT = """
+insert into reports (id, device_id, account_id, client_id, kind, received_at, payload_sha256,
+                     receipt_signature, occurred_at, h3_cell, content, identification, masked,
+                     agencies_claimed, agencies_suspected, agency)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+on conflict (owner_id, client_id) do nothing
+returning id
 """
 SELECT_BY_CLIENT_ID = """
 select id, client_id, kind, status, received_at, payload_sha256, receipt_signature, h3_cell
@@ -58,24 +58,20 @@ where content is not null
 order by received_at desc, id desc
 limit $5
 """
-SELECT_OWN_INCIDENT = "select incident_id from reports where id = $1 and owner_id = $2"
-LOCK_REPORT = "select incident_id from reports where id = $1 for update"
-# The report leaves the counts of every scope it was in: the cube takes it out at the next fold.
-LOG_WITHDRAWAL = """
-insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
-                           masked, kind, identification)
-select r.incident_id, scope.name, -1, r.occurred_at, r.h3_cell, r.agency, r.masked, r.kind,
-       r.identification
-from reports r
-cross join (values ('all'), ('verified')) as scope (name)
-where r.id = $1 and r.incident_id is not null and (scope.name = 'all' or r.status = 'verified')
-"""
+SELECT_OWN = "select owner_id from reports where id = $1"
+# The content goes at once; what the statistics counted of the report stays until the
+# folder has taken it out of the counts (it purges the rest then; at once if nothing counted).
 WITHDRAW = """
 update reports
-set status = 'withdrawn', withdrawn_at = coalesce(withdrawn_at, now()),
-    content = null, occurred_at = null, h3_cell = null, incident_id = null,
-    identification = null, masked = null, agencies_claimed = null, agencies_suspected = null,
-    agency = null
+set status = 'withdrawn', withdrawn_at = coalesce(withdrawn_at, now()), content = null,
+    fold_pending_since = now(),
+    occurred_at = case when counted > 0 then occurred_at end,
+    h3_cell = case when counted > 0 then h3_cell end,
+    identification = case when counted > 0 then identification end,
+    masked = case when counted > 0 then masked end,
+    agencies_claimed = case when counted > 0 then agencies_claimed end,
+    agencies_suspected = case when counted > 0 then agencies_suspected end,
+    agency = case when counted > 0 then agency end
 where id = $1
 """
 
@@ -94,7 +90,6 @@ async def submit_report(
     principal: Principal,
     content: ReportContent,
     signer: ReceiptSigner,
-    grouping: GroupingRule,
 ) -> Submission:
     """Store a minimised report once; a re-send replays the original answer.
 
@@ -113,9 +108,8 @@ async def submit_report(
     device_id = principal.id if principal.is_device else None
     account_id = None if principal.is_device else principal.id
     cell = h3.str_to_int(content.location.h3_cell)
-    neighbourhood = grouping.neighbourhood(cell, content.occurred_at)
-    incident_id = await conn.fetchval(
-        INGEST_REPORT,
+    stored = await conn.fetchval(
+        INSERT_REPORT,
         report_id,
         device_id,
         account_id,
@@ -132,11 +126,8 @@ async def submit_report(
         list(content.agents.agencies_claimed),
         list(content.agents.agencies_suspected),
         report_agency(content.agents),
-        neighbourhood.cells,
-        grouping.window,
-        neighbourhood.lock_keys,
     )
-    if incident_id is not None:
+    if stored is not None:
         receipt = Receipt(
             report_id=report_id,
             client_id=content.client_id,
@@ -247,24 +238,17 @@ async def withdraw_report(
 ) -> None:
     """Purge the content; keep a tombstone so the client_id cannot be re-used (410).
 
-    Runs in the caller's transaction. The report leaves its incident, which is re-evaluated:
-    it may split (this report was the bridge) or disappear (it was the only one).
+    Runs in the caller's transaction, which folds the report at once (the folder's lock
+    first): the report leaves its incident, which is re-evaluated (it may split, or
+    disappear), and the statistics' counts.
     """
-    while True:
-        row = await conn.fetchrow(SELECT_OWN_INCIDENT, report_id, principal.id)
-        if row is None:
-            # Not the caller's report (or no such report): do not reveal which.
-            raise NotFound("no such report")
-        incident_id = row["incident_id"]
-        # The incident before the report row: the order a merging ingest takes them in.
-        if incident_id is not None:
-            await lock_incident(conn, incident_id)
-        if await conn.fetchval(LOCK_REPORT, report_id) == incident_id:
-            break  # else a merge moved the report meanwhile: lock its new incident
-    await conn.execute(LOG_WITHDRAWAL, report_id)
+    await folder.lock(conn)
+    row = await conn.fetchrow(SELECT_OWN, report_id)
+    if row is None or row["owner_id"] != principal.id:
+        # Not the caller's report (or no such report): do not reveal which.
+        raise NotFound("no such report")
     await conn.execute(WITHDRAW, report_id)
-    if incident_id is not None:
-        await reevaluate_incident(conn, grouping, incident_id)
+    await folder.fold_reports(conn, grouping, [report_id])
 
 
 def _view(view_json: str) -> ReportView:

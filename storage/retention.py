@@ -6,9 +6,9 @@ After ``days`` (PLAINSIGHT_RETENTION_DAYS) counted from ``received_at`` (the ser
 
 - coarsen: the report's H3 cell, in the ``h3_cell`` column and in the stored content JSON
   (``location.h3_cell``), becomes its resolution-7 parent (~5 km²). ``incident_id`` is left as
-  it is: grouping never runs on coarsened cells (``storage.incidents`` keeps an incident with a
-  coarsened member whole). The fold's remembered facts (``stats_folded.h3_cell``) and the
-  incident's changes not folded yet (``stats_changes.h3_cell``) are coarsened with them. The
+  it is: grouping never runs on coarsened cells (the folder keeps an incident with a
+  coarsened member whole). A counted report is marked for the folder, which re-derives its
+  incident's facts (and what the statistics remember of them) from the coarsened cell. The
   statistics cube keys areas by ``h3_parent(cell, 7)``, the identity on a res-7 cell, so no
   count moves;
 - purge free text of rejected reports rejected at least ``days`` ago (a moderator may
@@ -44,7 +44,7 @@ import asyncpg
 import h3
 
 from schemas.report import ReportContent
-from storage import audit
+from storage import audit, locks
 from storage.blobs import BlobStore
 from storage.photos import release_blobs
 from storage.retained_content import (
@@ -54,8 +54,7 @@ from storage.retained_content import (
 )
 from storage.retained_content import coarsened as coarsen
 
-RETENTION_LOCK = 7351000109  # session advisory lock: one retention run at a time
-FOLD_LOCK = 7351000101  # fold_statistics' lock: stats_folded rows
+RETENTION_LOCK = locks.RETENTION  # session advisory lock: one retention run at a time
 DEFAULT_BATCH_SIZE = 5000
 
 # Candidates: a cell finer than res 7 (resolution in bits 52-55), received before the cutoff.
@@ -69,25 +68,16 @@ where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
 order by id limit $2 for update skip locked
 """
 # The rows a batch locked get their rewritten content and its hash; the signature over the
-# received content goes (the reporter holds the receipt).
+# received content goes (the reporter holds the receipt). A counted report goes to the folder:
+# its incident's facts (cell included) are derived again.
 REWRITE_BATCH = """
 update reports r
 set h3_cell = u.h3_cell, content = u.content::jsonb, payload_sha256 = u.payload_sha256,
-    receipt_signature = null
+    receipt_signature = null,
+    fold_pending_since = case when r.counted > 0 then now() else r.fold_pending_since end
 from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])
      as u (id, h3_cell, content, payload_sha256)
 where r.id = u.id
-returning r.incident_id
-"""
-COARSEN_FOLDED = """
-update stats_folded set h3_cell = h3_parent(h3_cell, 7)
-where incident_id = any($1::bigint[]) and ((h3_cell >> 52) & 15) > 7
-"""
-# Changes not folded yet: the fold reads their cell only as h3_parent(cell, 7), so coarsening
-# every one of the incident's changes moves no count.
-COARSEN_CHANGES = """
-update stats_changes set h3_cell = h3_parent(h3_cell, 7)
-where incident_id = any($1::bigint[]) and ((h3_cell >> 52) & 15) > 7
 """
 # Candidates: rejected before the cutoff, with free text left.
 COUNT_NARRATIVES = """
@@ -258,7 +248,7 @@ async def _rewrite_batch(
 ) -> int:
     """Lock one batch, rewrite each row's content in Python (the hash must be the service's
     canonical JSON, which SQL cannot reproduce byte for byte), store it with its hash and
-    without the signature, and coarsen what the statistics remember of its incidents.
+    without the signature (and mark it for the folder if it counts).
     The content is re-encoded from the schema's Struct, as at ingest: top-level fields the
     schema no longer knows are dropped with it."""
     rows = await conn.fetch(select_batch, before, batch_size)
@@ -272,11 +262,5 @@ async def _rewrite_batch(
         body = canonical_content(content)
         texts.append(body.decode())
         hashes.append(hashlib.sha256(body).hexdigest())
-    updated = await conn.fetch(REWRITE_BATCH, ids, cells, texts, hashes)
-    incidents = sorted({r["incident_id"] for r in updated if r["incident_id"] is not None})
-    if incidents:
-        # The fold's lock first: the fold writes stats_folded and empties stats_changes under it.
-        await conn.execute("select pg_advisory_xact_lock($1)", FOLD_LOCK)
-        await conn.execute(COARSEN_FOLDED, incidents)
-        await conn.execute(COARSEN_CHANGES, incidents)
+    await conn.execute(REWRITE_BATCH, ids, cells, texts, hashes)
     return len(rows)

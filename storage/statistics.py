@@ -13,8 +13,10 @@ import h3.api.basic_int as h3i
 import msgspec
 
 from schemas.stats import Dimension, StatsRow
+from storage import folder
 from storage.disclosure import Cell, suppressed_cells
-from storage.stats_cube import count_cells, fold, range_generation
+from storage.incidents import DEFAULT_GROUPING, GroupingRule
+from storage.stats_cube import count_cells, range_generation
 from storage.stats_query import StatsQuery
 from storage.wilson import rate, wilson_interval
 
@@ -114,13 +116,16 @@ async def identification_table(
     threshold: int,
     coarsest_area: int = 5,
     cache: TableCache | None = None,
+    *,
+    rule: GroupingRule = DEFAULT_GROUPING,
 ) -> Table:
-    """The published table, from every change committed so far.
+    """The published table, from every report committed so far (the folder runs first,
+    grouping with ``rule``: the service's configured one).
 
     On a connection outside a transaction the fold commits by itself (its lock is held only
     that long) and the counting then reads one snapshot, with the months' generations it
     belongs to; inside a caller's transaction everything runs in that."""
-    await fold(conn, query.time_zone.key)
+    await folder.fold(conn, rule, query.time_zone.key)
     if conn.is_in_transaction():
         return await _published(conn, query, threshold, coarsest_area, cache)
     async with conn.transaction(isolation="repeatable_read", readonly=True):

@@ -32,7 +32,6 @@ ROLLUPS: Final[dict[tuple[Grain, bool], int]] = {
     ("day", False): 5,
 }
 ATTRIBUTES: Final = frozenset({Dimension.AGENCY, Dimension.MASKED, Dimension.KIND})
-FOLD = "select fold_statistics($1)"
 RANGE_GENERATION = """
 select max(generation) from stats_cube_months
 where ($1::date is null or month >= $1) and ($2::date is null or month <= $2)
@@ -61,7 +60,8 @@ class _Source:
     scopes: dict[StatusScope, str]
 
 
-# {tz} becomes a parameter. Counted reports are exactly those in an incident.
+# {tz} becomes a parameter. Counted reports are exactly those in an incident (the folder
+# sets both together).
 _SOURCES: Final = {
     # What the cube counts per incident, as of the last fold (so it agrees with the cube).
     Unit.INCIDENT: _Source(
@@ -95,7 +95,8 @@ _SOURCES: Final = {
         classification="r.identification",
         scopes={
             StatusScope.ALL: "r.incident_id is not null",
-            StatusScope.VERIFIED: "r.incident_id is not null and r.status = 'verified'",
+            # What the folder counted (reports.counted), as the cube does.
+            StatusScope.VERIFIED: "r.incident_id is not null and r.counted = 2",
         },
     ),
 }
@@ -232,12 +233,6 @@ def source_sql(query: StatsQuery, piece: Piece) -> tuple[str, list[object]]:
     sql = f"select {', '.join([*keys, *counts])} from {source.table}"  # noqa: S608
     sql += " where " + " and ".join(conditions)
     return sql + _group_clause(query), params.values
-
-
-async def fold(conn: asyncpg.Connection, time_zone: str) -> int:
-    """Move pending changes into the cube; returns how many there were."""
-    folded: int = await conn.fetchval(FOLD, time_zone)
-    return folded
 
 
 async def range_generation(conn: asyncpg.Connection, query: StatsQuery) -> int:

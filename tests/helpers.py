@@ -11,9 +11,19 @@ import asyncpg
 import httpx
 
 from schemas.auth import Role
-from storage import accounts
+from storage import accounts, folder
+from storage.incidents import DEFAULT_GROUPING, GroupingRule
 
 PASSWORD = "correct horse battery staple"
+
+
+async def fold_now(
+    conn: asyncpg.Connection, rule: GroupingRule = DEFAULT_GROUPING, time_zone: str = "UTC"
+) -> folder.FoldSummary:
+    """Run the folder now (what ``serve`` does every second), rather than sleeping."""
+    summary = await folder.fold(conn, rule, time_zone)
+    assert summary is not None
+    return summary
 
 
 def observer_report(**overrides: Any) -> dict[str, Any]:
@@ -97,5 +107,12 @@ class Api:
             return await self.device_token()
         return await self.account_token(role)
 
-    async def submit(self, token: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.post("/v1/reports", json=body, headers=bearer(token))
+    async def submit(
+        self, token: str, body: dict[str, Any], *, fold: bool = True
+    ) -> httpx.Response:
+        """POST the report, then (``fold``) run the folder, as the service's background loop
+        would within a second: incidents and counts include the report."""
+        response = await self.client.post("/v1/reports", json=body, headers=bearer(token))
+        if fold:
+            await fold_now(self.conn)
+        return response

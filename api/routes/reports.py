@@ -74,14 +74,14 @@ async def submit_report(request: Request[Principal, str, State]) -> Response[Rep
         raise InvalidInput("$.kind", detail, status=403, code="kind_not_allowed")
     state = request.app.state
     # The hottest path takes its connection directly (no dependency injection) and runs one
-    # statement (store and group, see storage/incidents.py), atomic on its own: no BEGIN/COMMIT.
+    # statement (one INSERT; the folder groups and counts it later), atomic on its own: no
+    # BEGIN/COMMIT.
     async with state.db.acquire() as conn:
         submission = await reports.submit_report(
             conn,
             principal=principal,
             content=minimise(report),
             signer=state.signer,
-            grouping=state.grouping,
         )
     return JSONResponse(submission.created, status_code=200 if submission.replayed else 201)
 

@@ -209,6 +209,7 @@ async def _table(state: State, query: StatsQuery) -> Table:
             settings.suppression_threshold,
             coarsest_area=MIN_AREA_RESOLUTION,
             cache=state.stats_tables,
+            rule=state.grouping,
         )
 
 

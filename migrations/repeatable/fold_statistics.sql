@@ -25,10 +25,9 @@ begin
     perform set_config('jit', 'off', true);
     v_rebuild := (select time_zone from stats_cube_settings) is distinct from p_time_zone;
     if v_rebuild then
-        -- Start afresh and count every incident and counted report from the tables.
-        -- Submissions wait meanwhile (they log changes); the changes pending are counted
-        -- with everything else.
-        lock table stats_changes in share row exclusive mode;
+        -- Start afresh and count every incident and counted report from the tables (what
+        -- the folder has counted: reports.counted). Only the folder logs changes, and it
+        -- holds this lock: the changes pending are counted with everything else.
         truncate stats_cube, stats_folded;
         delete from stats_changes;
         insert into stats_cube_settings as s (time_zone) values (p_time_zone)
@@ -54,8 +53,7 @@ begin
         select r.incident_id, scope.name, 1, r.occurred_at, r.h3_cell, r.agency, r.masked,
                r.kind, r.identification
         from reports r cross join (values ('all'), ('verified')) as scope (name)
-        where v_rebuild and r.incident_id is not null
-          and (scope.name = 'all' or r.status = 'verified')
+        where v_rebuild and r.counted > 0 and (scope.name = 'all' or r.counted = 2)
     ), dirty as (
         select distinct incident_id from changes where incident_id is not null
     ), facts as (
@@ -95,8 +93,8 @@ begin
         group by 1, 2, 3, 4
     ), expanded (rollup, scope, unit, period, area, agency, masked, kind, not_identified,
                  identified, unclear) as (
-        -- The rows of stats_rollups, by id: 5 day, 2 month and 4 week by attributes; 1 month and
-        -- 3 week by area. Months and weeks add up the days, not the changes again.
+        -- The rollups by id (stats_rollups): 5 day, 2 month and 4 week by attributes; 1
+        -- month and 3 week by area. Months and weeks add up the days, not the changes again.
         select 5, scope, unit, day, 0, agency, masked, kind, not_identified, identified,
                unclear
         from daily_attributes

@@ -20,7 +20,7 @@ language sql stable as $$
         from unnest(p_incidents) as t (id)
         join reports r on r.incident_id = t.id
         cross join (values ('all'), ('verified')) as scope (name)
-        where scope.name = 'all' or r.status = 'verified'
+        where scope.name = 'all' or r.counted = 2
     ), earliest as (
         select distinct on (m.incident_id, m.scope) m.incident_id, m.scope, m.id, m.h3_cell,
                m.kind

@@ -27,6 +27,7 @@ from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 
 from schemas.settings import load_settings
+from storage import locks
 
 # Same shape of table as ``reports``: primary key, a unique client_id, timestamps, jsonb content.
 CREATE_TABLE = """
@@ -39,7 +40,7 @@ create table if not exists bench_reports (
     content jsonb not null
 )
 """
-SCHEMA_LOCK_KEY = 7_351_000_001  # serialises CREATE TABLE when several workers start at once
+SCHEMA_LOCK_KEY = locks.BENCH_BARE_SCHEMA  # serialises CREATE TABLE when workers start at once
 INSERT = """
 insert into bench_reports (id, client_id, kind, occurred_at, received_at, content)
 values ($1, $2, $3, $4, $5, $6)

@@ -1,10 +1,13 @@
 """``plainsight import``: the same validation and minimisation as the API, idempotent on
-client_id, set-based grouping that agrees with ingest, rejected lines named, nothing
-half-imported."""
+client_id, grouped by the folder as live reports are, rejected lines named, nothing
+half-imported, one plain line on failure."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import random
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,15 +17,20 @@ from typing import Any
 
 import asyncpg
 import h3
+import msgspec
 import pytest
 
 from api.app import apply_migrations
-from schemas.auth import Role
+from api.stats_folding import background_folding
+from schemas.auth import Principal, Role
+from schemas.report import ReportIn, minimise
 from storage import accounts
 from storage.bulk_import import ImportSummary, import_reports
-from storage.db import connect
+from storage.db import PooledDatabase, connect
 from storage.incidents import GroupingRule
-from tests.helpers import PASSWORD, Api, bearer, observer_report
+from storage.receipts import ReceiptSigner
+from storage.reports import submit_report
+from tests.helpers import PASSWORD, Api, bearer, fold_now, observer_report
 from tests.integration.cli_support import cli_environment, run_cli
 from tests.integration.cube_check import check_cube
 
@@ -316,5 +324,136 @@ async def test_the_command_imports_and_summarises(migrated_database: str, tmp_pa
     conn = await connect(migrated_database)
     try:
         assert await conn.fetchval("select count(*) from reports") == 2
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_import_says_so_in_one_line_and_imports_nothing(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = await connect(migrated_database)
+    try:
+        await accounts.create_account(
+            conn, email="steward@example.org", role=Role.moderator, password=PASSWORD
+        )
+        # The database refuses the insert midway (a full disk, say).
+        await conn.execute(
+            """
+            create function refuse() returns trigger language plpgsql as $$
+            begin raise exception 'could not extend file: No space left on device'; end $$;
+            create trigger refuse before insert on reports for each statement
+            execute function refuse();
+            """
+        )
+    finally:
+        await conn.close()
+    path = ndjson(tmp_path / "log.ndjson", [at(CENTRE), at(CENTRE, minutes=10)])
+    env = cli_environment(data, migrated_database)
+    result = await run_cli("import", str(path), "--account", "steward@example.org", env=env)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("plainsight:")]
+    assert lines == [
+        "plainsight: the import failed and nothing was imported (could not extend file: No"
+        " space left on device); fix the cause and run it again"
+    ]
+    # The traceback is in the structured log (one JSON line), not printed at the operator.
+    assert not any(line.startswith("Traceback") for line in result.stderr.splitlines())
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any(entry.get("message") == "import failed" for entry in logged), result.stderr
+    conn = await connect(migrated_database)
+    try:
+        assert await conn.fetchval("select count(*) from reports") == 0
+    finally:
+        await conn.close()
+
+
+async def test_a_large_import_while_the_service_folds_and_ingests(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    """Tens of thousands of reports imported while a background folder loop runs and live
+    reports arrive on the same database: locks are taken in the folder's order (no deadlock),
+    and every report ends counted once."""
+    rng = random.Random(12)
+    cells = sorted(h3.grid_disk(CENTRE, 30))
+    lines = [at(rng.choice(cells), minutes=rng.randrange(0, 60 * 24 * 60)) for _ in range(20_000)]
+    path = ndjson(tmp_path / "big.ndjson", lines)
+    setup = await connect(migrated_database)
+    try:
+        account = await importer(setup)
+        device_id, _ = await accounts.create_device(setup)
+    finally:
+        await setup.close()
+    db = await PooledDatabase.open(migrated_database, min_size=1, max_size=3)
+    live: list[uuid.UUID] = []
+
+    async def ingest_live(stop: asyncio.Event) -> None:
+        signer = ReceiptSigner(os.urandom(32))
+        principal = Principal(id=device_id, role=Role.observer)
+        while not stop.is_set():
+            body = at(rng.choice(cells), minutes=rng.randrange(0, 60 * 24 * 60))
+            content = minimise(msgspec.convert(body, ReportIn))
+            async with db.acquire() as conn:
+                created = await submit_report(
+                    conn, principal=principal, content=content, signer=signer
+                )
+            live.append(created.created.id)
+            await asyncio.sleep(0.01)
+
+    conn = await connect(migrated_database)
+    try:
+        async with background_folding(db, RULE, "UTC", interval_s=0.05):
+            stop = asyncio.Event()
+            ingesting = asyncio.create_task(ingest_live(stop))
+            await asyncio.sleep(0.3)
+            with ThreadPoolExecutor(2) as executor:
+                summary = await asyncio.wait_for(
+                    import_reports(
+                        conn, path, account_id=account, grouping=RULE, time_zone="UTC",
+                        executor=executor,
+                    ),
+                    timeout=300,
+                )  # fmt: skip
+            await asyncio.sleep(0.3)
+            stop.set()
+            await ingesting
+        assert summary.imported == 20_000
+        assert live
+        await fold_now(conn, RULE)
+        assert await conn.fetchval("select count(*) from reports where counted = 1") == (
+            20_000 + len(live)
+        )
+        await check_cube(conn, "UTC")
+    finally:
+        await conn.close()
+        await db.close()
+
+
+async def test_the_fold_command_folds_once_and_says_what_it_did(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = await connect(migrated_database)
+    try:
+        device_id, _ = await accounts.create_device(conn)
+        principal = Principal(id=device_id, role=Role.observer)
+        signer = ReceiptSigner(os.urandom(32))
+        for minutes in (0, 30, 500):
+            content = minimise(msgspec.convert(at(CENTRE, minutes), ReportIn))
+            await submit_report(conn, principal=principal, content=content, signer=signer)
+    finally:
+        await conn.close()
+    env = cli_environment(data, migrated_database)
+    result = await run_cli("fold", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "plainsight: folded 3 reports in 1 batches: 2 new incidents" in result.stdout
+    again = await run_cli("fold", env=env)
+    assert "plainsight: folded 0 reports" in again.stdout
+    conn = await connect(migrated_database)
+    try:
+        assert await conn.fetchval("select count(*) from incidents") == 2
+        await check_cube(conn, "UTC")
     finally:
         await conn.close()

@@ -33,7 +33,7 @@ from storage.statistics import TableCache, identification_table
 from storage.stats_query import StatsQuery
 from tests import photo_fixtures as fx
 from tests.conftest import TEST_RECEIPT_SEED
-from tests.helpers import PASSWORD, Api, bearer, observer_report, officer_note
+from tests.helpers import PASSWORD, Api, bearer, fold_now, observer_report, officer_note
 from tests.integration.cube_check import check_cube
 from tests.integration.support import assert_problem, devices
 from tests.live_server import live_server
@@ -878,7 +878,7 @@ async def test_moderation_is_audited(api: Api, moderator: str) -> None:
 async def test_reviews_racing_merging_submissions_keep_the_statistics_exact(
     pooled_client: tuple[httpx.AsyncClient, str],
 ) -> None:
-    """Reviews lock as withdrawals do: while bridging reports merge the incidents under
+    """Reviews fold under the folder's lock: while bridging reports merge the incidents under
     review, every review and submission succeeds and the cube stays exact."""
     client, dsn = pooled_client
     conn = await connect(dsn)
@@ -922,6 +922,7 @@ async def test_reviews_racing_merging_submissions_keep_the_statistics_exact(
         assert [r.status_code for r in responses] == [200] * 16 + [201] * 8, [
             r.text for r in responses if r.status_code >= 300
         ]
+        await fold_now(conn)
         # West and east survive in part (verified or unverified), joined by the bridges.
         assert await conn.fetchval("select count(distinct incident_id) from reports") == 1
         assert await conn.fetchval("select count(*) from reports where status = 'rejected'") == 8

@@ -14,9 +14,11 @@ import pytest
 
 from api.app import create_app
 from api.photo_workers import PhotoWorkers
+from api.stats_folding import fold_once
 from schemas.auth import Role
 from schemas.settings import Settings
 from storage.db import SingleConnectionDatabase, connect
+from storage.incidents import DEFAULT_GROUPING
 from tests.helpers import Api, bearer, observer_report
 from tests.integration.support import assert_problem
 from tests.live_server import live_server
@@ -372,3 +374,31 @@ async def test_every_codebook_value_is_accepted_by_the_api(api: Api) -> None:
 async def test_codebook_ignores_a_stale_token(api: Api) -> None:
     response = await api.client.get("/v1/codebook", headers=bearer("psd_stale"))
     assert response.status_code == 200, response.text
+
+
+def gauge(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match is not None, name
+    return float(match[1])
+
+
+async def test_metrics_show_how_far_the_folder_lags(scraper: Api) -> None:
+    token = await scraper.device_token()
+    text = await scrape(scraper)
+    assert gauge(text, "plainsight_fold_pending_reports") == 0
+    assert gauge(text, "plainsight_fold_lag_seconds") == 0
+    for _ in range(2):
+        response = await scraper.submit(token, observer_report(), fold=False)
+        assert response.status_code == 201
+    await scraper.conn.execute(
+        "update reports set fold_pending_since = fold_pending_since - interval '3 seconds'"
+    )
+    text = await scrape(scraper)
+    assert gauge(text, "plainsight_fold_pending_reports") == 2
+    assert gauge(text, "plainsight_fold_lag_seconds") >= 3
+    folded_before = gauge(text, "plainsight_folded_reports_total")
+    assert await fold_once(SingleConnectionDatabase(scraper.conn), DEFAULT_GROUPING, "UTC")
+    text = await scrape(scraper)
+    assert gauge(text, "plainsight_fold_pending_reports") == 0
+    assert gauge(text, "plainsight_fold_lag_seconds") == 0
+    assert gauge(text, "plainsight_folded_reports_total") == folded_before + 2

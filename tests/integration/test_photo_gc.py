@@ -22,7 +22,6 @@ from schemas.report import decode_report, minimise
 from storage import accounts, photos, reports
 from storage.blobs import FilesystemBlobStore
 from storage.db import connect
-from storage.incidents import GroupingRule
 from storage.photo_pipeline import process_photo
 from storage.photo_sanitise import sanitise
 from storage.receipts import ReceiptSigner
@@ -57,7 +56,6 @@ async def test_gc_deletes_orphans_and_stale_temp_files_and_keeps_referenced_blob
             principal=principal,
             content=content,
             signer=ReceiptSigner(os.urandom(32)),
-            grouping=GroupingRule(2, timedelta(minutes=90)),
         )
         report_id = submission.created.id
         kept = process_photo(

@@ -104,7 +104,7 @@ async def test_fresh_and_upgraded_file_by_file_define_everything_alike(
 
         expected = await definitions(fresh)
         assert await definitions(upgraded) == expected
-        assert len(expected["functions"]) >= 13
+        assert len(expected["functions"]) >= 7
         assert [row[0] for row in expected["views"]] == ["incident_facts"]
         assert len(expected["triggers"]) == 4
         fresh_records = {name: c for name, (c, _) in (await recorded(fresh)).items()}

@@ -33,12 +33,11 @@ from schemas.stats import Dimension, StatusScope, Unit
 from storage import accounts, reports
 from storage.blobs import BlobStore
 from storage.db import SingleConnectionDatabase, connect
-from storage.incidents import GroupingRule
 from storage.receipts import ReceiptSigner
 from storage.retention import RETENTION_LOCK, RetentionSummary, run_retention
 from storage.statistics import TableCache, identification_table
 from storage.stats_query import StatsQuery
-from tests.helpers import Api, bearer, observer_report, officer_note
+from tests.helpers import Api, bearer, fold_now, observer_report, officer_note
 from tests.integration.cli_support import cli_environment, run_cli
 from tests.integration.cube_check import actual_cube, check_cube
 from tests.photo_api_support import blob_path, unique_jpeg, uploaded
@@ -170,7 +169,9 @@ async def test_old_cells_are_coarsened_keeping_incidents_and_statistics(
     assert kept["h3_cell"] == h3.str_to_int(NEAR)
     assert content_of(kept)["location"]["h3_cell"] == NEAR
     assert kept["incident_id"] == before[recent]["incident_id"]
-    # No fine cell left in what the fold remembers of the old incidents either.
+    # No fine cell left in what the fold remembers of the old incidents either, once the
+    # folder has taken the coarsened reports in (serve's loop: within a second).
+    assert (await fold_now(api.conn)).reports == 3
     folded = await api.conn.fetch(
         "select h3_cell from stats_folded where incident_id = any($1::bigint[])",
         [before[old_a]["incident_id"], before[far]["incident_id"]],
@@ -396,12 +397,9 @@ async def test_cli_runs_retention_reports_counts_and_skips_when_busy(
         device_id, _ = await accounts.create_device(conn)
         principal = Principal(id=device_id, role=Role.observer)
         signer = ReceiptSigner(os.urandom(32))
-        rule = GroupingRule(2, timedelta(minutes=90))
         for minutes in (0, 300):
             content = minimise(decode_report(msgspec.json.encode(at(ORIGIN, minutes))))
-            await reports.submit_report(
-                conn, principal=principal, content=content, signer=signer, grouping=rule
-            )
+            await reports.submit_report(conn, principal=principal, content=content, signer=signer)
         await conn.execute("update reports set received_at = now() - interval '31 days'")
     finally:
         await conn.close()
@@ -420,6 +418,18 @@ async def test_cli_runs_retention_reports_counts_and_skips_when_busy(
         "0 narratives purged, 0 photos purged, 0 blobs deleted"
     )
     assert "retention" in done.stderr  # the progress bar
+    # The run folded: nothing pending, no fine cell in what the statistics remember.
+    conn = await connect(dsn)
+    try:
+        assert (
+            await conn.fetchval("select count(*) from reports where fold_pending_since is not null")
+            == 0
+        )
+        cells = [r["h3_cell"] for r in await conn.fetch("select h3_cell from stats_folded")]
+        assert cells
+        assert all(h3.get_resolution(h3.int_to_str(cell)) == 7 for cell in cells)
+    finally:
+        await conn.close()
 
     again = await run_cli("retention", "run", env=env)
     assert again.returncode == 0, again.stderr

@@ -35,7 +35,8 @@ from storage.bulk_import import import_reports
 from storage.incidents import GroupingRule
 from storage.retained_content import canonical_content, coarsened, decode_stored
 from storage.retention import RetentionSummary, run_retention
-from tests.helpers import Api, bearer, observer_report, officer_note
+from tests.helpers import Api, bearer, fold_now, observer_report, officer_note
+from tests.integration.cube_check import actual_cube
 
 ORIGIN = h3.latlng_to_cell(40.7191, -74.0017, 9)
 OTHER_AREA = h3.latlng_to_cell(40.80, -73.95, 9)  # another res-7 parent
@@ -158,24 +159,29 @@ async def test_the_fine_cell_cannot_be_recovered_after_retention(
     key.verify(b64url_decode(receipt["signature"]), canonical(fields))
 
 
-async def test_pending_changes_of_a_coarsened_incident_lose_the_fine_cell(
+async def test_the_folder_takes_the_fine_cell_out_of_a_coarsened_incident(
     api: Api, blobs: BlobStore
 ) -> None:
     token = await api.device_token()
     response = await api.submit(token, report_at(ORIGIN))
     assert response.status_code == 201, response.text
-    incident = await api.conn.fetchval(
-        "select incident_id from reports where id = $1", uuid.UUID(response.json()["id"])
-    )
-    fine = "select count(*) from stats_changes where incident_id = $1 and h3_cell = $2"
-    # Not folded yet (the test app runs no background fold).
-    assert await api.conn.fetchval(fine, incident, h3.str_to_int(ORIGIN)) >= 1
+    report_id = uuid.UUID(response.json()["id"])
+    incident = await api.conn.fetchval("select incident_id from reports where id = $1", report_id)
+    remembered = "select h3_cell from stats_folded where incident_id = $1 and scope = 'all'"
+    assert await api.conn.fetchval(remembered, incident) == h3.str_to_int(ORIGIN)
+    cube = await actual_cube(api.conn)
 
     await run_retention(api.conn, blobs, now=later(), days=30)
+    pending = "select fold_pending_since is not null from reports where id = $1"
+    assert await api.conn.fetchval(pending, report_id)
+    await fold_now(api.conn)
 
-    assert await api.conn.fetchval(fine, incident, h3.str_to_int(ORIGIN)) == 0
     coarse = h3.str_to_int(h3.cell_to_parent(ORIGIN, 7))
-    assert await api.conn.fetchval(fine, incident, coarse) >= 1
+    assert await api.conn.fetchval(remembered, incident) == coarse
+    assert await api.conn.fetchval("select incident_id from reports where id = $1", report_id) == (
+        incident
+    )
+    assert await actual_cube(api.conn) == cube  # areas are res-7 parents: no count moved
 
 
 async def test_a_resend_after_retention_is_recognised(api: Api, blobs: BlobStore) -> None:

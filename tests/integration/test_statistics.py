@@ -249,11 +249,11 @@ async def test_status_verified_counts_only_verified_reports(
     api: Api, reporter: Reporter, researcher: dict[str, str]
 ) -> None:
     ids = await reporter.incidents(AREA_X, MARCH, [IDENTIFIED] * 13)
-    # Moderation (reviews) is not an endpoint yet: verify eleven reports the way it will.
+    # Verified as a review does: the status, and the report marked for the folder.
     verified = [uuid.UUID(i) for i in ids[:11]]
-    await api.conn.execute("update reports set status = 'verified' where id = any($1)", verified)
     await api.conn.execute(
-        "select refresh_incident(incident_id) from reports where id = any($1)", verified
+        "update reports set status = 'verified', fold_pending_since = now() where id = any($1)",
+        verified,
     )
     assert (await stats(api, researcher))["rows"][0]["total"] == 13
     assert (await stats(api, researcher, status="verified"))["rows"][0]["total"] == 11

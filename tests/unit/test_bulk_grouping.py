@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import h3
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.bulk_grouping import components, connected_components, microseconds
-from storage.bulk_import import join_split_incidents
+from storage.bulk_grouping import components, connected_components, links_to_new, microseconds
 
 CENTRE = h3.latlng_to_cell(40.7191, -74.0017, 9)
 NEARBY = sorted(h3.grid_disk(CENTRE, 7))
@@ -115,19 +115,34 @@ def test_the_window_is_exact_to_the_microsecond() -> None:
     assert components(cells, just_past, 2, window).tolist() == [0, 1]
 
 
-def test_components_sharing_a_stored_incident_are_joined() -> None:
-    # Nodes 0-1 are new reports, 2-6 stored. Components: {0, 2, 3} and {1, 4, 5}, {6}.
-    # Stored incident 20 has a report in both of the first two components, so they are one;
-    # incident 30 lies in one component only and 40 alone keeps its own.
-    labels = np.asarray([0, 1, 0, 0, 1, 1, 6], dtype=np.int64)
-    stored_incidents = np.asarray([10, 20, 20, 30, 40], dtype=np.int64)
-    joined = join_split_incidents(labels, 2, stored_incidents)
-    assert joined.tolist() == [0, 0, 0, 0, 0, 0, 6]
+def _linked(first: np.ndarray, second: np.ndarray) -> set[tuple[int, int]]:
+    return {(min(a, b), max(a, b)) for a, b in zip(first.tolist(), second.tolist(), strict=True)}
 
 
-def test_components_of_distinct_incidents_stay_apart() -> None:
-    labels = np.asarray([0, 1, 0, 1], dtype=np.int64)
-    stored_incidents = np.asarray([10, 20], dtype=np.int64)
-    assert join_split_incidents(labels, 2, stored_incidents).tolist() == [0, 1, 0, 1]
-    no_stored = np.asarray([], dtype=np.int64)
-    assert join_split_incidents(labels[:2], 2, no_stored).tolist() == [0, 1]
+@pytest.mark.parametrize("distance", [2, 3])
+def test_links_to_new_never_link_two_stored_reports(distance: int) -> None:
+    # Two stored reports in one cell, 30 min apart (a moderator split them): no link between
+    # them; a new report 60 min after the first is within the window of both.
+    cell = h3.str_to_int(CENTRE)
+    start = datetime(2025, 11, 12, 14, 0, tzinfo=UTC)
+    times = [microseconds(start + timedelta(minutes=m)) for m in (60, 0, 30)]
+    window = microseconds(timedelta(minutes=90))
+    first, second = links_to_new([cell] * 3, times, [True, False, False], distance, window)
+    labels = connected_components(3, first, second)
+    assert (1, 2) not in _linked(first, second)
+    assert labels.tolist() == [0, 0, 0]  # the new report bridges both
+
+
+def test_links_to_new_without_new_reports_is_empty() -> None:
+    cell = h3.str_to_int(CENTRE)
+    first, second = links_to_new([cell, cell], [0, 1], [False, False], 2, 10)
+    assert first.tolist() == []
+    assert second.tolist() == []
+
+
+def test_links_to_new_respects_the_window() -> None:
+    cell = h3.str_to_int(CENTRE)
+    first, second = links_to_new([cell, cell], [0, 11], [True, False], 2, 10)
+    assert first.tolist() == []
+    first, second = links_to_new([cell, cell], [0, 10], [True, False], 2, 10)
+    assert _linked(first, second) == {(0, 1)}

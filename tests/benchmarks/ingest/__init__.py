@@ -2,7 +2,7 @@
 
     python -m tests.benchmarks.ingest [--rounds 3] [--profile-dir DIR] [--duration 15]
                                       [--warmup 5] [--servers uvicorn,granian] [--workers 1,2]
-                                      [--apps service,plain,bare] [--json FILE]
+                                      [--apps service,bare] [--json FILE]
 
 One PostgreSQL (embedded in a temporary directory, or the server in $DATABASE_URL) serves every
 run; each run gets its own fresh database, dropped afterwards. For every ASGI server and worker
@@ -10,10 +10,9 @@ count it starts the service exactly as deployed (``plainsight serve`` for uvicor
 on ``api.server:app_from_environment``), registers an observer device, warms up, and loads
 ``POST /v1/reports`` with wrk (``post_report.lua``: a unique client_id per request, reports
 spread over a city and a month, so they group into incidents as real ones do); then the
-same for ``plain`` (the service with ``submit_report`` replaced by one plain INSERT of the same
-row: ``plain_insert.py``) and for ``bare_app.py``, with the same server and worker settings. It
-prints req/s, p50 and p99 per run and, per server, the ratios service/bare and plain/bare and
-the p99 of each. With ``--profile-dir``, after the last round each app gets one more loaded run
+same for ``bare_app.py``, with the same server and worker settings. It prints req/s, p50 and
+p99 per run and, per server, the ratio service/bare and the p99 of each. With
+``--profile-dir``, after the last round each app gets one more loaded run
 (not counted in the figures: py-spy takes CPU of its own) recorded by py-spy, and the top 15
 frames by own time are printed. A run with any non-2xx response or socket error is marked
 invalid. All load goes to 127.0.0.1 only.
@@ -53,7 +52,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage.embedded import EmbeddedPostgres
-from tests.benchmarks.ingest import plain_insert
 from tests.benchmarks.ingest.profiles import format_top
 from tests.helpers import observer_report
 
@@ -61,7 +59,7 @@ HOST = "127.0.0.1"  # the only address this benchmark ever sends load to
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LUA_SCRIPT = Path(__file__).resolve().parents[1] / "post_report.lua"
 SERVERS = ("uvicorn", "granian")
-APPS = ("service", "plain", "bare")
+APPS = ("service", "bare")
 TARGET_RATIO = 0.7
 PROFILE_RATE_HZ = 250
 PROFILE_TOP = 15
@@ -75,15 +73,13 @@ EXAMPLE_REPORT: dict[str, object] = {
     for key, value in observer_report(occurred_at="2025-11-12T14:30:00-05:00").items()
     if key != "client_id"
 }
-TABLES = {"service": "reports", "plain": "reports", "bare": "bench_reports"}
+TABLES = {"service": "reports", "bare": "bench_reports"}
 MODULES = {
     "service": "api.cli",
-    "plain": plain_insert.__name__,
     "bare": "tests.benchmarks.bare_app",
 }
 FACTORIES = {
     "service": "api.server:app_from_environment",
-    "plain": plain_insert.FACTORY,
     "bare": "tests.benchmarks.bare_app:create_bare_app",
 }
 RESULT_LINE = re.compile(r"^BENCH_RESULT (.*)$", re.MULTILINE)
@@ -684,7 +680,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", default="1", help="comma list of worker counts (default 1)")
     parser.add_argument(
-        "--apps", default=",".join(APPS), help="comma list of service, plain, bare (default all)"
+        "--apps", default=",".join(APPS), help="comma list of service, bare (default both)"
     )
     parser.add_argument(
         "--profile-dir",

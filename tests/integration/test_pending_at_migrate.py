@@ -1,12 +1,12 @@
-"""Reports stored before incident grouping existed (migrations 0001-0002 only) are grouped by
-the migration runner once the later migrations are in: into new incidents, or into the stored
-incidents they are close to, counted by the statistics cube, exactly once."""
+"""Reports stored before incident grouping existed (migrations 0001-0002 only) are marked
+pending by the migrations and grouped by the folder, which the migration runner runs once the
+later migrations are in: into new incidents, or into the stored incidents they are close to,
+counted by the statistics cube, exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,18 +15,15 @@ from typing import Any
 import asyncpg
 import h3
 import msgspec
-import pytest
 
 from schemas.auth import Principal, Role
 from schemas.report import ReportContent, ReportIn, minimise
-from storage import accounts
-from storage.backfill_grouping import ANY_UNGROUPED, group_ungrouped
+from storage import accounts, folder
 from storage.db import connect
 from storage.incidents import GroupingRule, classify, report_agency
 from storage.migrations import load_migrations, migrate
 from storage.receipts import ReceiptSigner
 from storage.reports import canonical_content, submit_report
-from storage.stats_cube import fold
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.helpers import observer_report
 from tests.integration.cube_check import check_cube
@@ -43,7 +40,7 @@ FAR = sorted(h3.grid_ring(CENTRE, 10))[0]
 NOT_IDENTIFIED = {"verbal": "no", "badge_shown": "no", "insignia_visible": "no"}
 IDENTIFIED = {**NOT_IDENTIFIED, "verbal": "yes"}
 UNCLEAR = {**NOT_IDENTIFIED, "verbal": "unclear"}
-GROUPED_LOG = "grouped reports stored without an incident"
+PENDING = "select count(*) from reports where fold_pending_since is not null"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +128,8 @@ async def submit(conn: asyncpg.Connection, device: uuid.UUID, cell: str, minutes
         principal=Principal(id=device, role=Role.observer),
         content=content_at(cell, minutes, None),
         signer=ReceiptSigner.from_seed(TEST_RECEIPT_SEED),
-        grouping=RULE,
     )
+    await fold(conn)
     incident: int = await conn.fetchval(
         "select incident_id from reports order by received_at desc limit 1"
     )
@@ -183,18 +180,19 @@ async def stored_before_grouping(conn: asyncpg.Connection) -> dict[str, uuid.UUI
     return {report.name: await insert_old(conn, device, report) for report in SCENARIO}
 
 
-def grouped_logs(caplog: pytest.LogCaptureFixture) -> list[int]:
-    return [r.__dict__["reports"] for r in caplog.records if r.getMessage() == GROUPED_LOG]
+async def fold(conn: asyncpg.Connection) -> folder.FoldSummary:
+    summary = await folder.fold(conn, RULE, "UTC")
+    assert summary is not None
+    return summary
 
 
 async def test_reports_from_before_grouping_are_grouped_and_counted(
-    db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+    db: asyncpg.Connection,
 ) -> None:
     ids = await stored_before_grouping(db)
-    with caplog.at_level(logging.INFO, logger="storage.backfill_grouping"):
-        applied = await migrate(db, grouping=RULE)
+    applied = await migrate(db, grouping=RULE)
     assert applied == [m.version for m in FILES if m.version > 2]
-    assert grouped_logs(caplog) == [6]
+    assert await db.fetchval(PENDING) == 0
 
     incident = await incident_of(db, ids)
     assert incident["w"] is None  # withdrawn
@@ -217,7 +215,7 @@ async def test_reports_from_before_grouping_are_grouped_and_counted(
     )
     assert earliest == ids["a"]
 
-    assert await fold(db, "UTC") > 0
+    assert (await fold(db)).changes > 0
     assert await cube_total(db, "incident") == 4
     assert await cube_total(db, "report") == 6
     assert await cube_total(db, "report", "verified") == 1
@@ -234,12 +232,12 @@ async def test_ungrouped_reports_join_and_bridge_stored_incidents(db: asyncpg.Co
     west_incident = await submit(db, device, CENTRE, 0)
     east_incident = await submit(db, device, east, 80)
     assert west_incident != east_incident
-    await fold(db, "UTC")
+    await fold(db)
 
     joins = await insert_ungrouped(db, device, NEXT_DOOR, 20)  # near the west one only
     bridges = await insert_ungrouped(db, device, bridge, 40)
     alone = await insert_ungrouped(db, device, FAR, 40)
-    assert await group_ungrouped(db, RULE) == 3
+    assert (await fold(db)).reports == 3
 
     survivor = min(west_incident, east_incident)  # the older incident survives, as at ingest
     incident = await incident_of(db, {"joins": joins, "bridges": bridges, "alone": alone})
@@ -268,7 +266,7 @@ async def test_stored_incident_split_by_the_loaded_period_is_merged_whole(
     db: asyncpg.Connection,
 ) -> None:
     """Stored incident X = {p, r, q} holds together only through r, which lies outside the
-    period the backfill loads; so X's loaded reports fall into two components. In one, new
+    period around the new reports; so X's nearby reports fall into two components. In one, new
     n1 ties p to y (incident Y, older than X); in the other, n2 ties q to z (incident Z,
     newer). Merged part by part, Y would absorb X while X absorbed Z, and X re-created for
     n2 would keep q and z apart from the rest: every report must end in one incident."""
@@ -305,12 +303,12 @@ async def test_stored_incident_split_by_the_loaded_period_is_merged_whole(
     assert r_incident == q_incident == x_incident
     assert y_incident < x_incident < z_incident
     assert await db.fetchval("select count(*) from incidents") == 3
-    await fold(db, "UTC")
+    await fold(db)
 
-    # Both at +85: the backfill loads stored reports of [-5, +175], so without r.
+    # Both at +85: r lies outside [-5, +175], the period around them.
     n1 = await insert_ungrouped(db, device, n1_cell, 85)  # 85 after p, 85 before y
     n2 = await insert_ungrouped(db, device, n2_cell, 85)  # 85 after q, 85 before z
-    assert await group_ungrouped(db, RULE) == 2
+    assert (await fold(db)).reports == 2
 
     names = {"y": y, "p": p, "r": r, "q": q, "z": z, "n1": n1, "n2": n2}
     assert await incident_of(db, names) == dict.fromkeys(names, y_incident)
@@ -322,40 +320,35 @@ async def test_stored_incident_split_by_the_loaded_period_is_merged_whole(
     assert await cube_total(db, "report") == 7
 
 
-async def test_migrating_again_groups_nothing(
-    db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_migrating_again_groups_nothing(db: asyncpg.Connection) -> None:
     await stored_before_grouping(db)
     await migrate(db, grouping=RULE)
-    await fold(db, "UTC")
-    before = await db.fetch("select id, incident_id from reports order by id")
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="storage.backfill_grouping"):
-        assert await migrate(db, grouping=RULE) == []
-        assert await group_ungrouped(db, RULE) == 0
-    assert grouped_logs(caplog) == []
-    assert await db.fetch("select id, incident_id from reports order by id") == before
+    await fold(db)
+    before = await db.fetch("select id, incident_id, counted from reports order by id")
+    assert await migrate(db, grouping=RULE) == []
+    assert (await fold(db)).reports == 0
+    assert await db.fetch("select id, incident_id, counted from reports order by id") == before
     assert await db.fetchval("select count(*) from stats_changes") == 0
-    # Nothing left to group: the check is answered from the (empty) partial index.
+    # Nothing pending: the folder's check is answered from the (empty) partial index.
     async with db.transaction():
         await db.execute("set local enable_seqscan = off")
-        plan = "\n".join(row[0] for row in await db.fetch("explain " + ANY_UNGROUPED))
-    assert "reports_ungrouped_idx" in plan
+        plan = "\n".join(row[0] for row in await db.fetch("explain " + folder.NEEDS_FOLD, "UTC"))
+    assert "reports_fold_pending_idx" in plan
 
 
 async def test_runners_starting_together_group_each_report_once(
-    db: asyncpg.Connection, empty_database: str, caplog: pytest.LogCaptureFixture
+    db: asyncpg.Connection, empty_database: str
 ) -> None:
     ids = await stored_before_grouping(db)
     runners = [await connect(empty_database) for _ in range(3)]
     try:
-        with caplog.at_level(logging.INFO, logger="storage.backfill_grouping"):
-            results = await asyncio.gather(*(migrate(conn, grouping=RULE) for conn in runners))
+        results = await asyncio.gather(*(migrate(conn, grouping=RULE) for conn in runners))
     finally:
         for conn in runners:
             await conn.close()
     assert sorted(map(len, results)) == [0, 0, len(FILES) - 2]
-    assert grouped_logs(caplog) == [6]  # one runner grouped; the others found nothing left
+    assert await db.fetchval(PENDING) == 0
+    assert await db.fetchval("select count(*) from reports where counted > 0") == 6
     incident = await incident_of(db, ids)
     assert len({incident[name] for name in ("a", "b", "g")}) == 1
     assert await db.fetchval("select count(*) from incidents") == 4
