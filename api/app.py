@@ -13,17 +13,14 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.datastructures import State
 
-from api.auth import bearer_authentication
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
-from api.metrics import metrics_middleware
-from api.metrics_endpoint import ROUTES as METRICS_ROUTES
+from api.middleware.auth import bearer_authentication
+from api.middleware.limiter import RateLimiter, build_rate_limiter
+from api.middleware.metrics import metrics_middleware
+from api.middleware.principal_cache import PrincipalCache, revocation_listener
+from api.middleware.rate_limit import rate_limiting
 from api.openapi import openapi_config
-from api.photo_workers import PhotoWorkers
-from api.principal_cache import PrincipalCache, revocation_listener
-from api.rate_limit_middleware import rate_limiting
-from api.rate_limits import RateLimiter, build_rate_limiter
-from api.retention_task import background_retention
 from api.routes import (
     account_security,
     accounts,
@@ -35,16 +32,19 @@ from api.routes import (
     reports,
     stats,
 )
-from api.stats_folding import background_folding
+from api.routes.metrics import ROUTES as METRICS_ROUTES
+from api.tasks.photo_workers import PhotoWorkers
+from api.tasks.retention import background_retention
+from api.tasks.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
-from storage.blobs import open_blob_store
-from storage.db import Database, PooledDatabase, connect
-from storage.db_roles import prepare_service_database
-from storage.embedded import EmbeddedPostgres
-from storage.incidents import GroupingRule
-from storage.migrations import migrate
-from storage.receipts import ReceiptSigner
-from storage.statistics import TableCache
+from storage.db.embedded import EmbeddedPostgres
+from storage.db.migrations import migrate
+from storage.db.pool import Database, PooledDatabase, connect
+from storage.db.roles import prepare_service_database
+from storage.incidents.grouping import GroupingRule
+from storage.photos.blobs import open_blob_store
+from storage.reports.receipts import ReceiptSigner
+from storage.statistics.published import TableCache
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations

@@ -21,9 +21,11 @@ import msgspec
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
 from schemas.settings import Settings, SettingsError, load_settings
-from storage import accounts, audit, password_resets, totp
-from storage.db import connect
-from storage.embedded import EmbeddedPostgres
+from storage.accounts import password_resets, totp
+from storage.accounts import store as accounts
+from storage.audit import log as audit
+from storage.db.embedded import EmbeddedPostgres
+from storage.db.pool import connect
 from storage.errors import Conflict, MigrationError, NotFound
 
 EXIT_USAGE = 2
@@ -269,8 +271,8 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
-    from storage.blobs import open_blob_store
-    from storage.photos import collect_garbage
+    from storage.photos.blobs import open_blob_store
+    from storage.photos.store import collect_garbage
 
     async def collect(dsn: str) -> tuple[int, int, int]:
         await apply_migrations(dsn, grouping_rule(settings))
@@ -312,7 +314,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
-    from storage.bulk_import import import_reports
+    from storage.reports.bulk_import import import_reports
 
     path: Path = args.file
     if not path.is_file():
@@ -377,8 +379,8 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
 def run_fold(settings: Settings, args: argparse.Namespace) -> int:
     """Run the folder once (what ``serve`` does every second) and say what it did."""
     from api.app import grouping_rule
-    from storage import folder
-    from storage.migrations import migrate
+    from storage.db.migrations import migrate
+    from storage.incidents import folder
 
     async def run(dsn: str) -> folder.FoldSummary:
         conn = await connect(dsn)
@@ -499,7 +501,7 @@ def run_users_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import receipt_signer
-    from storage.audit_checkpoints import CheckpointError, read_checkpoint
+    from storage.audit.checkpoints import CheckpointError, read_checkpoint
 
     anchors: dict[int, str] = {}
     sources: list[tuple[int, str]] = list(args.expect)
@@ -535,7 +537,7 @@ def run_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from api.app import receipt_signer
-    from storage.audit_checkpoints import encode, sign_checkpoint, write_checkpoint
+    from storage.audit.checkpoints import encode, sign_checkpoint, write_checkpoint
 
     signer = receipt_signer(settings)
     result = _verified(settings, {})
@@ -589,9 +591,9 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
-    from storage import folder
-    from storage.blobs import open_blob_store
-    from storage.retention import RetentionBusy, RetentionSummary, pending, run_retention
+    from storage.incidents import folder
+    from storage.photos.blobs import open_blob_store
+    from storage.reports.retention import RetentionBusy, RetentionSummary, pending, run_retention
 
     async def run(dsn: str) -> tuple[RetentionSummary, bool] | None:
         await apply_migrations(dsn, grouping_rule(settings))

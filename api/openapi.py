@@ -17,9 +17,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.auth import PUBLIC_OPT
+from api.middleware.auth import PUBLIC_OPT
+from api.middleware.rate_limit import rule_for
 from api.problems import PROBLEM_MEDIA_TYPE, TITLES
-from api.rate_limit_middleware import rule_for
 
 REQUEST_BODY_OPT = "request_body"
 # For bodies that are not JSON (photo uploads): the OpenAPI ``content`` object, given as is.

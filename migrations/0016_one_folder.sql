@@ -1,4 +1,4 @@
--- One write path: ingest only appends a report; one folder (storage/folder.py) derives
+-- One write path: ingest only appends a report; one folder (storage/incidents/folder.py) derives
 -- incident membership, incident facts and the statistics cube from what changed, in batches.
 --
 -- reports.fold_pending_since: set by every write that changes what the folder derives from a
@@ -37,7 +37,7 @@ alter table reports drop constraint reports_rejected_ungrouped;
 alter table reports add constraint reports_rejected_ungrouped check (
     status <> 'rejected' or incident_id is null or counted > 0);
 
--- The per-report grouping in SQL is gone: the rule exists once, in storage/bulk_grouping.py.
+-- The per-report grouping in SQL is gone: the rule exists once, in storage/incidents/bulk_grouping.py.
 drop function ingest_report(uuid, uuid, uuid, uuid, text, timestamptz, text, text, timestamptz,
                             bigint, jsonb, text, text, text[], text[], text, bigint[], interval,
                             bigint[]);
@@ -52,22 +52,22 @@ drop index reports_ungrouped_idx;
 -- every insert):
 -- reports_pkey (id): every read of one report.
 -- reports_owner_client_key (owner_id, client_id): ingest's ON CONFLICT and its replay
---   (storage/reports.py INSERT_REPORT, SELECT_BY_CLIENT_ID).
+--   (storage/reports/store.py INSERT_REPORT, SELECT_BY_CLIENT_ID).
 -- reports_owner_page_idx (owner_id, received_at desc, id desc): GET /v1/reports for a
---   reporter (storage/reports.py SELECT_PAGE).
+--   reporter (storage/reports/store.py SELECT_PAGE).
 -- reports_status_page_idx (status, received_at desc, id desc): the moderation queue and
---   GET /v1/reports?status= (SELECT_PAGE, storage/moderation_queue.py).
+--   GET /v1/reports?status= (SELECT_PAGE, storage/moderation/queue.py).
 -- reports_page_idx (received_at desc, id desc): GET /v1/reports for staff (SELECT_PAGE).
 -- reports_grouping_idx (h3_cell, occurred_at) where incident_id is not null: the folder's
---   neighbour search (storage/folder.py NEIGHBOURS).
+--   neighbour search (storage/incidents/folder.py NEIGHBOURS).
 -- reports_incident_idx (incident_id) where incident_id is not null: an incident's members
---   (storage/folder.py MEMBERS, storage/incident_views.py, incident_facts_of).
+--   (storage/incidents/folder.py MEMBERS, storage/incidents/views.py, incident_facts_of).
 -- reports_counted_time_idx (occurred_at) where incident_id is not null: report-unit
---   statistics over partial periods (storage/stats_cube.py, the reports source).
+--   statistics over partial periods (storage/statistics/cube.py, the reports source).
 -- reports_fine_cell_idx (received_at) where the cell is finer than res 7: retention's
---   coarsening (storage/retention.py SELECT_COARSEN_BATCH).
+--   coarsening (storage/reports/retention.py SELECT_COARSEN_BATCH).
 -- The three partial indexes on incident_id cost ingest nothing: a new report has none yet.
--- reports_fold_pending_idx: the folder's batch (storage/folder.py PENDING_BATCH) and the
+-- reports_fold_pending_idx: the folder's batch (storage/incidents/folder.py PENDING_BATCH) and the
 --   pending probe before statistics queries and in /metrics (PENDING_PROBE, FOLD_LAG).
 create index reports_fold_pending_idx on reports (fold_pending_since)
     where fold_pending_since is not null;

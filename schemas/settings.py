@@ -73,7 +73,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     owns the schema: migrations and operator commands run as it, the service does not."""
     service_database_url: str | None = None
     """The DSN the HTTP service connects with: a role that may not rewrite the audit log
-    (storage/db_roles.py). None: a role is made from the owner's DSN, its password kept in
+    (storage/db/roles.py). None: a role is made from the owner's DSN, its password kept in
     ``data_dir/keys``."""
     data_dir: str = "var"
     rate_limits: Literal["on", "off"] = "on"

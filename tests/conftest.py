@@ -18,13 +18,13 @@ import pytest
 from litestar import Litestar
 
 from api.app import apply_migrations, create_app
-from api.photo_workers import PhotoWorkers
+from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import Settings, load_settings
-from storage.db import SingleConnectionDatabase, connect
-from storage.db_roles import prepare_service_database, service_role_name
-from storage.embedded import EmbeddedPostgres
-from tests.helpers import Api
-from tests.live_server import live_server
+from storage.db.embedded import EmbeddedPostgres
+from storage.db.pool import SingleConnectionDatabase, connect
+from storage.db.roles import prepare_service_database, service_role_name
+from tests.support.helpers import Api
+from tests.support.live_server import live_server
 
 TEST_RECEIPT_SEED = "7n2kkfF7W6jvN4O2wtwpS8bW9c3hD-9YmVqKdc5uQiE"
 

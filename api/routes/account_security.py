@@ -15,10 +15,10 @@ from litestar import Request, delete, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
-from api.auth import ACCOUNT_HOLDERS, ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
-from api.credential_checks import count_credential_check
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
+from api.middleware.auth import ACCOUNT_HOLDERS, ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
+from api.middleware.credential_checks import count_credential_check
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
 from schemas.auth import (
@@ -31,8 +31,10 @@ from schemas.auth import (
     TotpConfirmation,
     TotpEnrolment,
 )
-from storage import accounts, audit, password_resets, totp
-from storage.db import Database
+from storage.accounts import password_resets, totp
+from storage.accounts import store as accounts
+from storage.audit import log as audit
+from storage.db.pool import Database
 from storage.errors import Conflict, Forbidden
 
 ADMIN_ONLY = frozenset({Role.admin})

@@ -10,9 +10,9 @@ from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from api.auth import ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
-from api.credential_checks import count_credential_check
 from api.dependencies import Transaction, decode_json_body
+from api.middleware.auth import ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
+from api.middleware.credential_checks import count_credential_check
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
 from schemas.auth import (
@@ -25,9 +25,10 @@ from schemas.auth import (
     SessionCreated,
     SessionRequest,
 )
-from storage import accounts, audit
-from storage.db import Database
-from storage.device_tokens import register_device as register_device_token
+from storage.accounts import store as accounts
+from storage.accounts.device_tokens import register_device as register_device_token
+from storage.audit import log as audit
+from storage.db.pool import Database
 
 ADMIN_ONLY = frozenset({Role.admin})
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]

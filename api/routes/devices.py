@@ -11,11 +11,11 @@ from typing import Any
 from litestar import Request, delete, post
 from litestar.datastructures import State
 
-from api.auth import ROLES_OPT, bearer_token
 from api.dependencies import Transaction
+from api.middleware.auth import ROLES_OPT, bearer_token
 from api.problems import problem_specs
 from schemas.auth import DeviceToken, Principal, Role
-from storage.device_revocation import revoke_device, rotate_token
+from storage.accounts.device_revocation import revoke_device, rotate_token
 from storage.errors import Unauthenticated
 
 DEVICES_ONLY = frozenset({Role.observer})

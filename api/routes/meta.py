@@ -8,8 +8,8 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.params import FromQuery
 
-from api.auth import PUBLIC_OPT
 from api.errors import InvalidInput
+from api.middleware.auth import PUBLIC_OPT
 from api.problems import problem_specs
 from schemas.codebook import Codebook, build_codebook
 from schemas.receipts import ReceiptPublicKey

@@ -11,9 +11,9 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from api.auth import ROLES_OPT, STAFF
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
+from api.middleware.auth import ROLES_OPT, STAFF
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
 from schemas.auth import Principal
@@ -28,11 +28,12 @@ from schemas.moderation import (
     SplitRequest,
     SplitResult,
 )
-from storage import incident_overrides, reviews
-from storage.device_revocation import revoke_device
+from storage.accounts.device_revocation import revoke_device
 from storage.errors import NotFound
-from storage.incident_views import incident_view
-from storage.moderation_queue import review_queue
+from storage.incidents import overrides as incident_overrides
+from storage.incidents.views import incident_view
+from storage.moderation import reviews
+from storage.moderation.queue import review_queue
 
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
 MAX_INCIDENT_ID = 2**63 - 1  # a bigint

@@ -7,10 +7,10 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
-from api.auth import PUBLIC_OPT
+from api.middleware.auth import PUBLIC_OPT
 from api.problems import Problem, problem_response, problem_specs
-from storage.db import Database
-from storage.migrations import pending_migrations, pending_repeatables
+from storage.db.migrations import pending_migrations, pending_repeatables
+from storage.db.pool import Database
 
 
 class Health(msgspec.Struct, frozen=True):

@@ -10,20 +10,21 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
-from api.auth import ROLES_OPT, STAFF
-from api.conditional import not_modified
 from api.dependencies import Transaction
+from api.middleware.auth import ROLES_OPT, STAFF
 from api.openapi import REQUEST_CONTENT_OPT
-from api.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
-from api.photo_workers import PhotoWorkers
 from api.problems import problem_specs
+from api.routes.conditional import not_modified
+from api.routes.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
 from api.routes.reports import OWNERS, READERS
+from api.tasks.photo_workers import PhotoWorkers
 from schemas.auth import Principal
 from schemas.photos import PhotoView, SimilarPhotos
 from schemas.settings import Settings
-from storage import audit_reads, photos
-from storage.blobs import BlobStore
-from storage.db import Database
+from storage.audit import reads as audit_reads
+from storage.db.pool import Database
+from storage.photos import store as photos
+from storage.photos.blobs import BlobStore
 
 BINARY = {"type": "string", "format": "binary"}
 UPLOAD_CONTENT = {

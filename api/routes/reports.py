@@ -11,18 +11,21 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from api.auth import REPORTERS, ROLES_OPT
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
 from api.json_response import JSONResponse
+from api.middleware.auth import REPORTERS, ROLES_OPT
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
 from schemas.auth import Principal, Role
 from schemas.codes import ReportStatus
 from schemas.receipts import ReportCreated
 from schemas.report import ReportIn, ReportView, minimise
-from storage import audit, audit_reads, photos, reports
-from storage.db import Database
+from storage.audit import log as audit
+from storage.audit import reads as audit_reads
+from storage.db.pool import Database
+from storage.photos import store as photos
+from storage.reports import store as reports
 
 READERS = frozenset({Role.observer, Role.officer, Role.moderator, Role.admin})
 OWNERS = frozenset({Role.observer, Role.officer, Role.admin})

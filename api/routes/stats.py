@@ -17,10 +17,10 @@ from litestar.openapi.spec import Example, OpenAPIFormat
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from api.auth import PUBLIC_OPT, ROLES_OPT
-from api.conditional import not_modified
 from api.errors import InvalidInput
+from api.middleware.auth import PUBLIC_OPT, ROLES_OPT
 from api.problems import problem_specs
+from api.routes.conditional import not_modified
 from schemas.auth import Principal, Role
 from schemas.settings import Settings
 from schemas.stats import (
@@ -39,10 +39,10 @@ from schemas.stats import (
     StatusScope,
     Unit,
 )
-from storage import audit
-from storage.db import Database
-from storage.statistics import Table, identification_table
-from storage.stats_query import StatsQuery
+from storage.audit import log as audit
+from storage.db.pool import Database
+from storage.statistics.published import Table, identification_table
+from storage.statistics.query import StatsQuery
 
 ANALYSTS = frozenset({Role.researcher, Role.moderator, Role.admin})
 PUBLIC_CACHE_CONTROL = "public, max-age=300"
@@ -199,7 +199,7 @@ def build_query(params: StatsParameters, settings: Settings, *, public: bool) ->
 async def _table(state: State, query: StatsQuery) -> Table:
     # No request transaction: the fold commits on its own at once (so concurrent statistics
     # requests do not queue behind each other's fold lock), then the counting reads one
-    # snapshot (storage.statistics.identification_table).
+    # snapshot (storage.statistics.published.identification_table).
     settings: Settings = state.settings
     db: Database = state.db
     async with db.acquire() as conn:

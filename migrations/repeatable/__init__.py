@@ -1,1 +1,1 @@
-"""One .sql file per SQL function, view and trigger (storage/repeatables.py applies them)."""
+"""One .sql file per SQL function, view and trigger (storage/db/repeatables.py applies them)."""

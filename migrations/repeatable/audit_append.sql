@@ -1,7 +1,7 @@
 -- Append the entries whose ids were just claimed (audit_claim): they must be exactly the last
 -- ids the head handed out, each linked to the one before (the first to the head's hash). The
 -- head then records the last hash. Whether each hash matches its entry is what `audit verify`
--- checks. Runs with the owner's rights; storage/db_roles.py grants EXECUTE to the service.
+-- checks. Runs with the owner's rights; storage/db/roles.py grants EXECUTE to the service.
 create or replace function audit_append(
     p_at timestamptz,
     p_ids bigint[],
@@ -61,6 +61,6 @@ begin
 end
 $$;
 
--- Only the owner and the roles storage/db_roles.py names may append.
+-- Only the owner and the roles storage/db/roles.py names may append.
 revoke execute on function audit_append(timestamptz, bigint[], uuid[], text[], text[], text[],
                                         text[], text[], text[], text[]) from public;

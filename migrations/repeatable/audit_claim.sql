@@ -1,6 +1,6 @@
 -- The service appends to the audit log through audit_claim and audit_append, which run with
 -- the owner's rights and only ever add entries that continue the chain, so its role needs no
--- UPDATE on audit_head and no INSERT into audit_log (storage/db_roles.py grants EXECUTE).
+-- UPDATE on audit_head and no INSERT into audit_log (storage/db/roles.py grants EXECUTE).
 --
 -- Hand out the next p_count ids. The head row stays locked until the caller's transaction
 -- ends, so concurrent appenders queue here.
@@ -20,5 +20,5 @@ begin
 end
 $$;
 
--- Only the owner and the roles storage/db_roles.py names may append.
+-- Only the owner and the roles storage/db/roles.py names may append.
 revoke execute on function audit_claim(integer) from public;

@@ -27,7 +27,7 @@ from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 
 from schemas.settings import load_settings
-from storage import locks
+from storage.db import locks
 
 # Same shape of table as ``reports``: primary key, a unique client_id, timestamps, jsonb content.
 CREATE_TABLE = """

@@ -5,9 +5,9 @@
         [--rate 400] [--duration 30] [--connections 16]
 
 On a fresh database of the server (dropped afterwards): ``--connections`` writers submit
-reports through ``storage.reports.submit_report`` (the service's ingest statement, receipt
+reports through ``storage.reports.store.submit_report`` (the service's ingest statement, receipt
 signing included) at ``--rate`` reports per second in total, spread over a city and a month so
-they group as real ones do, while ``api.stats_folding``'s loop folds. Every 100 ms a sampler
+they group as real ones do, while ``api.tasks.stats_folding``'s loop folds. Every 100 ms a sampler
 reads the age of the oldest report the folder has not taken in (what
 ``plainsight_fold_lag_seconds`` exports): membership and counts are written in the same
 transaction, so that is the lag of both. Printed: the rate reached, max and p95 of the lag,
@@ -31,14 +31,15 @@ import asyncpg
 import msgspec
 
 from api.app import apply_migrations
-from api.stats_folding import background_folding
+from api.tasks.stats_folding import background_folding
 from schemas.auth import Principal, Role
 from schemas.report import ReportIn, minimise
-from storage import accounts, folder
-from storage.db import PooledDatabase
-from storage.incidents import DEFAULT_GROUPING
-from storage.receipts import ReceiptSigner
-from storage.reports import submit_report
+from storage.accounts import store as accounts
+from storage.db.pool import PooledDatabase
+from storage.incidents import folder
+from storage.incidents.grouping import DEFAULT_GROUPING
+from storage.reports.receipts import ReceiptSigner
+from storage.reports.store import submit_report
 
 
 def with_database(server: str, name: str) -> str:

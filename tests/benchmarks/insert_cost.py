@@ -38,8 +38,8 @@ from api.app import apply_migrations
 from schemas.report import ReportIn, minimise
 from storage import accounts
 from storage import reports as R
-from storage.db import connect
-from storage.incidents import classify, report_agency
+from storage.db.pool import connect
+from storage.incidents.grouping import classify, report_agency
 
 
 def bodies(count, seed):
@@ -78,7 +78,7 @@ async def measure(dsn, count, seed):
         old = hasattr(R, "INGEST_REPORT")
         sql = R.INGEST_REPORT if old else R.INSERT_REPORT
         if old:
-            from storage.incidents import GroupingRule
+            from storage.incidents.grouping import GroupingRule
             rule = GroupingRule(2, timedelta(minutes=90))
         statement = await conn.prepare(sql)
         pid = await conn.fetchval("select pg_backend_pid()")

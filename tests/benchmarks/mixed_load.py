@@ -31,10 +31,10 @@ from pathlib import Path
 import asyncpg
 
 from schemas.auth import Role
-from storage import accounts
+from storage.accounts import store as accounts
 from tests.benchmarks import ingest
 from tests.benchmarks.ingest import HOST, BenchmarkError, CpuUse, WrkResult
-from tests.helpers import PASSWORD, observer_report
+from tests.support.helpers import PASSWORD, observer_report
 
 LUA_SCRIPT = Path(__file__).resolve().with_name("mixed_load.lua")
 TYPES = ("submit", "read_one", "read_list", "stats")

@@ -4,7 +4,7 @@ report endpoint's latency while photos are being uploaded.
     python -m tests.benchmarks.photos [--parts 1,2,3] [--repeat 10] [--duration 20]
                                       [--rate 50] [--json FILE]
 
-Part 1 times ``storage.photo_pipeline.process_photo`` (sanitise + provenance + perceptual hashes)
+Part 1 times ``storage.photos.pipeline.process_photo`` (sanitise + provenance + perceptual hashes)
 and a bare Pillow open + ``ImageOps.exif_transpose`` + JPEG save at the sanitiser's quality on
 the same files, interleaved, in this process: a 12 MP JPEG with every kind of phone metadata and
 orientation 6, a 1080p JPEG and a 12 MP HEIC.
@@ -55,9 +55,9 @@ from typing import Final
 import h3
 from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageOps
 
-import storage.photo_formats  # noqa: F401  (registers the HEIF opener, as the service does)
-from storage.photo_pipeline import process_photo
-from storage.photo_sanitise import DEFAULT_QUALITY
+import storage.photos.formats  # noqa: F401  (registers the HEIF opener, as the service does)
+from storage.photos.pipeline import process_photo
+from storage.photos.sanitise import DEFAULT_QUALITY
 
 # Only the standard library, Pillow and the pipeline are imported at module level: Part 2's
 # spawned children import this module, and their memory must be what a photo worker holds.
@@ -136,7 +136,7 @@ def photo_like(size: tuple[int, int]) -> Image.Image:
 def build_photos(directory: Path, names: set[str]) -> list[Photo]:
     """Write the requested test photos into ``directory`` (a few seconds each at 12-40 MP)."""
     # Not at module level: it imports pytest, which a photo worker's memory must not include.
-    from tests import photo_fixtures as fx
+    from tests.support import photo_fixtures as fx
 
     builders: dict[str, Callable[[], tuple[bytes, str]]] = {
         "jpeg-12mp": lambda: (

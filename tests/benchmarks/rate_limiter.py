@@ -16,7 +16,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from api.rate_limits import build_rate_limiter
+from api.middleware.limiter import build_rate_limiter
 from schemas.settings import load_settings
 
 CHECKS = 200_000

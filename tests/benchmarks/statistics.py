@@ -38,13 +38,13 @@ import asyncpg
 from api.app import apply_migrations
 from schemas.auth import Role
 from schemas.stats import Dimension, StatusScope, Unit
-from storage import accounts
-from storage.bulk_import import import_reports
-from storage.db import connect
-from storage.incidents import GroupingRule
-from storage.statistics import TableCache, identification_table
-from storage.stats_cube import count_cells
-from storage.stats_query import StatsQuery
+from storage.accounts import store as accounts
+from storage.db.pool import connect
+from storage.incidents.grouping import GroupingRule
+from storage.reports.bulk_import import import_reports
+from storage.statistics.cube import count_cells
+from storage.statistics.published import TableCache, identification_table
+from storage.statistics.query import StatsQuery
 from tests.benchmarks.ingest import create_database, drop_database, postgres_server
 
 GROUPINGS: list[tuple[Dimension, ...]] = [

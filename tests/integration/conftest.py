@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from api.app import apply_migrations, create_app
-from api.photo_workers import PhotoWorkers
+from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import load_settings
-from storage.db import connect
+from storage.db.pool import connect
 from tests.conftest import TEST_RECEIPT_SEED
-from tests.live_server import live_server
+from tests.support.live_server import live_server
 
 
 @pytest.fixture

@@ -51,9 +51,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from storage.embedded import EmbeddedPostgres
+from storage.db.embedded import EmbeddedPostgres
 from tests.benchmarks.ingest.profiles import format_top
-from tests.helpers import observer_report
+from tests.support.helpers import observer_report
 
 HOST = "127.0.0.1"  # the only address this benchmark ever sends load to
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -66,8 +66,8 @@ PROFILE_TOP = 15
 TARGET_P99_MS = 60.0
 STARTUP_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
-# The wrk script's body (tests/helpers.py's observer_report at the fixed past time of the Lua
-# script), without its client_id: every request adds its own.
+# The wrk script's body (tests/support/helpers.py's observer_report at the fixed past time of the
+# Lua script), without its client_id: every request adds its own.
 EXAMPLE_REPORT: dict[str, object] = {
     key: value
     for key, value in observer_report(occurred_at="2025-11-12T14:30:00-05:00").items()

@@ -1,0 +1,27 @@
+"""Every PostgreSQL advisory-lock key the service uses, named once.
+
+Keys share one space per database: a new one must not collide with those below. SQL that
+takes a lock gets its key from here as a parameter, except ``fold_statistics``, which takes
+``FOLDER`` by its literal value (checked by a test).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MIGRATIONS: Final = 0x706C61696E736967
+"""Session lock: one migration runner (and one role setup) at a time."""
+
+FOLDER: Final = 7351000101
+"""Transaction lock: one folder at a time (storage/incidents/folder.py); also the statistics
+fold's."""
+
+RETENTION: Final = 7351000109
+"""Session lock: one retention run at a time."""
+
+PHOTO_BLOBS: Final = 0x70686F74
+"""First key of the two-key transaction locks on photo blobs (the second: the blob's hash)."""
+
+BENCH_BARE_SCHEMA: Final = 7351000001
+"""Transaction lock of the ingest benchmark's bare app (tests/benchmarks/bare_app.py): one
+worker creates its table."""

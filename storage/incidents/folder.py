@@ -1,0 +1,420 @@
+"""The folder: the only writer of what is derived from reports.
+
+Ingest only appends a report (its ``fold_pending_since`` defaults to the insert's time);
+withdrawals, reviews and retention update the report and set ``fold_pending_since`` again.
+The folder takes pending reports in batches, oldest first, and derives in set-based
+statements:
+
+- membership: a report that should count and has no incident joins every incident with a
+  report within the rule's distance and window (merging them into the oldest; storage/
+  bulk_grouping.py is the one implementation of the rule), or starts a new one; a report that
+  no longer counts leaves its incident, whose remaining reports are re-evaluated by the same
+  rule (it may split, or disappear). Reports whose cell retention coarsened keep their
+  membership (the rule is defined on res-9 cells) and start an incident of their own if they
+  join again;
+- the change log (``log_changes``, the only writer of ``stats_changes``): each report's exact
+  difference between what the statistics count of it (``reports.counted``) and what they
+  should, and every incident whose facts may have changed;
+- then ``fold_statistics`` moves the change log into the cube (incident facts are worked out
+  there, from the changed incidents' reports).
+
+One folder at a time per database: a transaction advisory lock (``locks.FOLDER``), which
+``fold_statistics`` takes too. Anything that folds inside its own transaction (reviews,
+withdrawals, manual merges and splits, the import) takes that lock first, before any row
+lock, so folders never wait for each other in opposite orders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+import asyncpg
+import h3.api.basic_int as h3i
+import numpy as np
+
+from storage.db import locks
+from storage.incidents.bulk_grouping import EPOCH, components, connected_components, links_to_new
+from storage.incidents.bulk_grouping import microseconds as micros
+from storage.incidents.grouping import COARSENED_RESOLUTION, GroupingRule
+
+DEFAULT_BATCH: Final = 5000
+
+LOCK = "select pg_advisory_xact_lock($1)"
+TRY_LOCK = "select pg_try_advisory_xact_lock($1)"
+# One probe of reports_fold_pending_idx, and of the (nearly always empty) change log, when
+# nothing is pending: a statistics query folds first at that cost.
+NEEDS_FOLD = """
+select exists (select from reports where fold_pending_since is not null)
+    or ($1::text is not null and (
+        exists (select from stats_changes)
+        or (select time_zone from stats_cube_settings) is distinct from $1))
+"""
+# What the statistics should count of a report (reports.counted's scale).
+SHOULD_COUNT = """(case
+    when r.status in ('withdrawn', 'rejected') or r.content is null or r.occurred_at is null
+         or r.h3_cell is null then 0
+    when r.status = 'verified' then 2
+    else 1
+end)"""
+PENDING_COLUMNS = f"r.id, r.incident_id, r.h3_cell, r.occurred_at, {SHOULD_COUNT} as should"
+# Oldest first, from reports_fold_pending_idx. Rows another transaction holds are left for
+# the next round: the folder never waits for a review or a retention batch.
+PENDING_BATCH = f"""
+select {PENDING_COLUMNS} from reports r
+where r.fold_pending_since is not null
+order by r.fold_pending_since limit $1 for update of r skip locked
+"""  # noqa: S608 - constants only
+PENDING_GIVEN = f"""
+select {PENDING_COLUMNS} from reports r
+where r.id = any($1::uuid[]) and r.fold_pending_since is not null
+order by r.id for update of r
+"""  # noqa: S608 - constants only
+LEAVE = "update reports set incident_id = null where id = any($1::uuid[])"
+MEMBERS = """
+select id, incident_id, h3_cell, occurred_at from reports
+where incident_id = any($1::bigint[]) order by incident_id, occurred_at, id
+"""
+# Counted reports in the given cells within each cell's time range: a superset of the
+# neighbours (the exact rule is applied in storage/incidents/bulk_grouping.py).
+# reports_grouping_idx.
+NEIGHBOURS = """
+select r.incident_id, r.h3_cell, r.occurred_at
+from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) as n (cell, low, high)
+join reports r on r.h3_cell = n.cell and r.occurred_at between n.low and n.high
+where r.incident_id is not null
+"""
+NEW_INCIDENTS = """
+insert into incidents (created_at) select now() from generate_series(1, $1) returning id
+"""
+ASSIGN = """
+update reports r set incident_id = u.incident_id
+from unnest($1::uuid[], $2::bigint[]) as u (id, incident_id)
+where r.id = u.id
+"""
+MERGE = """
+update reports r set incident_id = m.survivor
+from unnest($1::bigint[], $2::bigint[]) as m (absorbed, survivor)
+where r.incident_id = m.absorbed
+"""
+DROP_EMPTY = """
+delete from incidents i
+where i.id = any($1::bigint[]) and not exists (select from reports r where r.incident_id = i.id)
+"""
+# Each scope's difference between what should count and what counts, with the report's
+# dimensions (a withdrawn report keeps them until this has run: SETTLE purges them).
+LOG_REPORT_CHANGES = f"""
+insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
+                           masked, kind, identification)
+select r.incident_id, s.scope, s.sign, r.occurred_at, r.h3_cell, r.agency, r.masked, r.kind,
+       r.identification
+from reports r
+cross join lateral (values
+    ('all', ({SHOULD_COUNT} >= 1)::integer - (r.counted >= 1)::integer),
+    ('verified', ({SHOULD_COUNT} = 2)::integer - (r.counted = 2)::integer)
+) as s (scope, sign)
+where r.id = any($1::uuid[]) and s.sign <> 0
+"""  # noqa: S608 - constants only
+LOG_INCIDENT_CHANGES = """
+insert into stats_changes (incident_id) select distinct unnest($1::bigint[])
+"""
+# The batch's reports as folded: the incidents joined, what counts, no longer pending (a
+# withdrawn report's last traces go now that the counts no longer need them).
+SETTLE = f"""
+update reports r
+set incident_id = coalesce(u.incident_id, r.incident_id), counted = {SHOULD_COUNT},
+    fold_pending_since = null,
+    occurred_at = case when r.status = 'withdrawn' then null else r.occurred_at end,
+    h3_cell = case when r.status = 'withdrawn' then null else r.h3_cell end,
+    identification = case when r.status = 'withdrawn' then null else r.identification end,
+    masked = case when r.status = 'withdrawn' then null else r.masked end,
+    agencies_claimed = case when r.status = 'withdrawn' then null else r.agencies_claimed end,
+    agencies_suspected = case when r.status = 'withdrawn' then null
+                              else r.agencies_suspected end,
+    agency = case when r.status = 'withdrawn' then null else r.agency end
+from unnest($1::uuid[], $2::bigint[]) as u (id, incident_id)
+where r.id = u.id
+"""  # noqa: S608 - constants only
+FOLD_STATISTICS = "select fold_statistics($1)"
+# For /metrics: from reports_fold_pending_idx (the oldest is its first entry).
+PENDING_STATE = """
+select count(*) as pending,
+       coalesce(extract(epoch from clock_timestamp() - min(fold_pending_since)), 0)::float8
+           as lag_seconds
+from reports where fold_pending_since is not null
+"""
+
+
+@dataclass(slots=True)
+class FoldSummary:
+    """What a fold did: reports taken in, incidents created, merged away and split off,
+    and statistics changes moved into the cube."""
+
+    reports: int = 0
+    batches: int = 0
+    new_incidents: int = 0
+    merged_incidents: int = 0
+    split_incidents: int = 0
+    changes: int = 0
+
+    def add(self, other: FoldSummary) -> None:
+        self.reports += other.reports
+        self.batches += other.batches
+        self.new_incidents += other.new_incidents
+        self.merged_incidents += other.merged_incidents
+        self.split_incidents += other.split_incidents
+        self.changes += other.changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    id: uuid.UUID
+    incident_id: int | None
+    cell: int | None
+    at: datetime | None
+    should: int
+
+
+async def lock(conn: asyncpg.Connection) -> None:
+    """Take the folder's lock for the caller's transaction: first, before any row lock."""
+    await conn.execute(LOCK, locks.FOLDER)
+
+
+async def fold(
+    conn: asyncpg.Connection,
+    rule: GroupingRule,
+    time_zone: str | None,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    wait: bool = True,
+) -> FoldSummary | None:
+    """Take in every pending report and bring the statistics cube up to date (with its
+    periods in ``time_zone``; None: leave the changes logged for the next fold that names
+    one), in one transaction (the caller's, if it is in one). ``wait=False``: None at once
+    when another folder holds the lock (the background loop on several replicas)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    # Outside a transaction, the probe holds no lock while this waits for the folder's (an
+    # import waiting for a table lock behind it would deadlock).
+    if not await conn.fetchval(NEEDS_FOLD, time_zone):
+        return FoldSummary()
+    async with conn.transaction():
+        if wait:
+            await lock(conn)
+        elif not await conn.fetchval(TRY_LOCK, locks.FOLDER):
+            return None
+        summary = FoldSummary()
+        while True:
+            rows = await conn.fetch(PENDING_BATCH, batch_size)
+            if rows:
+                summary.add(await _fold_rows(conn, rule, [_pending(row) for row in rows]))
+            # A short batch: what is left was committed after it started, or is locked by
+            # another transaction; the next round takes it (a busy ingest cannot keep one
+            # fold going for ever).
+            if len(rows) < batch_size:
+                break
+        if time_zone is not None:
+            summary.changes = await conn.fetchval(FOLD_STATISTICS, time_zone)
+        return summary
+
+
+async def fold_reports(
+    conn: asyncpg.Connection, rule: GroupingRule, report_ids: Sequence[uuid.UUID]
+) -> FoldSummary:
+    """Take in the given pending reports now, in the caller's transaction (a review or a
+    withdrawal answers with the result); the cube takes the changes in at its next fold.
+    The caller took the folder's lock (``lock``) before locking any row."""
+    await lock(conn)
+    rows = await conn.fetch(PENDING_GIVEN, list(report_ids))
+    if not rows:
+        return FoldSummary()
+    return await _fold_rows(conn, rule, [_pending(row) for row in rows])
+
+
+async def merge_incidents(conn: asyncpg.Connection, incident_id: int, other_id: int) -> int:
+    """A moderator's merge: ``other_id``'s reports join ``incident_id``, which the folder
+    keeps as it is from now on. Returns how many reports moved."""
+    await lock(conn)
+    moved = await conn.execute(MERGE, [other_id], [incident_id])
+    await conn.execute(DROP_EMPTY, [other_id])
+    await log_changes(conn, [], [incident_id, other_id])
+    return int(moved.split()[-1])
+
+
+async def split_incident(
+    conn: asyncpg.Connection, incident_id: int, report_ids: Sequence[uuid.UUID]
+) -> int:
+    """A moderator's split: the given reports of ``incident_id`` become a new incident."""
+    await lock(conn)
+    (new_id,) = await _new_incidents(conn, 1)
+    await conn.execute(ASSIGN, list(report_ids), [new_id] * len(report_ids))
+    await log_changes(conn, [], [incident_id, new_id])
+    return new_id
+
+
+async def log_changes(
+    conn: asyncpg.Connection, report_ids: Sequence[uuid.UUID], incident_ids: Iterable[int]
+) -> None:
+    """Append to the statistics change log (the only code that does): the given reports'
+    differences between what counts and what should, and the incidents whose facts may
+    have changed. The caller holds the folder's lock."""
+    if report_ids:
+        await conn.execute(LOG_REPORT_CHANGES, list(report_ids))
+    incidents = sorted(set(incident_ids))
+    if incidents:
+        await conn.execute(LOG_INCIDENT_CHANGES, incidents)
+
+
+async def pending_state(conn: asyncpg.Connection) -> tuple[int, float]:
+    """How many reports wait for the folder, and how long the oldest has waited (s)."""
+    row = await conn.fetchrow(PENDING_STATE)
+    assert row is not None
+    return int(row["pending"]), float(row["lag_seconds"])
+
+
+def _pending(row: asyncpg.Record) -> _Pending:
+    return _Pending(
+        row["id"], row["incident_id"], row["h3_cell"], row["occurred_at"], row["should"]
+    )
+
+
+def _is_coarse(cell: int) -> bool:
+    return bool(h3i.get_resolution(cell) <= COARSENED_RESOLUTION)
+
+
+async def _fold_rows(
+    conn: asyncpg.Connection, rule: GroupingRule, rows: list[_Pending]
+) -> FoldSummary:
+    """One batch, its rows locked: membership, change log, counted state."""
+    summary = FoldSummary(reports=len(rows), batches=1)
+    dirty: set[int] = set()
+    leaving = [row for row in rows if row.should == 0 and row.incident_id is not None]
+    joining = [row for row in rows if row.should > 0 and row.incident_id is None]
+    # Still counted and still in its incident (a review between counted states, retention):
+    # membership stays, the incident's facts may change.
+    dirty.update(row.incident_id for row in rows if row.should > 0 and row.incident_id is not None)
+    if leaving:
+        left = sorted({row.incident_id for row in leaving if row.incident_id is not None})
+        await conn.execute(LEAVE, [row.id for row in leaving])
+        dirty.update(left)
+        split = await _reevaluate(conn, rule, left)
+        summary.split_incidents = len(split)
+        dirty.update(split)
+    joined: dict[uuid.UUID, int] = {}
+    if joining:
+        new, touched, absorbed = await _join(conn, rule, joining, joined)
+        summary.new_incidents = len(new)
+        summary.merged_incidents = absorbed
+        dirty.update(new)
+        dirty.update(touched)
+    await log_changes(conn, [row.id for row in rows], dirty)
+    await conn.execute(SETTLE, [row.id for row in rows], [joined.get(row.id) for row in rows])
+    if dirty:
+        await conn.execute(DROP_EMPTY, sorted(dirty))
+    return summary
+
+
+async def _reevaluate(
+    conn: asyncpg.Connection, rule: GroupingRule, incidents: list[int]
+) -> set[int]:
+    """Split what no longer connects in incidents that lost reports; returns the new
+    incidents. The part with the earliest report keeps the incident's id."""
+    members: dict[int, list[asyncpg.Record]] = defaultdict(list)
+    for row in await conn.fetch(MEMBERS, incidents):
+        members[row["incident_id"]].append(row)
+    moves: list[list[uuid.UUID]] = []
+    for rows in members.values():
+        if any(_is_coarse(row["h3_cell"]) for row in rows):
+            continue  # membership of coarsened reports is kept, never re-derived
+        labels = components(
+            [row["h3_cell"] for row in rows],
+            [micros(row["occurred_at"]) for row in rows],
+            rule.distance,
+            micros(rule.window),
+        )
+        parts: dict[int, list[uuid.UUID]] = defaultdict(list)
+        for row, label in zip(rows, labels.tolist(), strict=True):
+            parts[label].append(row["id"])
+        moves.extend(ids for label, ids in parts.items() if label != 0)
+    if not moves:
+        return set()
+    fresh = await _new_incidents(conn, len(moves))
+    ids = [report for part in moves for report in part]
+    targets = [incident for incident, part in zip(fresh, moves, strict=True) for _ in part]
+    await conn.execute(ASSIGN, ids, targets)
+    return set(fresh)
+
+
+async def _join(
+    conn: asyncpg.Connection,
+    rule: GroupingRule,
+    rows: list[_Pending],
+    joined: dict[uuid.UUID, int],
+) -> tuple[set[int], set[int], int]:
+    """Group reports that count again or for the first time with the stored counted ones:
+    fills ``joined`` (report to incident, for SETTLE to write) and returns the new incidents
+    those the joins touched (survivors and merged away), and how many merged away."""
+    fine = [row for row in rows if row.cell is not None and not _is_coarse(row.cell)]
+    coarse = [row for row in rows if row.cell is not None and _is_coarse(row.cell)]
+    window = micros(rule.window)
+    cells = [row.cell for row in fine if row.cell is not None]
+    times = [micros(row.at) for row in fine if row.at is not None]
+    stored = await _neighbours(conn, rule, cells, times) if fine else []
+    count = len(fine)
+    incident_ids = sorted({row["incident_id"] for row in stored})
+    node_of = {incident: count + i for i, incident in enumerate(incident_ids)}
+    first, second = links_to_new(
+        cells + [row["h3_cell"] for row in stored],
+        times + [micros(row["occurred_at"]) for row in stored],
+        [True] * count + [False] * len(stored),
+        rule.distance,
+        window,
+    )
+    # Stored reports stand for their incidents.
+    nodes = np.asarray(
+        list(range(count)) + [node_of[row["incident_id"]] for row in stored], dtype=np.int64
+    )
+    labels = connected_components(count + len(incident_ids), nodes[first], nodes[second])
+    survivor: dict[int, int] = {}
+    for incident in incident_ids:  # ascending: the first seen per component is the oldest
+        survivor.setdefault(int(labels[node_of[incident]]), incident)
+    absorbed = [i for i in incident_ids if survivor[int(labels[node_of[i]])] != i]
+    if absorbed:
+        await conn.execute(MERGE, absorbed, [survivor[int(labels[node_of[i]])] for i in absorbed])
+    fresh_labels = sorted({int(label) for label in labels[:count]} - survivor.keys())
+    fresh = await _new_incidents(conn, len(fresh_labels) + len(coarse))
+    target = dict(survivor)
+    target.update(zip(fresh_labels, fresh[: len(fresh_labels)], strict=True))
+    ids = [row.id for row in fine] + [row.id for row in coarse]
+    incidents = [target[int(label)] for label in labels[:count]] + fresh[len(fresh_labels) :]
+    joined.update(zip(ids, incidents, strict=True))
+    touched = set(survivor.values()) | set(absorbed)
+    return set(fresh), touched, len(absorbed)
+
+
+async def _neighbours(
+    conn: asyncpg.Connection, rule: GroupingRule, cells: list[int], times: list[int]
+) -> list[asyncpg.Record]:
+    """Counted reports that may be within the rule of a joining one: one probe per cell of
+    the joining reports' disks, over the time range of the reports whose disk it is in."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for cell, at in zip(cells, times, strict=True):
+        for near in h3i.grid_disk(cell, rule.distance):
+            low, high = ranges.get(near, (at, at))
+            ranges[near] = (min(low, at), max(high, at))
+    window = rule.window
+    near_cells = list(ranges)
+    lows = [EPOCH + timedelta(microseconds=low) - window for low, _ in ranges.values()]
+    highs = [EPOCH + timedelta(microseconds=high) + window for _, high in ranges.values()]
+    rows: list[asyncpg.Record] = await conn.fetch(NEIGHBOURS, near_cells, lows, highs)
+    return rows
+
+
+async def _new_incidents(conn: asyncpg.Connection, count: int) -> list[int]:
+    if count == 0:
+        return []
+    return sorted(row["id"] for row in await conn.fetch(NEW_INCIDENTS, count))

@@ -1,0 +1,402 @@
+"""Blob storage for sanitised photos behind one small protocol.
+
+Only ``SanitisedImage`` can be put: an unsanitised byte cannot reach a store by mistake. Keys
+are the sha256 of the stored bytes (content-addressed), so a put is idempotent.
+
+Two stores: ``FilesystemBlobStore`` (a local directory) and ``S3BlobStore`` (AWS S3 or an
+S3-compatible server, through obstore); ``open_blob_store`` picks the configured one. Keys are
+validated everywhere (64 lowercase hex digits), so no key can name a path outside the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import obstore
+from obstore.store import S3Store
+
+from schemas.settings import Settings
+from storage.errors import NotFound
+from storage.photos.sanitise import SanitisedImage
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, S3Config
+
+
+class BlobStore(Protocol):
+    async def put(self, image: SanitisedImage) -> str:
+        """Store ``image.data`` under ``image.sha256`` (durably) and return the key."""
+        ...
+
+    async def get(self, key: str) -> bytes:
+        """The stored bytes; raises ``storage.errors.NotFound`` when there are none."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the blob; a missing blob is not an error."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    def keys(self) -> AsyncIterator[str]:
+        """Every stored key (for garbage collection), in no particular order."""
+        ...
+
+    async def sweep_temporary(self, older_than: timedelta) -> int:
+        """Remove leftovers of writes that never finished, older than ``older_than``; return
+        how many (0 for stores whose writes are atomic requests)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")
+_SUFFIX = ".jpg"
+_CONTENT_TYPE = "image/jpeg"
+
+
+def check_key(key: str) -> str:
+    """``key`` itself if it is 64 lowercase hex digits (a sha256); ValueError otherwise.
+
+    Every key is checked before it becomes part of a path or an object name, so no key can
+    escape the store (``../``, separators, NUL, uppercase twins of a real key...)."""
+    if not isinstance(key, str) or _KEY.fullmatch(key) is None:
+        raise ValueError("a blob key must be 64 lowercase hexadecimal digits")
+    return key
+
+
+def _verified_key(image: SanitisedImage) -> str:
+    """The image's key, after checking that it really is the sha256 of the bytes (defence in
+    depth: a key that lies about its content would break content addressing)."""
+    key = check_key(image.sha256)
+    if hashlib.sha256(image.data).hexdigest() != key:
+        raise ValueError("the image's sha256 does not match its bytes")
+    return key
+
+
+def _key_of_name(name: str) -> str | None:
+    """The key in a blob's file name ``<key>.jpg``; None for any other name."""
+    if not name.endswith(_SUFFIX):
+        return None
+    key = name[: -len(_SUFFIX)]
+    return key if _KEY.fullmatch(key) else None
+
+
+# --- filesystem -------------------------------------------------------------------------------
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make the entries of ``path`` (a new, renamed or removed file) durable (POSIX)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_directories(path: Path, *, stop: Path) -> None:
+    """``mkdir -p path`` (mode 0o700), fsyncing the parent of every directory it creates so
+    the new entries survive a crash; ``stop`` (an ancestor of ``path``) must exist already."""
+    if path == stop or path.is_dir():
+        return
+    _make_directories(path.parent, stop=stop)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return  # a concurrent writer made it (and fsynced its parent)
+    _fsync_directory(path.parent)
+
+
+class FilesystemBlobStore:
+    """Content-addressed blobs on a local filesystem: key K lives at
+    ``root/K[:2]/K[2:4]/K.jpg`` (two levels of fan-out keep directories small).
+
+    A put writes a private (0o600) temporary file in ``root/tmp``, fsyncs it, renames it into
+    place and fsyncs the directory, so after a crash a key holds either nothing or the whole
+    blob; ``sweep_temporary`` removes what crashed writers left in ``root/tmp``. All blocking
+    I/O runs in a worker thread."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+        self._tmp = self._root / "tmp"
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_for(self, key: str) -> Path:
+        """Where the blob ``key`` lives (whether or not it exists)."""
+        check_key(key)
+        return self._root / key[:2] / key[2:4] / f"{key}{_SUFFIX}"
+
+    async def put(self, image: SanitisedImage) -> str:
+        return await asyncio.to_thread(self._put, image)
+
+    def _put(self, image: SanitisedImage) -> str:
+        key = _verified_key(image)
+        path = self.path_for(key)
+        if path.is_file():
+            return key  # content-addressed: the same key holds the same bytes
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_directories(self._tmp, stop=self._root)
+        _make_directories(path.parent, stop=self._root)
+        fd, temporary = tempfile.mkstemp(dir=self._tmp, prefix="put-", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)  # mkstemp's default, stated: never widened by anything
+            with os.fdopen(fd, "wb") as file:
+                file.write(image.data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        _fsync_directory(path.parent)
+        return key
+
+    async def get(self, key: str) -> bytes:
+        path = self.path_for(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise NotFound(f"no stored photo {key}") from None
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, self.path_for(key))
+
+    @staticmethod
+    def _delete(path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_directory(path.parent)  # a withdrawn photo must stay deleted after a crash
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.path_for(key).is_file)
+
+    async def keys(self) -> AsyncIterator[str]:
+        # One worker-thread call per first-level directory: at most 256 x 256 files apart.
+        for top in await asyncio.to_thread(self._fan_out, self._root):
+            for key in await asyncio.to_thread(self._keys_under, top):
+                yield key
+
+    @staticmethod
+    def _fan_out(directory: Path) -> list[Path]:
+        """The two-hex-digit subdirectories of ``directory`` (so never ``tmp``)."""
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return []
+        return sorted(
+            Path(entry.path)
+            for entry in entries
+            if _FAN_OUT.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+        )
+
+    @classmethod
+    def _keys_under(cls, top: Path) -> list[str]:
+        keys: list[str] = []
+        for middle in cls._fan_out(top):
+            try:
+                entries = list(os.scandir(middle))
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            for entry in entries:
+                key = _key_of_name(entry.name)
+                # Only a blob where ``path_for`` would look for it is a stored key.
+                if (
+                    key is not None
+                    and key[:2] == top.name
+                    and key[2:4] == middle.name
+                    and entry.is_file(follow_symlinks=False)
+                ):
+                    keys.append(key)
+        return keys
+
+    async def sweep_temporary(self, older_than: timedelta) -> int:
+        """Remove temporary files older than ``older_than`` (left by writers that crashed
+        between creating and renaming them); returns how many were removed. Pick an age far
+        above the time a put takes, or an upload in progress loses its file and fails."""
+        if older_than < timedelta(0):
+            raise ValueError("older_than must not be negative")
+        return await asyncio.to_thread(self._sweep, older_than.total_seconds())
+
+    def _sweep(self, age_seconds: float) -> int:
+        cutoff = time.time() - age_seconds
+        try:
+            entries = list(os.scandir(self._tmp))
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        for entry in entries:
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+            removed += 1
+        if removed:
+            _fsync_directory(self._tmp)
+        return removed
+
+    async def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own files."""
+
+
+# --- S3 ---------------------------------------------------------------------------------------
+
+
+class S3BlobStore:
+    """Blobs in an S3 bucket (AWS or an S3-compatible server), through obstore.
+
+    Object name: ``prefix + K[:2] + "/" + K + ".jpg"``, content type ``image/jpeg``. A put is
+    one PUT request, which S3 applies atomically, so nothing partial is ever visible.
+
+    Credentials: ``access_key_id``/``secret_access_key`` when given; otherwise obstore's own
+    discovery (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, web
+    identity, container or instance roles). obstore also reads other ``AWS_*`` variables (such
+    as ``AWS_ENDPOINT``); the arguments given here take precedence over them."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "photos/",
+        region: str = "us-east-1",
+        endpoint: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ) -> None:
+        if not bucket:
+            raise ValueError("an S3 bucket name is required")
+        if (access_key_id is None) != (secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        stripped = prefix.strip("/")
+        if ".." in stripped.split("/") or "//" in stripped:
+            raise ValueError(f"invalid S3 prefix {prefix!r}")
+        self._bucket = bucket
+        self._prefix = f"{stripped}/" if stripped else ""
+        config: S3Config = {"region": region}
+        # Fail within seconds rather than obstore's default of ten retries over three minutes:
+        # an upload waiting on storage holds a worker slot and the reporter's phone.
+        client_options: ClientConfig = {"timeout": "30s", "connect_timeout": "5s"}
+        if endpoint is not None:
+            config["endpoint"] = endpoint
+            # Plain http only for an endpoint that asks for it (a local MinIO or test server).
+            client_options["allow_http"] = endpoint.lower().startswith("http://")
+        if access_key_id is not None and secret_access_key is not None:
+            config["access_key_id"] = access_key_id
+            config["secret_access_key"] = secret_access_key
+        self._store = S3Store(
+            bucket,
+            config=config,
+            client_options=client_options,
+            retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=20)},
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        """The normalised prefix: empty, or ending with exactly one ``/``."""
+        return self._prefix
+
+    def object_name(self, key: str) -> str:
+        """The name of the object that holds ``key``."""
+        check_key(key)
+        return f"{self._prefix}{key[:2]}/{key}{_SUFFIX}"
+
+    async def put(self, image: SanitisedImage) -> str:
+        key = await asyncio.to_thread(_verified_key, image)
+        if await self.exists(key):
+            return key  # content-addressed: the same key holds the same bytes
+        await obstore.put_async(
+            self._store,
+            self.object_name(key),
+            image.data,
+            attributes={"Content-Type": _CONTENT_TYPE},
+            use_multipart=False,
+        )
+        return key
+
+    async def get(self, key: str) -> bytes:
+        name = self.object_name(key)
+        try:
+            result = await obstore.get_async(self._store, name)
+            return bytes(await result.bytes_async())
+        except FileNotFoundError:
+            # obstore maps any 404 here, a missing bucket (NoSuchBucket) included.
+            raise NotFound(f"no stored photo {key}") from None
+
+    async def delete(self, key: str) -> None:
+        # S3 answers a DELETE of a missing object with success: nothing to ignore.
+        await obstore.delete_async(self._store, self.object_name(key))
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await obstore.head_async(self._store, self.object_name(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def keys(self) -> AsyncIterator[str]:
+        stream = obstore.list(self._store, self._prefix or None, chunk_size=1000)
+        async for chunk in stream:
+            for meta in chunk:
+                key = self._key_of_object(meta["path"])
+                if key is not None:
+                    yield key
+
+    def _key_of_object(self, name: str) -> str | None:
+        if not name.startswith(self._prefix):
+            return None
+        fan_out, _, file_name = name[len(self._prefix) :].partition("/")
+        key = _key_of_name(file_name)
+        return key if key is not None and key[:2] == fan_out else None
+
+    async def sweep_temporary(self, older_than: timedelta) -> int:
+        """Nothing to sweep: a put is a single request that S3 applies atomically (no multipart
+        uploads are started), so a crash leaves no partial object. Always 0."""
+        if older_than < timedelta(0):
+            raise ValueError("older_than must not be negative")
+        return 0
+
+    async def close(self) -> None:
+        """Nothing to release: obstore closes its connection pool with the store object."""
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The configured store: files under ``data_dir/photos``, or the S3 bucket.
+
+    Annotated with both classes rather than ``BlobStore`` so callers (``plainsight gc``) can
+    also reach ``sweep_temporary``; both satisfy ``BlobStore``."""
+    if settings.blob_store == "filesystem":
+        return FilesystemBlobStore(settings.data_path / "photos")
+    if not settings.s3_bucket:  # Settings refuses this already; stated for the type checker
+        raise ValueError("s3_bucket is required for the s3 blob store")
+    return S3BlobStore(
+        settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        region=settings.s3_region,
+        endpoint=settings.s3_endpoint,
+    )

@@ -1,0 +1,45 @@
+"""The whole photo pipeline for one upload, as one pure function (no I/O): sanitise, then read
+provenance from the original bytes, then hash the upright image.
+
+It runs in a worker process (``api.tasks.photo_workers``), so everything it returns is picklable.
+Sanitising comes first so that hostile or unsupported bytes are refused (415/422) before any
+more work is spent on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.photos import Provenance
+from storage.photos.hashes import perceptual_hashes
+from storage.photos.provenance import read_provenance
+from storage.photos.sanitise import DEFAULT_MAX_PIXELS, SanitisedImage, sanitise_with_image
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessedPhoto:
+    image: SanitisedImage
+    provenance: Provenance
+    phash: str
+    dhash: str
+
+
+def process_photo(
+    data: bytes,
+    *,
+    occurred_at: datetime,
+    report_cell: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    c2pa_trust_anchors: str | None = None,
+) -> ProcessedPhoto:
+    """Raises ``PhotoRejected`` subclasses (415/422) for bytes that are not an allowed image."""
+    result = sanitise_with_image(data, max_pixels=max_pixels)
+    provenance = read_provenance(
+        data,
+        occurred_at=occurred_at,
+        report_cell=report_cell,
+        c2pa_trust_anchors=c2pa_trust_anchors,
+    )
+    phash, dhash = perceptual_hashes(result.image)
+    return ProcessedPhoto(image=result.sanitised, provenance=provenance, phash=phash, dhash=dhash)

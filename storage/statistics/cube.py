@@ -1,0 +1,273 @@
+"""Counting for statistics: the cube's rollups where they hold the answer, the sources (incident
+facts, or counted reports) for the rest, summed per cell.
+
+A date range is answered from whole periods of the query's grain (month, or ISO week when the
+query groups by week) in the rollup that has the dimensions asked for. Partial periods at the
+ends come from the day rollup (attribute queries) or from the sources (area queries); a query
+grouping by area and attributes together reads the sources only (those cells are nearly one
+per incident, no fewer than the incident facts).
+The SQL is assembled only from the allow-listed fragments below; every value is a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from schemas.stats import Dimension, StatusScope, Unit
+from storage.statistics.disclosure import Cell
+from storage.statistics.query import StatsQuery
+
+Grain = Literal["month", "week", "day"]
+# (grain, with area) -> stats_rollups.id (with area: area only; without: the attributes)
+ROLLUPS: Final[dict[tuple[Grain, bool], int]] = {
+    ("month", True): 1,
+    ("month", False): 2,
+    ("week", True): 3,
+    ("week", False): 4,
+    ("day", False): 5,
+}
+ATTRIBUTES: Final = frozenset({Dimension.AGENCY, Dimension.MASKED, Dimension.KIND})
+RANGE_GENERATION = """
+select max(generation) from stats_cube_months
+where ($1::date is null or month >= $1) and ($2::date is null or month <= $2)
+"""
+CLASSES: Final = ("not_identified", "identified", "unclear")
+SOURCE: Final = None
+"""A piece read from the incident facts or reports rather than from a rollup."""
+
+_CUBE_KEYS: Final = {
+    Dimension.MONTH: "to_char(c.period, 'YYYY-MM')",
+    Dimension.WEEK: """to_char(c.period, 'IYYY-"W"IW')""",
+    # Areas leave the database coarsened and in their string form (an H3 index in hexadecimal).
+    Dimension.AREA: "to_hex(h3_parent(c.area, {res}))",
+    Dimension.AGENCY: "c.agency",
+    Dimension.MASKED: "c.masked",
+    Dimension.KIND: "c.kind",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    keys: dict[Dimension, str]
+    table: str
+    time: str
+    classification: str
+    scopes: dict[StatusScope, str]
+
+
+# {tz} becomes a parameter. Counted reports are exactly those in an incident (the folder
+# sets both together).
+_SOURCES: Final = {
+    # What the cube counts per incident, as of the last fold (so it agrees with the cube).
+    Unit.INCIDENT: _Source(
+        keys={
+            Dimension.MONTH: "to_char(f.earliest_at at time zone {tz}, 'YYYY-MM')",
+            Dimension.WEEK: """to_char(f.earliest_at at time zone {tz}, 'IYYY-"W"IW')""",
+            Dimension.AREA: "to_hex(h3_parent(f.h3_cell, {res}))",
+            Dimension.AGENCY: "f.agency",
+            Dimension.MASKED: "f.masked",
+            Dimension.KIND: "f.kind",
+        },
+        table="stats_folded f",
+        time="f.earliest_at",
+        classification="f.classification",
+        scopes={
+            StatusScope.ALL: "f.scope = 'all'",
+            StatusScope.VERIFIED: "f.scope = 'verified'",
+        },
+    ),
+    Unit.REPORT: _Source(
+        keys={
+            Dimension.MONTH: "to_char(r.occurred_at at time zone {tz}, 'YYYY-MM')",
+            Dimension.WEEK: """to_char(r.occurred_at at time zone {tz}, 'IYYY-"W"IW')""",
+            Dimension.AREA: "to_hex(h3_parent(r.h3_cell, {res}))",
+            Dimension.AGENCY: "r.agency",
+            Dimension.MASKED: "r.masked",
+            Dimension.KIND: "r.kind",
+        },
+        table="reports r",
+        time="r.occurred_at",
+        classification="r.identification",
+        scopes={
+            StatusScope.ALL: "r.incident_id is not null",
+            # What the folder counted (reports.counted), as the cube does.
+            StatusScope.VERIFIED: "r.incident_id is not null and r.counted = 2",
+        },
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Local days ``start <= day < end`` (None: unbounded) from a rollup, or the sources."""
+
+    rollup: int | None
+    start: date | None
+    end: date | None
+
+
+def period_start(day: date, grain: Grain) -> date:
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    return day
+
+
+def next_period(start: date, grain: Grain) -> date:
+    if grain == "month":
+        return (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return start + timedelta(days=7 if grain == "week" else 1)
+
+
+def grain_of(group_by: tuple[Dimension, ...]) -> Grain:
+    if Dimension.WEEK in group_by:
+        # Weeks straddle months: grouped by both, only days nest in both.
+        return "day" if Dimension.MONTH in group_by else "week"
+    return "month"
+
+
+def day_range(query: StatsQuery) -> tuple[date | None, date | None]:
+    """The local days the query counts, ``start <= day < end`` (None: unbounded)."""
+    end = query.date_to + timedelta(days=1) if query.date_to is not None else None
+    if query.before_day is not None and (end is None or query.before_day < end):
+        end = query.before_day
+    return query.date_from, end
+
+
+def plan(query: StatsQuery) -> list[Piece]:
+    """Pieces that together cover exactly the query's days, each counted once."""
+    grain = grain_of(query.group_by)
+    with_area = Dimension.AREA in query.group_by
+    with_attributes = bool(ATTRIBUTES & set(query.group_by))
+    start, end = day_range(query)
+    if with_area and with_attributes:
+        return [Piece(SOURCE, start, end)]
+    edge_rollup = SOURCE if with_area else ROLLUPS[("day", False)]
+    if grain == "day":
+        return [Piece(edge_rollup, start, end)]
+    whole_start = start
+    if start is not None and period_start(start, grain) != start:
+        whole_start = next_period(period_start(start, grain), grain)
+    whole_end = period_start(end, grain) if end is not None else None
+    if whole_start is not None and whole_end is not None and whole_start >= whole_end:
+        return [Piece(edge_rollup, start, end)]  # no whole period inside the range
+    pieces = [Piece(ROLLUPS[(grain, with_area)], whole_start, whole_end)]
+    if start is not None and whole_start is not None and whole_start > start:
+        pieces.append(Piece(edge_rollup, start, whole_start))
+    if end is not None and whole_end is not None and whole_end < end:
+        pieces.append(Piece(edge_rollup, whole_end, end))
+    return pieces
+
+
+class _Parameters:
+    def __init__(self) -> None:
+        self.values: list[object] = []
+
+    def add(self, value: object, sql_type: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{sql_type}"
+
+
+def _group_clause(query: StatsQuery) -> str:
+    if not query.group_by:
+        return ""
+    return " group by " + ", ".join(str(i + 1) for i in range(len(query.group_by)))
+
+
+def cube_sql(query: StatsQuery, pieces: list[Piece]) -> tuple[str, list[object]]:
+    params = _Parameters()
+    placeholders = {}
+    if Dimension.AREA in query.group_by:
+        placeholders["res"] = params.add(query.area_resolution, "integer")
+    keys = [
+        _CUBE_KEYS[d].format(**placeholders) + f" as d{i}" for i, d in enumerate(query.group_by)
+    ]
+    counts = [f"coalesce(sum(c.{name}), 0) as {name}" for name in CLASSES]
+    ranges = []
+    for piece in pieces:
+        parts = [f"c.rollup = {params.add(piece.rollup, 'smallint')}"]
+        if piece.start is not None:
+            parts.append(f"c.period >= {params.add(piece.start, 'date')}")
+        if piece.end is not None:
+            parts.append(f"c.period < {params.add(piece.end, 'date')}")
+        ranges.append("(" + " and ".join(parts) + ")")
+    scope = params.add(query.status.value, "text")
+    unit = params.add(query.unit.value, "text")
+    # Only the allow-listed fragments above are spliced in; every value is a parameter.
+    sql = f"select {', '.join([*keys, *counts])} from stats_cube c"  # noqa: S608
+    sql += f" where c.scope = {scope} and c.unit = {unit} and ({' or '.join(ranges)})"
+    return sql + _group_clause(query), params.values
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def source_sql(query: StatsQuery, piece: Piece) -> tuple[str, list[object]]:
+    source = _SOURCES[query.unit]
+    params = _Parameters()
+    placeholders = {}
+    if {Dimension.MONTH, Dimension.WEEK} & set(query.group_by):
+        placeholders["tz"] = params.add(query.time_zone.key, "text")
+    if Dimension.AREA in query.group_by:
+        placeholders["res"] = params.add(query.area_resolution, "integer")
+    keys = [
+        source.keys[d].format(**placeholders) + f" as d{i}" for i, d in enumerate(query.group_by)
+    ]
+    counts = [
+        f"count(*) filter (where {source.classification} = '{name}') as {name}" for name in CLASSES
+    ]
+    conditions = [source.scopes[query.status]]
+    if piece.start is not None:
+        start = local_midnight(piece.start, query.time_zone)
+        conditions.append(f"{source.time} >= {params.add(start, 'timestamptz')}")
+    if piece.end is not None:
+        end = local_midnight(piece.end, query.time_zone)
+        conditions.append(f"{source.time} < {params.add(end, 'timestamptz')}")
+    sql = f"select {', '.join([*keys, *counts])} from {source.table}"  # noqa: S608
+    sql += " where " + " and ".join(conditions)
+    return sql + _group_clause(query), params.values
+
+
+async def range_generation(conn: asyncpg.Connection, query: StatsQuery) -> int:
+    """The fold generation at which a count in the query's months last changed (0 before
+    any): what the query counts is the same while this is."""
+    start, end = day_range(query)
+    generation: int | None = await conn.fetchval(
+        RANGE_GENERATION,
+        None if start is None else period_start(start, "month"),
+        None if end is None else period_start(end - timedelta(days=1), "month"),
+    )
+    return generation or 0
+
+
+async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]:
+    """Counts per cell before disclosure control, sorted by key; empty cells absent.
+    Reads the cube as it is: fold first for the latest counts."""
+    pieces = plan(query)
+    statements = [source_sql(query, piece) for piece in pieces if piece.rollup is SOURCE]
+    from_cube = [piece for piece in pieces if piece.rollup is not SOURCE]
+    if from_cube:
+        statements.append(cube_sql(query, from_cube))
+    width = len(query.group_by)
+    # Several pieces give one key more than once; coarser areas were merged by the GROUP BY.
+    totals: dict[tuple[str, ...], list[int]] = {}
+    for sql, args in statements:
+        for record in await conn.fetch(sql, *args):
+            key = tuple(record[:width])
+            counts = totals.get(key)
+            if counts is None:
+                totals[key] = [record[width], record[width + 1], record[width + 2]]
+            else:
+                counts[0] += record[width]
+                counts[1] += record[width + 1]
+                counts[2] += record[width + 2]
+    cells = [Cell(key, *counts) for key, counts in totals.items() if any(counts)]
+    cells.sort(key=lambda c: c.key)
+    return cells

@@ -1,0 +1,148 @@
+"""Identification statistics as published: counts from the cube, rates with Wilson intervals,
+small cells and their complements suppressed, and a version for citing the table."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import h3.api.basic_int as h3i
+import msgspec
+
+from schemas.stats import Dimension, StatsRow
+from storage.incidents import folder
+from storage.incidents.grouping import DEFAULT_GROUPING, GroupingRule
+from storage.statistics.cube import count_cells, range_generation
+from storage.statistics.disclosure import Cell, suppressed_cells
+from storage.statistics.query import StatsQuery
+from storage.statistics.wilson import rate, wilson_interval
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    rows: list[StatsRow]
+    dataset_version: str
+
+
+def area_coarsenings(resolution: int, coarsest: int) -> list[Callable[[str], str]]:
+    """Every coarser area level that is itself publishable, finest first."""
+
+    def to(res: int) -> Callable[[str], str]:
+        return lambda cell: h3i.int_to_str(h3i.cell_to_parent(h3i.str_to_int(cell), res))
+
+    return [to(res) for res in range(resolution - 1, coarsest - 1, -1)]
+
+
+def publish(cells: Sequence[Cell], query: StatsQuery, threshold: int, coarsest_area: int) -> Table:
+    """Rows with rates and intervals, small cells and their complements suppressed."""
+    coarsenings = [
+        area_coarsenings(query.area_resolution, coarsest_area) if d is Dimension.AREA else []
+        for d in query.group_by
+    ]
+    hidden = suppressed_cells(cells, threshold, coarsenings)
+    rows = [
+        _row(query.group_by, cell, suppressed=index in hidden) for index, cell in enumerate(cells)
+    ]
+    return Table(rows=rows, dataset_version=dataset_version(query, threshold, rows))
+
+
+def _row(group_by: Sequence[Dimension], cell: Cell, *, suppressed: bool) -> StatsRow:
+    keys = {d.value: value for d, value in zip(group_by, cell.key, strict=True)}
+    if suppressed:
+        return StatsRow(
+            **keys,
+            total=None,
+            not_identified=None,
+            identified=None,
+            unclear=None,
+            rate_not_identified=None,
+            ci_low=None,
+            ci_high=None,
+            suppressed=True,
+        )
+    decided = cell.not_identified + cell.identified
+    interval = wilson_interval(cell.not_identified, decided)
+    value = rate(cell.not_identified, decided)
+    return StatsRow(
+        **keys,
+        total=cell.total,
+        not_identified=cell.not_identified,
+        identified=cell.identified,
+        unclear=cell.unclear,
+        rate_not_identified=None if value is None else round(value, 4),
+        ci_low=None if interval is None else round(interval[0], 4),
+        ci_high=None if interval is None else round(interval[1], 4),
+        suppressed=False,
+    )
+
+
+def dataset_version(query: StatsQuery, threshold: int, rows: Sequence[StatsRow]) -> str:
+    """A digest of what is published (filters, threshold, rows): the same data gives the same
+    version on any day and any replica, and any change to the table gives a new one."""
+    digest = hashlib.sha256()
+    digest.update(msgspec.json.encode([query.filters, query.time_zone.key, threshold]))
+    digest.update(msgspec.json.encode(rows))
+    return digest.hexdigest()[:24]
+
+
+class TableCache:
+    """Published tables of this process, valid while no count in the months a table covers
+    changes (the fold marks each month it changes with its generation). Under live ingest
+    tables of past periods therefore stay cached. Least recently used tables go first."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._tables: OrderedDict[tuple[object, ...], Table] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> Table | None:
+        table = self._tables.get(key)
+        if table is not None:
+            self._tables.move_to_end(key)
+        return table
+
+    def put(self, key: tuple[object, ...], table: Table) -> None:
+        self._tables[key] = table
+        self._tables.move_to_end(key)
+        while len(self._tables) > self.capacity:
+            self._tables.popitem(last=False)
+
+
+async def identification_table(
+    conn: asyncpg.Connection,
+    query: StatsQuery,
+    threshold: int,
+    coarsest_area: int = 5,
+    cache: TableCache | None = None,
+    *,
+    rule: GroupingRule = DEFAULT_GROUPING,
+) -> Table:
+    """The published table, from every report committed so far (the folder runs first,
+    grouping with ``rule``: the service's configured one).
+
+    On a connection outside a transaction the fold commits by itself (its lock is held only
+    that long) and the counting then reads one snapshot, with the months' generations it
+    belongs to; inside a caller's transaction everything runs in that."""
+    await folder.fold(conn, rule, query.time_zone.key)
+    if conn.is_in_transaction():
+        return await _published(conn, query, threshold, coarsest_area, cache)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _published(conn, query, threshold, coarsest_area, cache)
+
+
+async def _published(
+    conn: asyncpg.Connection,
+    query: StatsQuery,
+    threshold: int,
+    coarsest_area: int,
+    cache: TableCache | None,
+) -> Table:
+    key = (await range_generation(conn, query), query, threshold, coarsest_area)
+    if cache is not None and (table := cache.get(key)) is not None:
+        return table
+    table = publish(await count_cells(conn, query), query, threshold, coarsest_area)
+    if cache is not None:
+        cache.put(key, table)
+    return table
