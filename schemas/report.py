@@ -55,6 +55,9 @@ EARLIEST_OCCURRED_AT: Final = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE: Final = timedelta(minutes=10)
 """Phone clocks drift; a little future is skew, more is a wrong date."""
 DEFAULT_H3_RESOLUTION: Final = 9
+COARSE_H3_RESOLUTION: Final = 7
+"""Retention coarsens old reports' cells to this resolution (~5 km²): grouping never runs on
+such a cell, and what is left of a report is compared after the same coarsening."""
 
 AgencyList = Annotated[
     tuple[Agency, ...], Meta(max_length=MAX_CODES_PER_LIST, extra_json_schema=UNIQUE_ITEMS)

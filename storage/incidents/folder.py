@@ -37,10 +37,11 @@ import asyncpg
 import h3.api.basic_int as h3i
 import numpy as np
 
+from schemas.report import COARSE_H3_RESOLUTION
 from storage.db import locks
 from storage.incidents.bulk_grouping import EPOCH, components, connected_components, links_to_new
 from storage.incidents.bulk_grouping import microseconds as micros
-from storage.incidents.grouping import COARSENED_RESOLUTION, GroupingRule
+from storage.incidents.grouping import GroupingRule
 
 DEFAULT_BATCH: Final = 5000
 
@@ -283,7 +284,7 @@ def _pending(row: asyncpg.Record) -> _Pending:
 
 
 def _is_coarse(cell: int) -> bool:
-    return bool(h3i.get_resolution(cell) <= COARSENED_RESOLUTION)
+    return bool(h3i.get_resolution(cell) <= COARSE_H3_RESOLUTION)
 
 
 async def _fold_rows(

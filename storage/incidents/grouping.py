@@ -17,10 +17,6 @@ from typing import Final
 from schemas.codes import Agency, Tristate
 from schemas.report import Agents, Identification
 
-# Retention (storage/reports/retention.py) coarsens old reports' cells to this resolution; the rule
-# is defined on res-9 cells, so membership of a coarsened report is kept, never re-derived.
-COARSENED_RESOLUTION: Final = 7
-
 
 def classify(identification: Identification) -> str:
     """The contract's definition: any 'yes' identifies; three 'no' do not; else unclear."""

@@ -35,6 +35,7 @@ import h3
 from PIL import Image
 
 from schemas.photos import C2paStatus, Provenance
+from schemas.report import COARSE_H3_RESOLUTION
 
 try:
     from defusedxml import ElementTree as SafeElementTree  # type: ignore[import-untyped]
@@ -63,7 +64,7 @@ CAPTURE_TIME_TOLERANCE: Final = timedelta(hours=2)
 CAPTURE_CELL_RESOLUTION: Final = 9
 CAPTURE_PLACE_MAX_GRID_DISTANCE: Final = 5
 """Res-9 cells are ~0.1 km²; five rings is roughly 1-1.5 km between cell centres."""
-COARSENED_PLACE_MAX_GRID_DISTANCE: Final = {7: 1}
+COARSENED_PLACE_MAX_GRID_DISTANCE: Final = {COARSE_H3_RESOLUTION: 1}
 """Retention coarsens old reports' cells to res 7 (~5 km², ~1.2 km edges): one ring there is
 about the same tolerance."""
 

@@ -33,7 +33,7 @@ import numpy as np
 import uuid_utils
 
 from schemas.constraints import in_words
-from schemas.report import ReportIn, minimise
+from schemas.report import COARSE_H3_RESOLUTION, ReportIn, minimise
 from storage.incidents import folder
 from storage.incidents.bulk_grouping import microseconds
 from storage.incidents.grouping import GroupingRule, classify, report_agency
@@ -72,11 +72,12 @@ create temporary table import_skipped (line_no integer primary key) on commit dr
 LOCK = "lock table reports in share row exclusive mode"
 # A stored report that retention rewrote (cell coarser than res 9) has the hash of what it
 # left: the staged content is compared after the same rewrite (storage.reports.retained_content).
-ALREADY_PRESENT = """
+ALREADY_PRESENT = f"""
 select s.line_no, r.payload_sha256 = s.payload_sha256 as same, r.payload_sha256 as stored,
-       case when ((r.h3_cell >> 52) & 15) <= 7 then s.content::text end as retained
+       case when ((r.h3_cell >> 52) & 15) <= {COARSE_H3_RESOLUTION}
+            then s.content::text end as retained
 from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
-"""
+"""  # noqa: S608 - the only value put in is a constant
 # fold_pending_since takes its default: the folder takes every row in.
 INSERT_REPORTS = """
 insert into reports (id, account_id, client_id, kind, received_at, payload_sha256,

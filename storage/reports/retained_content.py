@@ -19,9 +19,12 @@ import hashlib
 import h3
 import msgspec
 
-from schemas.report import ObserverReportContent, OfficerNoteContent, ReportContent
-
-COARSE_RESOLUTION = 7
+from schemas.report import (
+    COARSE_H3_RESOLUTION,
+    ObserverReportContent,
+    OfficerNoteContent,
+    ReportContent,
+)
 
 _STORED = msgspec.json.Decoder(ReportContent)
 
@@ -42,10 +45,10 @@ def decode_stored(text: str) -> ReportContent:
 def coarsened(content: ReportContent) -> ReportContent:
     """The content with its H3 cell replaced by the res-7 parent (as it is if not finer)."""
     cell = content.location.h3_cell
-    if h3.get_resolution(cell) <= COARSE_RESOLUTION:
+    if h3.get_resolution(cell) <= COARSE_H3_RESOLUTION:
         return content
     location = msgspec.structs.replace(
-        content.location, h3_cell=h3.cell_to_parent(cell, COARSE_RESOLUTION)
+        content.location, h3_cell=h3.cell_to_parent(cell, COARSE_H3_RESOLUTION)
     )
     return msgspec.structs.replace(content, location=location)
 

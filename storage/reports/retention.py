@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import h3
 
-from schemas.report import ReportContent
+from schemas.report import COARSE_H3_RESOLUTION, ReportContent
 from storage.audit import log as audit
 from storage.db import locks
 from storage.photos.blobs import BlobStore
@@ -59,15 +59,15 @@ RETENTION_LOCK = locks.RETENTION  # session advisory lock: one retention run at 
 DEFAULT_BATCH_SIZE = 5000
 
 # Candidates: a cell finer than res 7 (resolution in bits 52-55), received before the cutoff.
-COUNT_COARSEN = """
+COUNT_COARSEN = f"""
 select count(*) from reports
-where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
-"""
-SELECT_COARSEN_BATCH = """
+where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > {COARSE_H3_RESOLUTION}
+"""  # noqa: S608 - the only value put in is a constant
+SELECT_COARSEN_BATCH = f"""
 select id, content::text as content from reports
-where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > 7
+where received_at < $1 and h3_cell is not null and ((h3_cell >> 52) & 15) > {COARSE_H3_RESOLUTION}
 order by id limit $2 for update skip locked
-"""
+"""  # noqa: S608 - the only value put in is a constant
 # The rows a batch locked get their rewritten content and its hash; the signature over the
 # received content goes (the reporter holds the receipt). A counted report goes to the folder:
 # its incident's facts (cell included) are derived again.

@@ -14,14 +14,14 @@ from uuid_utils.compat import uuid7
 
 from schemas.auth import Principal, Role
 from schemas.receipts import Receipt, ReportCreated, receipt_fields
-from schemas.report import ReportContent, ReportIn, ReportView
+from schemas.report import COARSE_H3_RESOLUTION, ReportContent, ReportIn, ReportView
 from storage.db.cursors import decode_cursor, encode_cursor
 from storage.errors import Conflict, Gone, NotFound
 from storage.incidents import folder
 from storage.incidents.grouping import GroupingRule, classify, report_agency
 from storage.reports.receipts import ReceiptSigner
-from storage.reports.retained_content import COARSE_RESOLUTION, matches_retained
 from storage.reports.retained_content import canonical_content as canonical_content
+from storage.reports.retained_content import matches_retained
 
 # The whole of ingest's work in the database: one row appended (fold_pending_since takes its
 # default, so the folder groups and counts it). No row: the client_id is taken already.
@@ -181,7 +181,7 @@ def _retained_match(row: asyncpg.Record, content: ReportContent) -> bool:
     """Whether retention made the stored report out of ``content``: a stored cell coarser
     than the one received means it rewrote the content and its hash (storage.reports.retention)."""
     cell = row["h3_cell"]
-    if cell is None or h3.get_resolution(h3.int_to_str(cell)) > COARSE_RESOLUTION:
+    if cell is None or h3.get_resolution(h3.int_to_str(cell)) > COARSE_H3_RESOLUTION:
         return False
     return matches_retained(row["payload_sha256"], content)
 
