@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,9 @@ def test_checksum_follows_every_byte() -> None:
 
 def test_the_package_carries_the_repeatable_files() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "migrations.repeatable" in setuptools["packages"]
+    # Packages are discovered: the include patterns must take in the folder's package.
+    included = setuptools["packages"]["find"]["include"]
+    assert any(fnmatch("migrations.repeatable", pattern) for pattern in included)
     assert "*.sql" in setuptools["package-data"]["migrations.repeatable"]
     on_disk = sorted(p.stem for p in (ROOT / "migrations" / "repeatable").glob("*.sql"))
     assert on_disk == sorted(r.name for r in SHIPPED)
