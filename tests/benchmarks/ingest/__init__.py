@@ -11,7 +11,10 @@ on ``api.server:app_from_environment``), registers an observer device, warms up,
 ``POST /v1/reports`` with wrk (``post_report.lua``: a unique client_id per request, reports
 spread over a city and a month, so they group into incidents as real ones do); then the
 same for ``bare_app.py``, with the same server and worker settings. It prints req/s, p50 and
-p99 per run and, per server, the ratio service/bare and the p99 of each. With
+p99 per run and, per server, the ratio service/bare and the p99 of each. Beside every measured
+run of the service it samples the folder's lag behind ingest (``lag.py``: the oldest unfolded
+report's wait, every 100 ms) and prints its median, p95 and max and how long the folder took to
+drain after the load. With
 ``--profile-dir``, after the last round each app gets one more loaded run
 (not counted in the figures: py-spy takes CPU of its own) recorded by py-spy, and the top 15
 frames by own time are printed. A run with any non-2xx response or socket error is marked
@@ -52,6 +55,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage.db.embedded import EmbeddedPostgres
+from tests.benchmarks.ingest.lag import TARGET_LAG_S, LagFigures, LagSampler
 from tests.benchmarks.ingest.profiles import format_top
 from tests.support.helpers import observer_report
 
@@ -122,6 +126,8 @@ class RunResult:
     cpu: CpuUse
     round: int = 1
     profile: str | None = None
+    lag: LagFigures | None = None
+    """The service's folder behind ingest during the measured run."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -529,10 +535,14 @@ def run_one(
             check_one_report(port, token)
             load = {"threads": args.threads, "connections": args.connections}
             warmup = run_wrk(port, token, duration_s=args.warmup, **load)
+            sampler = LagSampler(dsn) if app == "service" else None
+            if sampler is not None:
+                sampler.start()
             meter = CpuMeter(pid, pgdata)
             meter.start()
             result = run_wrk(port, token, duration_s=args.duration, **load)
             cpu = meter.stop()
+            lag = sampler.stop() if sampler is not None else None
             profile = None
             profiled_ok = profiled_errors = 0
             if args.profile_dir is not None and round_number == args.rounds:
@@ -556,6 +566,7 @@ def run_one(
         cpu=cpu,
         round=round_number,
         profile=profile,
+        lag=lag,
     )
     if rows < ok:
         run.notes.append(f"only {rows} rows for {ok} successful responses")
@@ -596,6 +607,10 @@ def print_table(runs: list[RunResult]) -> None:
                 f"{r.non2xx} ({r.statuses or '-'}), socket errors {r.socket_errors}, warm-up "
                 f"errors {run.warmup_errors}; {'; '.join(run.notes)} {r.error_sample[:200]}"
             )
+    for run in runs:
+        if run.lag is not None:
+            label = f"{run.server} w{run.workers} {run.app} round {run.round}"
+            print(f"  {label}: {run.lag.describe()}")
     print()
     groups: dict[tuple[str, int, str], list[RunResult]] = {}
     for run in runs:
@@ -627,6 +642,16 @@ def print_table(runs: list[RunResult]) -> None:
             verdict = "meets" if p99 <= TARGET_P99_MS else "misses"
             parts.append(f"  p99 {verdict} <= {TARGET_P99_MS:.0f} ms")
             print("".join(parts))
+            lags = [run.lag for run in these if run.lag is not None]
+            if lags:
+                worst = max(lag.max_s for lag in lags)
+                verdict = "meets" if worst < TARGET_LAG_S else "misses"
+                print(
+                    f"  {app:<8} fold lag at this rate: median "
+                    f"{median([lag.median_s for lag in lags]):.2f} s, p95 "
+                    f"{median([lag.p95_s for lag in lags]):.2f} s, max {worst:.2f} s "
+                    f"({verdict} < {TARGET_LAG_S:.0f} s)"
+                )
             valid = all(run.valid for run in these)
             if app == "service" and valid and rps > best.get(workers, (0.0, ""))[0]:
                 best[workers] = (rps, server)
