@@ -377,7 +377,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_fold(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the folder once (what ``serve`` does every second) and say what it did."""
+    """Run the folder once (what ``serve`` does twice a second) and say what it did."""
     from api.app import grouping_rule
     from storage.db.migrations import migrate
     from storage.incidents import folder
