@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import h3
+import msgspec
 import pyarrow.parquet as pq
 import pyreadstat
 import pytest
@@ -18,12 +19,8 @@ import pytest
 from schemas.stats import (
     DEFINITIONS,
     Dimension,
-    GroupingMethod,
     Methods,
-    StatsFilters,
     StatsRow,
-    StatusScope,
-    Unit,
 )
 from storage.statistics.formats import FILE_FORMATS
 from storage.statistics.formats.geojson import cell_polygon
@@ -34,23 +31,31 @@ GROUP_BY = (Dimension.AREA, Dimension.AGENCY)
 
 
 def methods(group_by: tuple[Dimension, ...] = GROUP_BY) -> Methods:
-    return Methods(
-        dataset_version="v42",
-        generated_at=datetime(2025, 5, 1, tzinfo=UTC),
-        tier="researcher",
-        filters=StatsFilters(
-            from_=None,
-            to=None,
-            group_by=list(group_by),
-            area_resolution=7,
-            status=StatusScope.ALL,
-            unit=Unit.REPORT,
-        ),
-        time_zone="América/Bogotá",  # not a real zone: a non-ASCII note
-        suppression_threshold=11,
-        publication_delay_days=None,
-        grouping=GroupingMethod(grid_distance=2, window_minutes=90),
-        definitions=dict(DEFINITIONS),
+    # Converted from plain values, so a period the methods may also state ("from", "to",
+    # "snapped") is filled in where Methods has it and ignored where it does not.
+    return msgspec.convert(
+        {
+            "dataset_version": "v42",
+            "generated_at": datetime(2025, 5, 1, tzinfo=UTC),
+            "tier": "researcher",
+            "filters": {
+                "from": None,
+                "to": None,
+                "group_by": [d.value for d in group_by],
+                "area_resolution": 7,
+                "status": "all",
+                "unit": "report",
+            },
+            "from": None,
+            "to": None,
+            "snapped": False,
+            "time_zone": "América/Bogotá",  # not a real zone: a non-ASCII note
+            "suppression_threshold": 11,
+            "publication_delay_days": None,
+            "grouping": {"grid_distance": 2, "window_minutes": 90},
+            "definitions": dict(DEFINITIONS),
+        },
+        Methods,
     )
 
 
