@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
@@ -41,6 +42,7 @@ from schemas.stats import (
 )
 from storage.audit import log as audit
 from storage.db.pool import Database
+from storage.statistics.formats import FILE_FORMATS
 from storage.statistics.published import Table, identification_table
 from storage.statistics.query import StatsQuery
 
@@ -362,12 +364,19 @@ async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator
     yield b"]}"
 
 
+async def _whole(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
 async def _export(
-    state: State, reader: Principal, params: StatsParameters, *, as_csv: bool
+    state: State, reader: Principal, params: StatsParameters, *, extension: str
 ) -> Stream:
     """The researcher tier's table as a download named after its dataset version."""
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
+    file_format = FILE_FORMATS.get(extension)
+    if file_format and file_format.needs_area and Dimension.AREA not in query.group_by:
+        raise InvalidInput("group_by", f"a .{extension} export needs `area` in `group_by`")
     table = await _table(state, query)
     meta = methods(table, query, settings)
     db: Database = state.db
@@ -378,17 +387,19 @@ async def _export(
             actor=reader,
             action="export.downloaded",
             details={
-                "format": "csv" if as_csv else "json",
+                "format": extension,
                 "dataset_version": table.dataset_version,
                 "filters": msgspec.to_builtins(query.filters),
             },
         )
-    if as_csv:
-        chunks = _csv_chunks(meta, query.group_by, table.rows)
-        media_type, extension = "text/csv", "csv"
+    if file_format:
+        # Written whole before the download starts (see storage.statistics.formats).
+        body = await anyio.to_thread.run_sync(file_format.write, meta, query.group_by, table.rows)
+        chunks, media_type = _whole(body), file_format.media_type
+    elif extension == "csv":
+        chunks, media_type = _csv_chunks(meta, query.group_by, table.rows), "text/csv"
     else:
-        chunks = _json_chunks(meta, table.rows)
-        media_type, extension = "application/json", "json"
+        chunks, media_type = _json_chunks(meta, table.rows), "application/json"
     filename = f"plainsight-identification-{table.dataset_version}.{extension}"
     return Stream(
         chunks,
@@ -412,7 +423,7 @@ async def export_csv(
     request: Request[Principal, Any, Any],
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state, request.user, params, as_csv=True)
+    return await _export(state, request.user, params, extension="csv")
 
 
 @get(
@@ -428,7 +439,66 @@ async def export_json(
     request: Request[Principal, Any, Any],
     params: NamedDependency[StatsParameters],
 ) -> Stream:
-    return await _export(state, request.user, params, as_csv=False)
+    return await _export(state, request.user, params, extension="json")
 
 
-ROUTES = [identification_statistics, public_identification_statistics, export_csv, export_json]
+@get(
+    "/v1/exports/identification.parquet",
+    dependencies=PARAMETERS,
+    opt={ROLES_OPT: ANALYSTS},
+    tags=["statistics"],
+    summary="The statistics as Parquet, the methods as file key-value metadata",
+    media_type=FILE_FORMATS["parquet"].media_type,
+    responses=problem_specs(401, 403, 422),
+)
+async def export_parquet(
+    state: State,
+    request: Request[Principal, Any, Any],
+    params: NamedDependency[StatsParameters],
+) -> Stream:
+    return await _export(state, request.user, params, extension="parquet")
+
+
+@get(
+    "/v1/exports/identification.dta",
+    dependencies=PARAMETERS,
+    opt={ROLES_OPT: ANALYSTS},
+    tags=["statistics"],
+    summary="The statistics as Stata .dta with value labels, the methods as dataset notes",
+    media_type=FILE_FORMATS["dta"].media_type,
+    responses=problem_specs(401, 403, 422),
+)
+async def export_dta(
+    state: State,
+    request: Request[Principal, Any, Any],
+    params: NamedDependency[StatsParameters],
+) -> Stream:
+    return await _export(state, request.user, params, extension="dta")
+
+
+@get(
+    "/v1/exports/identification.geojson",
+    dependencies=PARAMETERS,
+    opt={ROLES_OPT: ANALYSTS},
+    tags=["statistics"],
+    summary="Areas as GeoJSON polygons (group_by must include area), the methods as `meta`",
+    media_type=FILE_FORMATS["geojson"].media_type,
+    responses=problem_specs(401, 403, 422),
+)
+async def export_geojson(
+    state: State,
+    request: Request[Principal, Any, Any],
+    params: NamedDependency[StatsParameters],
+) -> Stream:
+    return await _export(state, request.user, params, extension="geojson")
+
+
+ROUTES = [
+    identification_statistics,
+    public_identification_statistics,
+    export_csv,
+    export_json,
+    export_parquet,
+    export_dta,
+    export_geojson,
+]

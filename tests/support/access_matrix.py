@@ -141,6 +141,9 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/v1/stats/identification"):                 (NO,  NO,  NO,  YES, YES, YES),
     ("GET",    "/v1/exports/identification.csv"):           (NO,  NO,  NO,  YES, YES, YES),
     ("GET",    "/v1/exports/identification.json"):          (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/v1/exports/identification.parquet"):       (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/v1/exports/identification.dta"):           (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/v1/exports/identification.geojson"):       (NO,  NO,  NO,  YES, YES, YES),
 
     # Moderation: moderators "review, group incidents"; admins "everything".
     ("POST",   "/v1/reports/{report_id}/review"):           (NO,  NO,  NO,  NO,  YES, YES),
