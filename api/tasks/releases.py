@@ -1,7 +1,11 @@
-"""Public releases inside ``serve``: every few minutes one replica makes the releases and
-corrections that are due (storage/statistics/releases/maker.py). Replicas race for the
-maker's advisory lock; the ones that lose skip the round. An error is logged and the next
-round tries again."""
+"""Public releases inside ``serve``: every few minutes (the first time one interval after
+start-up, like the other background tasks) one replica makes the releases and corrections
+that are due (storage/statistics/releases/maker.py). Replicas race for the maker's advisory
+lock; the ones that lose skip the round. An error is logged and the next round tries again.
+
+Not at start-up: a round then ran beside a second process starting on the same database
+and made its grants fail ("tuple concurrently updated";
+test_a_revocation_reaches_the_token_cache_of_another_process)."""
 
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ async def _release_forever(
     interval_s: float,
 ) -> None:
     while True:
+        await asyncio.sleep(interval_s)
         try:
             async with db.acquire() as conn:
                 published = await make_releases(conn, policy, signer, rule, wait=False)
@@ -55,4 +60,3 @@ async def _release_forever(
                 )
         except Exception:
             log.warning("making public releases failed; will retry", exc_info=True)
-        await asyncio.sleep(interval_s)
