@@ -29,11 +29,13 @@ from api.routes import (
     moderation,
     operations,
     photos,
+    releases,
     reports,
     stats,
 )
 from api.routes.metrics import ROUTES as METRICS_ROUTES
 from api.tasks.photo_workers import PhotoWorkers
+from api.tasks.releases import background_releases
 from api.tasks.retention import background_retention
 from api.tasks.stats_folding import background_folding
 from schemas.settings import Settings, SettingsError
@@ -45,6 +47,7 @@ from storage.incidents.grouping import GroupingRule
 from storage.photos.blobs import open_blob_store
 from storage.reports.receipts import ReceiptSigner
 from storage.statistics.published import TableCache
+from storage.statistics.releases.maker import ReleasePolicy
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations
@@ -139,6 +142,13 @@ def create_app(
                     revocation_listener(service_dsn, app.state.principals),
                     background_folding(app.state.db, app.state.grouping, settings.timezone),
                     background_retention(app.state.db, app.state.blobs, settings.retention_days),
+                    background_releases(
+                        app.state.db,
+                        ReleasePolicy.from_settings(settings),
+                        app.state.signer,
+                        app.state.grouping,
+                        settings.release_check_minutes * 60.0,
+                    ),
                 ):
                     tune_garbage_collector()
                     yield
@@ -158,6 +168,7 @@ def create_app(
             *reports.ROUTES,
             *photos.ROUTES,
             *stats.ROUTES,
+            *releases.ROUTES,
             *moderation.ROUTES,
             *METRICS_ROUTES,
         ],

@@ -1,5 +1,5 @@
 """The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
-verify, audit checkpoint, retention run."""
+verify, audit checkpoint, retention run, releases make."""
 
 from __future__ import annotations
 
@@ -173,6 +173,15 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
         "--batch-size", type=_positive, default=5000, help="rows per transaction (default 5000)"
     )
     retain.set_defaults(handler=run_retention_command)
+
+    releases = commands.add_parser("releases", help="the public statistics releases")
+    releases_commands = releases.add_subparsers(required=True, metavar="ACTION")
+    make = releases_commands.add_parser(
+        "make",
+        help="publish every release and correction that is due now (serve also does, "
+        "every PLAINSIGHT_RELEASE_CHECK_MINUTES)",
+    )
+    make.set_defaults(handler=run_releases_make)
     return parser
 
 
@@ -642,6 +651,38 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
         f"{summary.narratives_purged} narratives purged, "
         f"{summary.photos_purged} photos purged{blobs_part}"
     )
+    return 0
+
+
+def run_releases_make(settings: Settings, args: argparse.Namespace) -> int:
+    """Make the releases that are due once (what ``serve`` does every few minutes) and say
+    what was published."""
+    from api.app import apply_migrations, grouping_rule, receipt_signer
+    from storage.statistics.releases.maker import Published, ReleasePolicy, make_releases
+
+    signer = receipt_signer(settings)
+
+    async def run(dsn: str) -> list[Published]:
+        await apply_migrations(dsn, grouping_rule(settings))
+        conn = await connect(dsn)
+        try:
+            policy = ReleasePolicy.from_settings(settings)
+            made = await make_releases(conn, policy, signer, grouping_rule(settings))
+        finally:
+            await conn.close()
+        assert made is not None  # waited for the lock
+        return made
+
+    with database_url(settings) as dsn:
+        published = asyncio.run(run(dsn))
+    for release in published:
+        print(
+            f"plainsight: published {release.month:%Y-%m} v{release.version} "
+            f"({release.areas} areas listed; ε {release.epsilon:g}, "
+            f"{release.month_epsilon:g} for the month so far)"
+        )
+    if not published:
+        print("plainsight: no release is due")
     return 0
 
 

@@ -58,6 +58,10 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_INCIDENT_WINDOW_MINUTES": "incident_window_minutes",
     "PLAINSIGHT_SUPPRESSION_THRESHOLD": "suppression_threshold",
     "PLAINSIGHT_PUBLICATION_DELAY_DAYS": "publication_delay_days",
+    "PLAINSIGHT_RELEASE_EPSILON": "release_epsilon",
+    "PLAINSIGHT_RELEASE_DELTA": "release_delta",
+    "PLAINSIGHT_RELEASE_STATUS": "release_status",
+    "PLAINSIGHT_RELEASE_CHECK_MINUTES": "release_check_minutes",
     "PLAINSIGHT_RETENTION_DAYS": "retention_days",
     "PLAINSIGHT_METRICS_TOKEN": "metrics_token",
 }
@@ -138,7 +142,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     suppression_threshold: Annotated[int, Meta(ge=5, le=1000)] = 11
     """Statistics cells with fewer incidents (or reports) are published as suppressed."""
     publication_delay_days: Annotated[int, Meta(ge=0, le=365)] = 7
-    """The public statistics only count incidents at least this old."""
+    """A month's public release (or correction) counts only reports the service received at
+    least this many days before it is made, and is made no sooner than this after the month."""
+    release_epsilon: Annotated[float, Meta(gt=0, le=10)] = 1.0
+    """Differential privacy ε each public release (and each correction) spends."""
+    release_delta: Annotated[float, Meta(gt=0, le=0.001)] = 1e-6
+    """δ each public release spends: at most the chance that an area with a single incident
+    is listed at all."""
+    release_status: Literal["verified", "all"] = "verified"
+    """Which reports the public releases count: verified ones only, or all counted ones."""
+    release_check_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 5
+    """How often ``serve`` looks for releases that are due."""
     retention_days: Annotated[int, Meta(ge=1, le=3650)] = 30
     """After this many days from receipt, a report's H3 cell is coarsened to resolution 7,
     and rejected reports (rejected this long ago) lose their free text and photos

@@ -13,15 +13,13 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIFormat
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.errors import InvalidInput
 from api.middleware.auth import PUBLIC_OPT, ROLES_OPT
-from api.problems import problem_specs
-from api.routes.conditional import not_modified
+from api.problems import Problem, problem_response, problem_specs
 from schemas.auth import Principal, Role
 from schemas.settings import Settings
 from schemas.stats import (
@@ -47,7 +45,6 @@ from storage.statistics.published import Table, identification_table
 from storage.statistics.query import StatsQuery
 
 ANALYSTS = frozenset({Role.researcher, Role.moderator, Role.admin})
-PUBLIC_CACHE_CONTROL = "public, max-age=300"
 CSV_COUNT_COLUMNS = (
     "total",
     "not_identified",
@@ -263,28 +260,20 @@ async def _record_query(state: State, reader: Principal, table: Table, query: St
 
 @get(
     "/v1/public/stats/identification",
-    dependencies=PARAMETERS,
     opt={PUBLIC_OPT: True},
     tags=["statistics"],
-    summary="Delayed, coarse public statistics (no finer than month and H3 resolution 6)",
-    responses={
-        **problem_specs(422),
-        304: ResponseSpec(None, description="Not modified (If-None-Match matched the ETag)"),
-    },
+    summary="Gone: public statistics are monthly releases (GET /v1/public/releases)",
+    responses=problem_specs(410),
 )
-async def public_identification_statistics(
-    request: Request[Any, Any, State],
-    params: NamedDependency[StatsParameters],
-) -> Response[Statistics | bytes]:
-    state = request.app.state
-    settings: Settings = state.settings
-    query = build_query(params, settings, public=True)
-    table = await _table(state, query)
-    etag = f'"{table.dataset_version}"'
-    headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE_CONTROL}
-    if not_modified(request.headers.get("if-none-match"), etag):
-        return Response(b"", status_code=304, headers=headers)
-    return Response(_statistics(table, query, settings), headers=headers)
+async def public_identification_statistics() -> Response[Problem]:
+    # Live public queries let anyone difference tables over shifting windows; the public now
+    # gets fixed, noised monthly releases instead.
+    return problem_response(
+        410,
+        "gone",
+        "live public statistics were replaced by monthly releases: see /v1/public/releases",
+        headers={"Link": '</v1/public/releases>; rel="successor-version"'},
+    )
 
 
 def methods(table: Table, query: StatsQuery, settings: Settings) -> Methods:

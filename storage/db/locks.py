@@ -19,6 +19,10 @@ fold's."""
 RETENTION: Final = 7351000109
 """Session lock: one retention run at a time."""
 
+RELEASES: Final = 7351000111
+"""Transaction lock: one maker of public releases at a time, so replicas do not publish the
+same version twice (storage/statistics/releases/maker.py)."""
+
 PHOTO_BLOBS: Final = 0x70686F74
 """First key of the two-key transaction locks on photo blobs (the second: the blob's hash)."""
 

@@ -96,7 +96,11 @@ MATRIX: Final[dict[Route, Rule]] = {
     # Reference material, "no auth".
     ("GET",    "/v1/codebook"):                             (YES, YES, YES, YES, YES, YES),
     ("GET",    "/v1/receipts/public-key"):                  (YES, YES, YES, YES, YES, YES),
+    # The live public statistics answer 410 to everyone; releases are "no auth".
     ("GET",    "/v1/public/stats/identification"):          (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/v1/public/releases"):                      (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/v1/public/releases/{month}"):              (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/v1/public/releases/{month}/{version}"):    (YES, YES, YES, YES, YES, YES),
 
     # Getting a credential: a device needs nothing; logging in is how a token is obtained.
     ("POST",   "/v1/devices"):                              (YES, YES, YES, YES, YES, YES),

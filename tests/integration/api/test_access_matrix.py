@@ -28,7 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -46,6 +46,9 @@ from schemas.settings import load_settings
 from storage.accounts import store as accounts
 from storage.accounts.tokens import token_hash
 from storage.db.pool import connect
+from storage.incidents.grouping import DEFAULT_GROUPING
+from storage.reports.receipts import ReceiptSigner
+from storage.statistics.releases.maker import ReleasePolicy, make_releases
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.support.access_matrix import (
     ACCOUNTS_HAVE_NO_DEVICE,
@@ -282,6 +285,33 @@ async def new_incident(world: World, owner: Caller | None) -> str:
     return str(incident_id)
 
 
+async def new_release_month(world: World, owner: Caller | None) -> str:
+    """A month with a published release (made as `serve` would, 40 days from now) of a
+    report verified as a moderator's review does."""
+    report_id = await new_report(world, None)
+    await world.db.execute(
+        "update reports set status = 'verified', fold_pending_since = now() where id = $1",
+        uuid.UUID(report_id),
+    )
+    settings = load_settings({}, receipt_key=TEST_RECEIPT_SEED)
+    await make_releases(
+        world.db,
+        ReleasePolicy.from_settings(settings),
+        ReceiptSigner.from_seed(TEST_RECEIPT_SEED),
+        DEFAULT_GROUPING,
+        now=datetime.now(UTC) + timedelta(days=40),
+    )
+    month = await world.db.fetchval(
+        "select to_char(month, 'YYYY-MM') from public_releases order by month limit 1"
+    )
+    assert month is not None, "a verified report of this month makes a release 40 days on"
+    return str(month)
+
+
+async def first_version(world: World, owner: Caller | None) -> str:
+    return "v1"  # of the month new_release_month made
+
+
 ParameterMaker = Callable[[World, Caller | None], Awaitable[str]]
 PATH_PARAMETERS: Final[dict[str, ParameterMaker]] = {
     "report_id": new_report,
@@ -289,6 +319,8 @@ PATH_PARAMETERS: Final[dict[str, ParameterMaker]] = {
     "account_id": new_account,
     "device_id": new_device_id,
     "incident_id": new_incident,
+    "month": new_release_month,
+    "version": first_version,
 }
 
 # Routes whose successful call ends the caller's own credential: each case gets a fresh one.

@@ -39,7 +39,6 @@ STATISTICS: Final = (
     "/v1/exports/identification.csv",
     "/v1/exports/identification.json",
 )
-PUBLIC_STATISTICS: Final = "/v1/public/stats/identification"
 EXTREME_DATES: Final = ("9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01")
 EXAMPLE_TIMEOUT_S: Final = 30
 MAX_EXAMPLES: Final = 150
@@ -85,15 +84,6 @@ async def test_statistics_refuse_dates_outside_the_documented_bounds(
     assert not any(value in line for line in log), log
 
 
-@pytest.mark.parametrize("parameter", ["from", "to"])
-@pytest.mark.parametrize("value", EXTREME_DATES)
-async def test_public_statistics_refuse_extreme_dates_without_a_token(
-    api: Api, parameter: str, value: str
-) -> None:
-    response = await api.client.get(PUBLIC_STATISTICS, params={parameter: value})
-    assert_problem(response, 422, field=parameter)
-
-
 @pytest.mark.parametrize("group_by", ["month", "week", ""])
 async def test_the_bounds_themselves_are_answered(api: Api, group_by: str) -> None:
     """Snapping the last day outward to a whole week or month stays representable."""
@@ -101,8 +91,6 @@ async def test_the_bounds_themselves_are_answered(api: Api, group_by: str) -> No
     params = {"from": "2000-01-01", "to": "2100-12-31", "group_by": group_by}
     response = await api.client.get(STATISTICS[0], params=params, headers=bearer(token))
     assert response.status_code == 200, response.text
-    public = await api.client.get(PUBLIC_STATISTICS, params={"from": "2100-12-31"})
-    assert public.status_code == 200, public.text
 
 
 @pytest.mark.parametrize("path", PAGINATED)

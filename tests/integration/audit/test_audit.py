@@ -373,7 +373,7 @@ async def test_refused_and_public_statistics_queries_leave_no_entry(api: Api) ->
     assert bad.status_code == 422
     forbidden = await api.client.get("/v1/stats/identification", headers=bearer(observer))
     assert forbidden.status_code == 403
-    public = await api.client.get("/v1/public/stats/identification")
+    public = await api.client.get("/v1/public/releases")
     assert public.status_code == 200
     assert await entries_after(api.conn, mark) == []
 

@@ -640,6 +640,8 @@ def test_every_route_counts_against_the_rule_meant_for_it(
     assert rules["POST", "/v1/reports/{report_id}/photos"] == "photos"
     assert rules["GET", "/v1/reports"] == "reads"
     assert rules["GET", "/v1/public/stats/identification"] == "public_reads"
+    assert rules["GET", "/v1/public/releases"] == "public_reads"
+    assert rules["GET", "/v1/public/releases/{month}/{version}"] == "public_reads"
     for path in ("/healthz", "/readyz", "/metrics", "/schema/openapi.json"):
         assert rules["GET", path] is None
     assert rules["POST", "/v1/password-resets"] == "sessions"

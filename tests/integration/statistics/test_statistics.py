@@ -42,7 +42,6 @@ NOT_IDENTIFIED = {"verbal": "no", "badge_shown": "no", "insignia_visible": "no"}
 IDENTIFIED = {"verbal": "yes", "badge_shown": "yes", "insignia_visible": "no"}
 UNCLEAR = {"verbal": "unclear", "badge_shown": "no", "insignia_visible": "no"}
 STATS = "/v1/stats/identification"
-PUBLIC = "/v1/public/stats/identification"
 
 
 def body(area: str, when: datetime, answers: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -371,54 +370,7 @@ async def test_an_attacker_cannot_recover_a_small_cell(
 
 
 # --- the public tier ----------------------------------------------------------------------
-
-
-async def test_public_statistics_need_no_token_and_are_delayed_and_coarse(
-    api: Api, reporter: Reporter
-) -> None:
-    await reporter.incidents(AREA_X, MARCH, [NOT_IDENTIFIED] * 11)
-    # 11 more in the last days: within the 7-day publication delay.
-    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    reporter.slot = 0
-    await reporter.incidents(AREA_X, recent, [IDENTIFIED] * 11)
-    response = await api.client.get(PUBLIC, params={"group_by": "area"})
-    assert response.status_code == 200, response.text
-    rows = response.json()["rows"]
-    assert rows == [
-        {
-            "area": h3.cell_to_parent(AREA_X, 6),
-            "total": 11,
-            "not_identified": 11,
-            "identified": 0,
-            "unclear": 0,
-            "rate_not_identified": 1.0,
-            "ci_low": 0.7412,
-            "ci_high": 1.0,
-            "suppressed": False,
-        }
-    ]
-    assert "public" in response.headers["cache-control"]
-    etag = response.headers["etag"]
-    again = await api.client.get(
-        PUBLIC, params={"group_by": "area"}, headers={"If-None-Match": etag}
-    )
-    assert again.status_code == 304
-    assert again.content == b""
-
-
-@pytest.mark.parametrize(
-    ("params", "field"),
-    [
-        ({"group_by": "week"}, "group_by"),
-        ({"group_by": "month,week"}, "group_by"),
-        ({"area_resolution": "7"}, "area_resolution"),
-    ],
-)
-async def test_public_statistics_refuse_finer_grain(
-    api: Api, params: dict[str, str], field: str
-) -> None:
-    response = await api.client.get(PUBLIC, params=params)
-    assert assert_problem(response, 422, field=field)["code"] == "validation_failed"
+# Live public queries are gone (410): the public gets monthly releases (test_releases.py).
 
 
 # --- exports ------------------------------------------------------------------------------
@@ -515,7 +467,7 @@ async def test_reporters_get_403(api: Api, path: str, role: Role) -> None:
     assert assert_problem(response, 403)["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("path", [*RESEARCH_PATHS, PUBLIC])
+@pytest.mark.parametrize("path", RESEARCH_PATHS)
 @pytest.mark.parametrize("role", [Role.researcher, Role.moderator, Role.admin])
 async def test_analysts_may_read(api: Api, path: str, role: Role) -> None:
     response = await api.client.get(path, headers=bearer(await api.token(role)))
@@ -537,7 +489,7 @@ async def test_analysts_may_read(api: Api, path: str, role: Role) -> None:
         ({"unit": "people"}, "unit"),
     ],
 )
-@pytest.mark.parametrize("path", [*RESEARCH_PATHS, PUBLIC])
+@pytest.mark.parametrize("path", RESEARCH_PATHS)
 async def test_bad_parameters_are_422_naming_the_parameter(
     api: Api, researcher: dict[str, str], path: str, params: dict[str, str], field: str
 ) -> None:

@@ -22,6 +22,22 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.session_hours == 12
     assert settings.max_body_bytes == 256 * 1024
     assert settings.log_level == "INFO"
+    assert (settings.release_epsilon, settings.release_delta) == (1.0, 1e-6)
+    assert settings.release_status == "verified"
+    assert settings.release_check_minutes == 5
+
+
+def test_release_settings_are_read() -> None:
+    settings = load_settings(
+        {
+            "PLAINSIGHT_RELEASE_EPSILON": "0.5",
+            "PLAINSIGHT_RELEASE_DELTA": "1e-8",
+            "PLAINSIGHT_RELEASE_STATUS": "all",
+            "PLAINSIGHT_RELEASE_CHECK_MINUTES": "60",
+        }
+    )
+    assert (settings.release_epsilon, settings.release_delta) == (0.5, 1e-8)
+    assert (settings.release_status, settings.release_check_minutes) == ("all", 60)
 
 
 def test_every_variable_is_read_and_strings_are_converted() -> None:
@@ -83,6 +99,13 @@ def test_explicit_overrides_win_over_the_environment() -> None:
         ("PLAINSIGHT_RATE_LIMITS", "maybe"),
         ("PLAINSIGHT_LOG_LEVEL", "debug"),
         ("PLAINSIGHT_LOG_LEVEL", "TRACE"),
+        ("PLAINSIGHT_RELEASE_EPSILON", "0"),
+        ("PLAINSIGHT_RELEASE_EPSILON", "11"),
+        ("PLAINSIGHT_RELEASE_EPSILON", "plenty"),
+        ("PLAINSIGHT_RELEASE_DELTA", "0"),
+        ("PLAINSIGHT_RELEASE_DELTA", "0.01"),
+        ("PLAINSIGHT_RELEASE_STATUS", "pending"),
+        ("PLAINSIGHT_RELEASE_CHECK_MINUTES", "0"),
     ],
 )
 def test_bad_value_names_the_environment_variable(variable: str, value: str) -> None:
