@@ -11,6 +11,11 @@ one batch, as it takes live reports). Locks are taken in the folder's order: the
 lock, then the table's, so an import and a running service's folder queue instead of
 deadlocking. An interrupted import leaves nothing behind; a rejected line never stops the
 others.
+
+The reports are stored pending (the review queue's) unless the operator says they were vetted
+elsewhere (``status``): then they are stored as reviewed by the importing account, and the
+folder counts verified ones in the verified scope as it would after a review. Every import is
+audited once (``report.imported``).
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ import msgspec
 import numpy as np
 import uuid_utils
 
+from schemas.auth import Principal, Role
+from schemas.codes import ReportStatus
 from schemas.constraints import in_words
 from schemas.report import COARSE_H3_RESOLUTION, ReportIn, minimise
+from storage.audit.log import record
 from storage.incidents import folder
 from storage.incidents.bulk_grouping import microseconds
 from storage.incidents.grouping import GroupingRule, classify, report_agency
@@ -41,6 +49,9 @@ from storage.reports.retained_content import decode_stored, matches_retained
 from storage.reports.store import canonical_content, kind_of
 
 CHUNK_LINES: Final = 20_000
+# What an import may store its reports as: pending (the review queue's) unless they were
+# vetted elsewhere, in which case the importing account vouches for the outcome.
+IMPORT_STATUSES: Final = (ReportStatus.PENDING, ReportStatus.VERIFIED, ReportStatus.UNVERIFIED)
 MAX_REASONS_KEPT: Final = 10_000
 STAGING_COLUMNS: Final = (
     "line_no",
@@ -78,14 +89,19 @@ select s.line_no, r.payload_sha256 = s.payload_sha256 as same, r.payload_sha256 
             then s.content::text end as retained
 from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
 """  # noqa: S608 - the only value put in is a constant
-# fold_pending_since takes its default: the folder takes every row in.
+# fold_pending_since takes its default: the folder takes every row in (and counts a verified
+# one in the verified scope). A status other than pending is the importing account's review,
+# made at the import's time: the report keeps it as it keeps a moderator's (reviewed_by,
+# reviewed_at), and the audit log's report.imported entry says it came from an import.
 INSERT_REPORTS = """
 insert into reports (id, account_id, client_id, kind, received_at, payload_sha256,
                      receipt_signature, occurred_at, h3_cell, content, identification, masked,
-                     agencies_claimed, agencies_suspected, agency)
+                     agencies_claimed, agencies_suspected, agency, status, reviewed_by,
+                     reviewed_at)
 select s.id, $1, s.client_id, s.kind, $2, s.payload_sha256, null, s.occurred_at, s.h3_cell,
        s.content, s.identification, s.masked, s.agencies_claimed, s.agencies_suspected,
-       s.agency
+       s.agency, $3::text, case when $3::text <> 'pending' then $1::uuid end,
+       case when $3::text <> 'pending' then $2::timestamptz end
 from import_staging s
 where not exists (select from import_skipped k where k.line_no = s.line_no)
 """
@@ -104,6 +120,7 @@ select quote_ident(conname) as name, pg_get_constraintdef(oid) as definition
 from pg_constraint where conrelid = 'reports'::regclass and contype = 'f'
 order by 1
 """
+SELECT_ROLE = "select role from accounts where id = $1"
 STORED_UP_TO = "select count(*) from (select from reports limit $1) as r"
 # Index builds sort: give them room, for this transaction only.
 BUILD_MEMORY = "select set_config('maintenance_work_mem', '512MB', true)"
@@ -225,12 +242,18 @@ async def import_reports(
     grouping: GroupingRule,
     time_zone: str,
     executor: Executor,
+    status: ReportStatus = ReportStatus.PENDING,
     progress: Callable[[int], object] = lambda lines: None,
     phase: Callable[[str], object] = lambda name: None,
 ) -> ImportSummary:
-    """Import ``path`` for ``account_id`` in one transaction; returns what happened.
-    ``progress`` hears of every validated chunk (lines), ``phase`` of each step after."""
+    """Import ``path`` for ``account_id`` in one transaction; returns what happened. The new
+    reports are stored as ``status`` (``IMPORT_STATUSES``: reports already present keep
+    theirs); the import is audited as ``report.imported``. ``progress`` hears of every
+    validated chunk (lines), ``phase`` of each step after."""
+    if status not in IMPORT_STATUSES:
+        raise ValueError(f"an import stores pending, verified or unverified reports, not {status}")
     summary = ImportSummary()
+    received_at = datetime.now(UTC)
     collected = Staged()
     async with conn.transaction():
         await conn.execute(CREATE_STAGING)
@@ -258,7 +281,7 @@ async def import_reports(
                 "import_skipped", records=[(line,) for line in skipped]
             )
         summary.imported = int(keep.sum())
-        await _store_reports(conn, account_id, summary.imported, phase)
+        await _store_reports(conn, account_id, received_at, status, summary.imported, phase)
         phase("grouping into incidents and updating statistics")
         # One batch: the folder loads the stored neighbourhood of all of them at once.
         folded = await folder.fold(
@@ -267,14 +290,45 @@ async def import_reports(
         assert folded is not None  # the lock is held
         summary.incidents = folded.new_incidents
         summary.merged = folded.merged_incidents
+        # Last: the audit log serialises appenders until this transaction commits.
+        await _audit(conn, account_id, received_at, status, summary)
         phase("committing")
     summary.reasons.sort(key=lambda rejected: rejected.line)
     return summary
 
 
+async def _audit(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    received_at: datetime,
+    status: ReportStatus,
+    summary: ImportSummary,
+) -> None:
+    """One entry for the whole import: the reports it stored are the account's with this
+    ``received_at`` (and, unless pending, ``reviewed_by`` the account: the verification
+    is the importer's, not a moderator's)."""
+    role = await conn.fetchval(SELECT_ROLE, account_id)
+    await record(
+        conn,
+        actor=Principal(id=account_id, role=Role(role)),
+        action="report.imported",
+        subject_type="account",
+        subject_id=str(account_id),
+        details={
+            "status": status.value,
+            "received_at": received_at.isoformat(),
+            "imported": summary.imported,
+            "already_present": summary.already_present,
+            "rejected": summary.rejected,
+        },
+    )
+
+
 async def _store_reports(
     conn: asyncpg.Connection,
     account_id: uuid.UUID,
+    received_at: datetime,
+    status: ReportStatus,
     count: int,
     phase: Callable[[str], object],
 ) -> None:
@@ -285,7 +339,7 @@ async def _store_reports(
     the table's exclusive lock, so reads of reports wait until the import commits too."""
     if count == 0 or await conn.fetchval(STORED_UP_TO, count) >= count:
         phase("storing reports")
-        await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+        await conn.execute(INSERT_REPORTS, account_id, received_at, status.value)
         return
     indexes = await conn.fetch(PLAIN_INDEXES)
     keys = await conn.fetch(FOREIGN_KEYS)
@@ -295,7 +349,7 @@ async def _store_reports(
     for row in indexes:
         await conn.execute(f"drop index {row['name']}")
     phase("storing reports")
-    await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+    await conn.execute(INSERT_REPORTS, account_id, received_at, status.value)
     phase("building indexes")
     await conn.execute(BUILD_MEMORY)
     for row in indexes:

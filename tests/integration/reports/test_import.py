@@ -312,7 +312,7 @@ async def test_the_command_imports_and_summarises(migrated_database: str, tmp_pa
     env = cli_environment(data, migrated_database)
     result = await run_cli("import", str(path), "--account", "steward@example.org", env=env)
     assert result.returncode == 1, result.stderr  # one line was rejected
-    assert "3 lines: 2 reports imported into 1 new incidents" in result.stdout
+    assert "3 lines: 2 reports imported as pending into 1 new incidents" in result.stdout
     assert "1 rejected" in result.stdout
     assert "line 2:" in result.stderr
     assert "validating" in result.stderr  # the progress bar
