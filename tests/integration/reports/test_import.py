@@ -23,9 +23,11 @@ import pytest
 from api.app import apply_migrations
 from api.tasks.stats_folding import background_folding
 from schemas.auth import Principal, Role
+from schemas.codes import ReportStatus
 from schemas.report import ReportIn, minimise
 from storage.accounts import store as accounts
 from storage.db.pool import PooledDatabase, connect
+from storage.incidents import folder
 from storage.incidents.grouping import GroupingRule
 from storage.reports.bulk_import import ImportSummary, import_reports
 from storage.reports.receipts import ReceiptSigner
@@ -180,6 +182,53 @@ async def test_an_import_bridging_stored_incidents_merges_them(api: Api, tmp_pat
     stats = await api.client.get("/v1/stats/identification?unit=report", headers=researcher)
     assert stats.json()["rows"] == [] or stats.json()["rows"][0]["suppressed"]
     assert west_id != east_id
+
+
+async def test_a_verified_import_bridging_stored_incidents_counts_in_both_scopes(
+    api: Api, tmp_path: Path
+) -> None:
+    token = await api.device_token()
+    far = sorted(h3.grid_ring(CENTRE, 4))[0]
+    bridge = sorted(set(h3.grid_disk(CENTRE, 2)) & set(h3.grid_disk(far, 2)))[0]
+    await api.submit(token, at(CENTRE))
+    await api.submit(token, at(far, minutes=80))
+    account = await importer(api.conn)
+    with ThreadPoolExecutor(2) as executor:
+        summary = await import_reports(
+            api.conn, ndjson(tmp_path / "in.ndjson", [at(bridge, minutes=40)]),
+            account_id=account, grouping=RULE, time_zone="UTC", executor=executor,
+            status=ReportStatus.VERIFIED,
+        )  # fmt: skip
+    assert (summary.imported, summary.incidents, summary.merged) == (1, 0, 1)
+    incidents = await api.conn.fetch("select incident_id, scope, reports from incident_facts")
+    assert sorted((row["scope"], row["reports"]) for row in incidents) == [
+        ("all", 3),
+        ("verified", 1),
+    ]
+    await check_cube(api.conn, "UTC")
+
+
+async def test_reports_submitted_before_an_import_are_folded_with_it(
+    api: Api, tmp_path: Path
+) -> None:
+    # Submitted, not folded yet when the import takes the folder's lock: the import's fold
+    # takes them in, and they join the imported report's incident.
+    token = await api.device_token()
+    live = await api.submit(token, at(CENTRE, minutes=30), fold=False)
+    assert live.status_code == 201
+    account = await importer(api.conn)
+    summary = await run_import(api.conn, ndjson(tmp_path / "in.ndjson", [at(CENTRE)]), account)
+    assert (summary.imported, summary.incidents) == (1, 1)
+    assert (
+        await api.conn.fetchval("select count(*) from reports where fold_pending_since is not null")
+        == 0
+    )
+    assert len(set((await incidents_by_client(api.conn)).values())) == 1
+    # The imported reports were stored folded: the folder has nothing left to do.
+    folded = await folder.fold(api.conn, RULE, "UTC")
+    assert folded is not None
+    assert folded.reports == 0
+    await check_cube(api.conn, "UTC")
 
 
 async def test_text_needing_escapes_is_stored_as_the_api_stores_it(
