@@ -127,6 +127,8 @@ SELECT_ROLE = "select role from accounts where id = $1"
 STORED_UP_TO = "select count(*) from (select from reports limit $1) as r"
 # Index builds sort: give them room, for this transaction only.
 BUILD_MEMORY = "select set_config('maintenance_work_mem', '512MB', true)"
+# The insert joins every staged report to its incident: in memory, not in batches on disk.
+JOIN_MEMORY = "select set_config('work_mem', '256MB', true)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,11 +345,12 @@ async def _store_reports(
     count: int,
     phase: Callable[[str], object],
 ) -> None:
-    """Insert the staged reports not skipped. An import larger than what is stored (a first
+    """Insert the reports kept (import_groups). An import larger than what is stored (a first
     load, say) drops the plain indexes and the foreign keys first and builds them afresh
     afterwards, as pg_restore does: maintaining them row by row cost twice as much as the
     insert itself (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes
     the table's exclusive lock, so reads of reports wait until the import commits too."""
+    await conn.execute(JOIN_MEMORY)
     if count == 0 or await conn.fetchval(STORED_UP_TO, count) >= count:
         phase("storing reports")
         await conn.execute(

@@ -28,6 +28,7 @@ from schemas.report import ReportIn, minimise
 from storage.accounts import store as accounts
 from storage.db.pool import PooledDatabase, connect
 from storage.incidents import folder
+from storage.incidents.bulk_grouping import components, microseconds
 from storage.incidents.grouping import GroupingRule
 from storage.reports.bulk_import import ImportSummary, import_reports
 from storage.reports.receipts import ReceiptSigner
@@ -229,6 +230,39 @@ async def test_reports_submitted_before_an_import_are_folded_with_it(
     assert folded is not None
     assert folded.reports == 0
     await check_cube(api.conn, "UTC")
+
+
+async def test_an_import_over_stored_reports_groups_as_the_rule_does_from_scratch(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # Half the reports arrive live (stored pending, grouped by the folder's batches), the
+    # other half by import (grouped before they are stored): the incidents must be the
+    # rule's connected components over all of them, computed here from scratch.
+    rng = random.Random(7)
+    cells = sorted(h3.grid_disk(CENTRE, 5))
+    lines = [at(rng.choice(cells), minutes=rng.randrange(0, 60 * 48)) for _ in range(300)]
+    device_id, _ = await accounts.create_device(conn)
+    principal = Principal(id=device_id, role=Role.observer)
+    signer = ReceiptSigner(os.urandom(32))
+    for body in lines[::2]:
+        content = minimise(msgspec.convert(body, ReportIn))
+        await submit_report(conn, principal=principal, content=content, signer=signer)
+    await fold_now(conn, RULE)
+    account = await importer(conn)
+    summary = await run_import(conn, ndjson(tmp_path / "in.ndjson", lines[1::2]), account)
+    assert summary.imported == 150
+    rows = await conn.fetch("select incident_id, h3_cell, occurred_at from reports order by id")
+    expected = components(
+        [row["h3_cell"] for row in rows],
+        [microseconds(row["occurred_at"]) for row in rows],
+        RULE.distance,
+        microseconds(RULE.window),
+    ).tolist()
+    # Same partition: two reports share an incident exactly when they share a component.
+    pairs = {(row["incident_id"], label) for row, label in zip(rows, expected, strict=True)}
+    assert len(pairs) == len({incident for incident, _ in pairs}) == len(set(expected))
+    assert summary.merged > 0  # the scenario bridged stored incidents
+    await check_cube(conn, "UTC")
 
 
 async def test_text_needing_escapes_is_stored_as_the_api_stores_it(
