@@ -20,6 +20,7 @@ import msgspec
 
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
+from schemas.codes import ReportStatus
 from schemas.settings import Settings, SettingsError, load_settings
 from storage.accounts import password_resets, totp
 from storage.accounts import store as accounts
@@ -100,6 +101,14 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
     )
     importer.add_argument(
         "--workers", type=int, default=0, help="validating processes (default: one per CPU)"
+    )
+    # Checked by run_import, not by argparse's choices: a bad value is one plain line.
+    importer.add_argument(
+        "--status",
+        metavar="verified|unverified",
+        help="store the reports as already reviewed by the account (vetted elsewhere): out of"
+        " the review queue; verified ones count in the verified statistics. Default: pending,"
+        " in the review queue",
     )
     importer.set_defaults(handler=run_import)
 
@@ -317,6 +326,15 @@ SELECT_IMPORTER = (
 )
 
 
+def import_status(given: str | None) -> ReportStatus | None:
+    """``--status``: absent is pending (the review queue); None for anything else."""
+    if given is None:
+        return ReportStatus.PENDING
+    if given in (ReportStatus.VERIFIED, ReportStatus.UNVERIFIED):
+        return ReportStatus(given)
+    return None
+
+
 def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
@@ -325,6 +343,13 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import apply_migrations, grouping_rule
     from storage.reports.bulk_import import import_reports
 
+    status = import_status(args.status)
+    if status is None:
+        print(
+            f"plainsight: --status must be verified or unverified, not {args.status!r}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     path: Path = args.file
     if not path.is_file():
         print(f"plainsight: {path} is not a readable file", file=sys.stderr)
@@ -356,12 +381,14 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
                     grouping=rule,
                     time_zone=settings.timezone,
                     executor=executor,
+                    status=status,
                     progress=bar.update,
                 )
         finally:
             await conn.close()
         print(
-            f"plainsight: {summary.lines} lines: {summary.imported} reports imported into "
+            f"plainsight: {summary.lines} lines: {summary.imported} reports imported as "
+            f"{status.value} into "
             f"{summary.incidents} new incidents ({summary.merged} stored incidents merged), "
             f"{summary.already_present} already present, {summary.rejected} rejected"
         )

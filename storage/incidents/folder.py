@@ -12,11 +12,16 @@ statements:
   rule (it may split, or disappear). Reports whose cell retention coarsened keep their
   membership (the rule is defined on res-9 cells) and start an incident of their own if they
   join again;
-- the change log (``log_changes``, the only writer of ``stats_changes``): each report's exact
-  difference between what the statistics count of it (``reports.counted``) and what they
-  should, and every incident whose facts may have changed;
+- the change log (``log_changes``, and ``log_stored`` for an import: the only writers of
+  ``stats_changes``): each report's exact difference between what the statistics count of it
+  (``reports.counted``) and what they should, and every incident whose facts may have changed;
 - then ``fold_statistics`` moves the change log into the cube (incident facts are worked out
   there, from the changed incidents' reports).
+
+An import folds its reports before they are stored (``join_unstored``: the same grouping,
+all of them at once), so they are written once, with their incident and counted, instead of
+being stored pending and then read, locked and rewritten here (which cost more than storing
+them); ``log_stored`` then logs what they count.
 
 One folder at a time per database: a transaction advisory lock (``locks.FOLDER``), which
 ``fold_statistics`` takes too. Anything that folds inside its own transaction (reviews,
@@ -30,16 +35,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 import asyncpg
 import h3.api.basic_int as h3i
 import numpy as np
 
+from schemas.codes import ReportStatus
 from schemas.report import COARSE_H3_RESOLUTION
 from storage.db import locks
-from storage.incidents.bulk_grouping import EPOCH, components, connected_components, links_to_new
+from storage.incidents.bulk_grouping import components, connected_components, links_to_new
 from storage.incidents.bulk_grouping import microseconds as micros
 from storage.incidents.grouping import GroupingRule
 
@@ -85,8 +91,10 @@ where incident_id = any($1::bigint[]) order by incident_id, occurred_at, id
 # reports_grouping_idx.
 NEIGHBOURS = """
 select r.incident_id, r.h3_cell, r.occurred_at
-from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) as n (cell, low, high)
-join reports r on r.h3_cell = n.cell and r.occurred_at between n.low and n.high
+from unnest($1::bigint[], $2::bigint[], $3::bigint[]) as n (cell, low, high)
+join reports r on r.h3_cell = n.cell
+    and r.occurred_at between 'epoch'::timestamptz + n.low * interval '1 microsecond'
+                          and 'epoch'::timestamptz + n.high * interval '1 microsecond'
 where r.incident_id is not null
 """
 NEW_INCIDENTS = """
@@ -120,6 +128,19 @@ cross join lateral (values
 ) as s (scope, sign)
 where r.id = any($1::uuid[]) and s.sign <> 0
 """  # noqa: S608 - constants only
+# Reports stored already folded (an import): the owner's received at one instant.
+# reports_owner_page_idx.
+LOG_STORED = """
+insert into stats_changes (incident_id, scope, report_sign, occurred_at, h3_cell, agency,
+                           masked, kind, identification)
+select r.incident_id, s.scope, 1, r.occurred_at, r.h3_cell, r.agency, r.masked, r.kind,
+       r.identification
+from reports r
+cross join lateral (values ('all', r.counted >= 1), ('verified', r.counted = 2))
+    as s (scope, counts)
+where r.owner_id = $1 and r.received_at = $2 and s.counts
+"""
+CUBE_TIME_ZONE = "select time_zone from stats_cube_settings"
 LOG_INCIDENT_CHANGES = """
 insert into stats_changes (incident_id) select distinct unnest($1::bigint[])
 """
@@ -234,6 +255,52 @@ async def fold_reports(
     if not rows:
         return FoldSummary()
     return await _fold_rows(conn, rule, [_pending(row) for row in rows])
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Where reports about to be stored belong (``join_unstored``)."""
+
+    incidents: list[int]
+    """Each report's incident, in the order given."""
+    new_incidents: int
+    merged_incidents: int
+
+
+def counted_as(status: ReportStatus) -> int:
+    """``reports.counted`` of a report with content in this status (SHOULD_COUNT's scale)."""
+    if status in (ReportStatus.WITHDRAWN, ReportStatus.REJECTED):
+        return 0
+    return 2 if status is ReportStatus.VERIFIED else 1
+
+
+async def join_unstored(
+    conn: asyncpg.Connection, rule: GroupingRule, cells: Sequence[int], times: Sequence[int]
+) -> Membership:
+    """Fold reports before they are stored, all at once (the import): the same grouping as
+    for pending reports, but the caller then stores each report with its incident, counted
+    (``counted_as``) and not pending, and calls ``log_stored``, instead of the folder
+    reading, locking and rewriting every row again. ``cells`` are res 9, ``times`` in
+    microseconds. The caller holds the folder's lock and keeps submissions out until it
+    commits."""
+    if any(_is_coarse(cell) for cell in cells):
+        raise ValueError("reports stored already folded must have res-9 cells")
+    grouped = await _group(conn, rule, cells, times)
+    await log_changes(conn, [], grouped.touched)
+    if grouped.absorbed:
+        await conn.execute(DROP_EMPTY, sorted(grouped.touched))
+    return Membership(grouped.incidents, len(grouped.new), grouped.absorbed)
+
+
+async def log_stored(
+    conn: asyncpg.Connection, owner_id: uuid.UUID, received_at: datetime, time_zone: str
+) -> None:
+    """Log what reports stored already folded (``join_unstored``) count: the owner's reports
+    received at ``received_at``. Nothing is logged when this transaction's fold in
+    ``time_zone`` rebuilds the cube from the tables (the first fold, another zone): it
+    would throw the changes away and count the stored reports anyway."""
+    if await conn.fetchval(CUBE_TIME_ZONE) == time_zone:
+        await conn.execute(LOG_STORED, owner_id, received_at)
 
 
 async def merge_incidents(conn: asyncpg.Connection, incident_id: int, other_id: int) -> int:
@@ -361,16 +428,48 @@ async def _join(
     those the joins touched (survivors and merged away), and how many merged away."""
     fine = [row for row in rows if row.cell is not None and not _is_coarse(row.cell)]
     coarse = [row for row in rows if row.cell is not None and _is_coarse(row.cell)]
+    grouped = await _group(
+        conn,
+        rule,
+        [row.cell for row in fine if row.cell is not None],
+        [micros(row.at) for row in fine if row.at is not None],
+        alone=len(coarse),
+    )
+    ids = [row.id for row in fine] + [row.id for row in coarse]
+    joined.update(zip(ids, grouped.incidents, strict=True))
+    return grouped.new, grouped.touched, grouped.absorbed
+
+
+@dataclass(slots=True)
+class _Grouped:
+    incidents: list[int]
+    """Each report's incident, in the order given (the ones alone last)."""
+    new: set[int]
+    touched: set[int]
+    """Stored incidents the reports joined: survivors and those merged into them."""
+    absorbed: int
+
+
+async def _group(
+    conn: asyncpg.Connection,
+    rule: GroupingRule,
+    cells: Sequence[int],
+    times: Sequence[int],
+    *,
+    alone: int = 0,
+) -> _Grouped:
+    """Incidents for reports not counted yet (res-9 ``cells``, ``times`` in microseconds)
+    grouped by the rule with the counted ones: stored incidents they bridge merge into the
+    oldest, reports that join none start new incidents (``alone`` more reports, whose cells
+    retention coarsened, each start one of their own)."""
     window = micros(rule.window)
-    cells = [row.cell for row in fine if row.cell is not None]
-    times = [micros(row.at) for row in fine if row.at is not None]
-    stored = await _neighbours(conn, rule, cells, times) if fine else []
-    count = len(fine)
+    count = len(cells)
+    stored = await _neighbours(conn, rule, cells, times) if count else []
     incident_ids = sorted({row["incident_id"] for row in stored})
     node_of = {incident: count + i for i, incident in enumerate(incident_ids)}
     first, second = links_to_new(
-        cells + [row["h3_cell"] for row in stored],
-        times + [micros(row["occurred_at"]) for row in stored],
+        list(cells) + [row["h3_cell"] for row in stored],
+        list(times) + [micros(row["occurred_at"]) for row in stored],
         [True] * count + [False] * len(stored),
         rule.distance,
         window,
@@ -386,32 +485,52 @@ async def _join(
     absorbed = [i for i in incident_ids if survivor[int(labels[node_of[i]])] != i]
     if absorbed:
         await conn.execute(MERGE, absorbed, [survivor[int(labels[node_of[i]])] for i in absorbed])
-    fresh_labels = sorted({int(label) for label in labels[:count]} - survivor.keys())
-    fresh = await _new_incidents(conn, len(fresh_labels) + len(coarse))
+    new_labels = labels[:count]
+    fresh_labels = sorted(set(np.unique(new_labels).tolist()) - survivor.keys())
+    fresh = await _new_incidents(conn, len(fresh_labels) + alone)
     target = dict(survivor)
     target.update(zip(fresh_labels, fresh[: len(fresh_labels)], strict=True))
-    ids = [row.id for row in fine] + [row.id for row in coarse]
-    incidents = [target[int(label)] for label in labels[:count]] + fresh[len(fresh_labels) :]
-    joined.update(zip(ids, incidents, strict=True))
+    # Labels are node numbers below count + len(incident_ids): a lookup table maps them all.
+    lookup = np.zeros(count + len(incident_ids), dtype=np.int64)
+    lookup[list(target)] = list(target.values())
+    incidents = lookup[new_labels].tolist() + fresh[len(fresh_labels) :]
     touched = set(survivor.values()) | set(absorbed)
-    return set(fresh), touched, len(absorbed)
+    return _Grouped(incidents, set(fresh), touched, len(absorbed))
 
 
 async def _neighbours(
-    conn: asyncpg.Connection, rule: GroupingRule, cells: list[int], times: list[int]
+    conn: asyncpg.Connection, rule: GroupingRule, cells: Sequence[int], times: Sequence[int]
 ) -> list[asyncpg.Record]:
     """Counted reports that may be within the rule of a joining one: one probe per cell of
-    the joining reports' disks, over the time range of the reports whose disk it is in."""
-    ranges: dict[int, tuple[int, int]] = {}
-    for cell, at in zip(cells, times, strict=True):
-        for near in h3i.grid_disk(cell, rule.distance):
-            low, high = ranges.get(near, (at, at))
-            ranges[near] = (min(low, at), max(high, at))
-    window = rule.window
-    near_cells = list(ranges)
-    lows = [EPOCH + timedelta(microseconds=low) - window for low, _ in ranges.values()]
-    highs = [EPOCH + timedelta(microseconds=high) + window for _, high in ranges.values()]
-    rows: list[asyncpg.Record] = await conn.fetch(NEIGHBOURS, near_cells, lows, highs)
+    the joining reports' disks, over the time range of the reports whose disk it is in
+    (a disk per distinct cell, not per report: an import brings many reports per cell)."""
+    cell_array = np.asarray(cells, dtype=np.int64)
+    time_array = np.asarray(times, dtype=np.int64)
+    distinct, inverse = np.unique(cell_array, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    low = np.full(len(distinct), np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(len(distinct), np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(low, inverse, time_array)
+    np.maximum.at(high, inverse, time_array)
+    per_cell = 1 + 3 * rule.distance * (rule.distance + 1)
+    disks = np.zeros((len(distinct), per_cell), dtype=np.int64)
+    for row, cell in enumerate(distinct.tolist()):
+        disk = h3i.grid_disk(cell, rule.distance)
+        disks[row, : len(disk)] = disk
+    near = disks.reshape(-1)
+    lows, highs = np.repeat(low, per_cell), np.repeat(high, per_cell)
+    real = near != 0  # a disk around a pentagon has fewer cells
+    near, lows, highs = near[real], lows[real], highs[real]
+    order = np.argsort(near, kind="stable")
+    near, lows, highs = near[order], lows[order], highs[order]
+    starts = np.flatnonzero(np.r_[True, near[1:] != near[:-1]])
+    window = micros(rule.window)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        NEIGHBOURS,
+        near[starts].tolist(),
+        (np.minimum.reduceat(lows, starts) - window).tolist(),
+        (np.maximum.reduceat(highs, starts) + window).tolist(),
+    )
     return rows
 
 

@@ -1,16 +1,22 @@
 """``plainsight import``: NDJSON reports in the API schema, validated and minimised exactly as
-``POST /v1/reports`` does, stored and handed to the folder (storage/incidents/folder.py), which
-groups them into incidents and counts them, in the same transaction.
+``POST /v1/reports`` does, grouped into incidents and counted by the folder
+(storage/incidents/folder.py) and stored, in one transaction.
 
 The file is read in chunks that worker processes validate; accepted rows are copied into a
 temporary staging table as they come, so memory holds only what grouping needs (cell, time
 and client_id per report). Then, with new submissions held off by a table lock: client_ids
 the importing account already used are skipped (same content) or rejected (different
-content), the new reports are inserted with one statement, and the folder takes them in (in
-one batch, as it takes live reports). Locks are taken in the folder's order: the folder's
-lock, then the table's, so an import and a running service's folder queue instead of
-deadlocking. An interrupted import leaves nothing behind; a rejected line never stops the
-others.
+content), the folder groups the new reports all at once with the stored ones before they are
+stored (``folder.join_unstored``), and they are inserted with one statement, each with its
+incident, already counted: written once, never rewritten by the folder. Locks are taken in
+the folder's order: the folder's lock, then the table's, so an import and a running
+service's folder queue instead of deadlocking. An interrupted import leaves nothing behind;
+a rejected line never stops the others.
+
+The reports are stored pending (the review queue's) unless the operator says they were vetted
+elsewhere (``status``): then they are stored as reviewed by the importing account, and the
+folder counts verified ones in the verified scope as it would after a review. Every import is
+audited once (``report.imported``).
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ import msgspec
 import numpy as np
 import uuid_utils
 
+from schemas.auth import Principal, Role
+from schemas.codes import ReportStatus
 from schemas.constraints import in_words
 from schemas.report import COARSE_H3_RESOLUTION, ReportIn, minimise
+from storage.audit.log import record
 from storage.incidents import folder
 from storage.incidents.bulk_grouping import microseconds
 from storage.incidents.grouping import GroupingRule, classify, report_agency
@@ -41,6 +50,9 @@ from storage.reports.retained_content import decode_stored, matches_retained
 from storage.reports.store import canonical_content, kind_of
 
 CHUNK_LINES: Final = 20_000
+# What an import may store its reports as: pending (the review queue's) unless they were
+# vetted elsewhere, in which case the importing account vouches for the outcome.
+IMPORT_STATUSES: Final = (ReportStatus.PENDING, ReportStatus.VERIFIED, ReportStatus.UNVERIFIED)
 MAX_REASONS_KEPT: Final = 10_000
 STAGING_COLUMNS: Final = (
     "line_no",
@@ -58,14 +70,16 @@ STAGING_COLUMNS: Final = (
     "agency",
 )
 CREATE_STAGING = """
-drop table if exists pg_temp.import_staging, pg_temp.import_skipped;
+drop table if exists pg_temp.import_staging, pg_temp.import_groups;
 create temporary table import_staging (
     line_no integer not null, id uuid not null, client_id uuid not null, kind text not null,
     payload_sha256 text not null, occurred_at timestamptz not null, h3_cell bigint not null,
     content jsonb not null, identification text not null, masked text not null,
     agencies_claimed text[] not null, agencies_suspected text[] not null, agency text not null
 ) on commit drop;
-create temporary table import_skipped (line_no integer primary key) on commit drop
+create temporary table import_groups (
+    line_no integer primary key, incident_id bigint not null
+) on commit drop
 """
 # Submissions wait while an import runs: one with a client_id the import is storing would
 # fail the whole import. Taken after the folder's lock (the folder's order).
@@ -78,16 +92,21 @@ select s.line_no, r.payload_sha256 = s.payload_sha256 as same, r.payload_sha256 
             then s.content::text end as retained
 from import_staging s join reports r on r.owner_id = $1 and r.client_id = s.client_id
 """  # noqa: S608 - the only value put in is a constant
-# fold_pending_since takes its default: the folder takes every row in.
+# Stored already folded: the incident the folder chose (import_groups), counted as the folder
+# says the status counts, not pending (storage.incidents.folder.join_unstored). A status other
+# than pending is the importing account's review, made at the import's time: the report keeps
+# it as it keeps a moderator's (reviewed_by, reviewed_at), and the audit log's report.imported
+# entry says it came from an import.
 INSERT_REPORTS = """
 insert into reports (id, account_id, client_id, kind, received_at, payload_sha256,
                      receipt_signature, occurred_at, h3_cell, content, identification, masked,
-                     agencies_claimed, agencies_suspected, agency)
+                     agencies_claimed, agencies_suspected, agency, status, reviewed_by,
+                     reviewed_at, incident_id, counted, fold_pending_since)
 select s.id, $1, s.client_id, s.kind, $2, s.payload_sha256, null, s.occurred_at, s.h3_cell,
        s.content, s.identification, s.masked, s.agencies_claimed, s.agencies_suspected,
-       s.agency
-from import_staging s
-where not exists (select from import_skipped k where k.line_no = s.line_no)
+       s.agency, $3::text, case when $3::text <> 'pending' then $1::uuid end,
+       case when $3::text <> 'pending' then $2::timestamptz end, g.incident_id, $4, null
+from import_staging s join import_groups g using (line_no)
 """
 # Indexes that back no constraint (the constraints' own stay: other tables refer to them).
 PLAIN_INDEXES = """
@@ -104,9 +123,12 @@ select quote_ident(conname) as name, pg_get_constraintdef(oid) as definition
 from pg_constraint where conrelid = 'reports'::regclass and contype = 'f'
 order by 1
 """
+SELECT_ROLE = "select role from accounts where id = $1"
 STORED_UP_TO = "select count(*) from (select from reports limit $1) as r"
 # Index builds sort: give them room, for this transaction only.
 BUILD_MEMORY = "select set_config('maintenance_work_mem', '512MB', true)"
+# The insert joins every staged report to its incident: in memory, not in batches on disk.
+JOIN_MEMORY = "select set_config('work_mem', '256MB', true)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +247,18 @@ async def import_reports(
     grouping: GroupingRule,
     time_zone: str,
     executor: Executor,
+    status: ReportStatus = ReportStatus.PENDING,
     progress: Callable[[int], object] = lambda lines: None,
     phase: Callable[[str], object] = lambda name: None,
 ) -> ImportSummary:
-    """Import ``path`` for ``account_id`` in one transaction; returns what happened.
-    ``progress`` hears of every validated chunk (lines), ``phase`` of each step after."""
+    """Import ``path`` for ``account_id`` in one transaction; returns what happened. The new
+    reports are stored as ``status`` (``IMPORT_STATUSES``: reports already present keep
+    theirs); the import is audited as ``report.imported``. ``progress`` hears of every
+    validated chunk (lines), ``phase`` of each step after."""
+    if status not in IMPORT_STATUSES:
+        raise ValueError(f"an import stores pending, verified or unverified reports, not {status}")
     summary = ImportSummary()
+    received_at = datetime.now(UTC)
     collected = Staged()
     async with conn.transaction():
         await conn.execute(CREATE_STAGING)
@@ -250,42 +278,84 @@ async def import_reports(
         await conn.execute(LOCK)
         phase("checking client_ids")
         keep = await _skip_known(conn, account_id, summary, collected)
-        skipped = [
-            line for line, kept in zip(collected.lines, keep.tolist(), strict=True) if not kept
-        ]
-        if skipped:
-            await conn.copy_records_to_table(
-                "import_skipped", records=[(line,) for line in skipped]
-            )
         summary.imported = int(keep.sum())
-        await _store_reports(conn, account_id, summary.imported, phase)
-        phase("grouping into incidents and updating statistics")
-        # One batch: the folder loads the stored neighbourhood of all of them at once.
-        folded = await folder.fold(
-            conn, grouping, time_zone, batch_size=max(summary.imported, folder.DEFAULT_BATCH)
+        phase("grouping into incidents")
+        # All at once, before storing: the folder chooses each report's incident, so the
+        # reports are written once, settled, and the folder never reads, locks and rewrites
+        # them (that cost more than storing them).
+        chosen = np.flatnonzero(keep).tolist()
+        membership = await folder.join_unstored(
+            conn,
+            grouping,
+            [collected.cells[i] for i in chosen],
+            [collected.times[i] for i in chosen],
         )
+        await conn.copy_records_to_table(
+            "import_groups",
+            records=zip([collected.lines[i] for i in chosen], membership.incidents, strict=True),
+        )
+        await _store_reports(conn, account_id, received_at, status, summary.imported, phase)
+        phase("updating statistics")
+        await folder.log_stored(conn, account_id, received_at, time_zone)
+        # Reports submitted before the import paused submissions are folded too, and the
+        # cube takes every change in.
+        folded = await folder.fold(conn, grouping, time_zone)
         assert folded is not None  # the lock is held
-        summary.incidents = folded.new_incidents
-        summary.merged = folded.merged_incidents
+        summary.incidents = membership.new_incidents
+        summary.merged = membership.merged_incidents
+        # Last: the audit log serialises appenders until this transaction commits.
+        await _audit(conn, account_id, received_at, status, summary)
         phase("committing")
     summary.reasons.sort(key=lambda rejected: rejected.line)
     return summary
 
 
+async def _audit(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    received_at: datetime,
+    status: ReportStatus,
+    summary: ImportSummary,
+) -> None:
+    """One entry for the whole import: the reports it stored are the account's with this
+    ``received_at`` (and, unless pending, ``reviewed_by`` the account: the verification
+    is the importer's, not a moderator's)."""
+    role = await conn.fetchval(SELECT_ROLE, account_id)
+    await record(
+        conn,
+        actor=Principal(id=account_id, role=Role(role)),
+        action="report.imported",
+        subject_type="account",
+        subject_id=str(account_id),
+        details={
+            "status": status.value,
+            "received_at": received_at.isoformat(),
+            "imported": summary.imported,
+            "already_present": summary.already_present,
+            "rejected": summary.rejected,
+        },
+    )
+
+
 async def _store_reports(
     conn: asyncpg.Connection,
     account_id: uuid.UUID,
+    received_at: datetime,
+    status: ReportStatus,
     count: int,
     phase: Callable[[str], object],
 ) -> None:
-    """Insert the staged reports not skipped. An import larger than what is stored (a first
+    """Insert the reports kept (import_groups). An import larger than what is stored (a first
     load, say) drops the plain indexes and the foreign keys first and builds them afresh
     afterwards, as pg_restore does: maintaining them row by row cost twice as much as the
     insert itself (200,000 reports: 7.4 s against 1.2 s plus 2.0 s of building). That takes
     the table's exclusive lock, so reads of reports wait until the import commits too."""
+    await conn.execute(JOIN_MEMORY)
     if count == 0 or await conn.fetchval(STORED_UP_TO, count) >= count:
         phase("storing reports")
-        await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+        await conn.execute(
+            INSERT_REPORTS, account_id, received_at, status.value, folder.counted_as(status)
+        )
         return
     indexes = await conn.fetch(PLAIN_INDEXES)
     keys = await conn.fetch(FOREIGN_KEYS)
@@ -295,7 +365,9 @@ async def _store_reports(
     for row in indexes:
         await conn.execute(f"drop index {row['name']}")
     phase("storing reports")
-    await conn.execute(INSERT_REPORTS, account_id, datetime.now(UTC))
+    await conn.execute(
+        INSERT_REPORTS, account_id, received_at, status.value, folder.counted_as(status)
+    )
     phase("building indexes")
     await conn.execute(BUILD_MEMORY)
     for row in indexes:

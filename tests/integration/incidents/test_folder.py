@@ -56,6 +56,10 @@ def test_only_log_changes_writes_the_change_log_in_python() -> None:
         body = source[source.index("async def log_changes") :]
         body = body[: body.index("\nasync def ", 1)]
         assert name in body
+    # Reports stored already folded (an import) are logged by log_stored alone.
+    assert len(re.findall(r"\bLOG_STORED\b", source)) == 2
+    body = source[source.index("async def log_stored") :]
+    assert "LOG_STORED" in body[: body.index("\nasync def ", 1)]
 
 
 async def test_no_sql_function_writes_the_change_log(conn: asyncpg.Connection) -> None:

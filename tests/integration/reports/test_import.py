@@ -23,9 +23,12 @@ import pytest
 from api.app import apply_migrations
 from api.tasks.stats_folding import background_folding
 from schemas.auth import Principal, Role
+from schemas.codes import ReportStatus
 from schemas.report import ReportIn, minimise
 from storage.accounts import store as accounts
 from storage.db.pool import PooledDatabase, connect
+from storage.incidents import folder
+from storage.incidents.bulk_grouping import components, microseconds
 from storage.incidents.grouping import GroupingRule
 from storage.reports.bulk_import import ImportSummary, import_reports
 from storage.reports.receipts import ReceiptSigner
@@ -182,6 +185,86 @@ async def test_an_import_bridging_stored_incidents_merges_them(api: Api, tmp_pat
     assert west_id != east_id
 
 
+async def test_a_verified_import_bridging_stored_incidents_counts_in_both_scopes(
+    api: Api, tmp_path: Path
+) -> None:
+    token = await api.device_token()
+    far = sorted(h3.grid_ring(CENTRE, 4))[0]
+    bridge = sorted(set(h3.grid_disk(CENTRE, 2)) & set(h3.grid_disk(far, 2)))[0]
+    await api.submit(token, at(CENTRE))
+    await api.submit(token, at(far, minutes=80))
+    account = await importer(api.conn)
+    with ThreadPoolExecutor(2) as executor:
+        summary = await import_reports(
+            api.conn, ndjson(tmp_path / "in.ndjson", [at(bridge, minutes=40)]),
+            account_id=account, grouping=RULE, time_zone="UTC", executor=executor,
+            status=ReportStatus.VERIFIED,
+        )  # fmt: skip
+    assert (summary.imported, summary.incidents, summary.merged) == (1, 0, 1)
+    incidents = await api.conn.fetch("select incident_id, scope, reports from incident_facts")
+    assert sorted((row["scope"], row["reports"]) for row in incidents) == [
+        ("all", 3),
+        ("verified", 1),
+    ]
+    await check_cube(api.conn, "UTC")
+
+
+async def test_reports_submitted_before_an_import_are_folded_with_it(
+    api: Api, tmp_path: Path
+) -> None:
+    # Submitted, not folded yet when the import takes the folder's lock: the import's fold
+    # takes them in, and they join the imported report's incident.
+    token = await api.device_token()
+    live = await api.submit(token, at(CENTRE, minutes=30), fold=False)
+    assert live.status_code == 201
+    account = await importer(api.conn)
+    summary = await run_import(api.conn, ndjson(tmp_path / "in.ndjson", [at(CENTRE)]), account)
+    assert (summary.imported, summary.incidents) == (1, 1)
+    assert (
+        await api.conn.fetchval("select count(*) from reports where fold_pending_since is not null")
+        == 0
+    )
+    assert len(set((await incidents_by_client(api.conn)).values())) == 1
+    # The imported reports were stored folded: the folder has nothing left to do.
+    folded = await folder.fold(api.conn, RULE, "UTC")
+    assert folded is not None
+    assert folded.reports == 0
+    await check_cube(api.conn, "UTC")
+
+
+async def test_an_import_over_stored_reports_groups_as_the_rule_does_from_scratch(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # Half the reports arrive live (stored pending, grouped by the folder's batches), the
+    # other half by import (grouped before they are stored): the incidents must be the
+    # rule's connected components over all of them, computed here from scratch.
+    rng = random.Random(7)
+    cells = sorted(h3.grid_disk(CENTRE, 5))
+    lines = [at(rng.choice(cells), minutes=rng.randrange(0, 60 * 48)) for _ in range(300)]
+    device_id, _ = await accounts.create_device(conn)
+    principal = Principal(id=device_id, role=Role.observer)
+    signer = ReceiptSigner(os.urandom(32))
+    for body in lines[::2]:
+        content = minimise(msgspec.convert(body, ReportIn))
+        await submit_report(conn, principal=principal, content=content, signer=signer)
+    await fold_now(conn, RULE)
+    account = await importer(conn)
+    summary = await run_import(conn, ndjson(tmp_path / "in.ndjson", lines[1::2]), account)
+    assert summary.imported == 150
+    rows = await conn.fetch("select incident_id, h3_cell, occurred_at from reports order by id")
+    expected = components(
+        [row["h3_cell"] for row in rows],
+        [microseconds(row["occurred_at"]) for row in rows],
+        RULE.distance,
+        microseconds(RULE.window),
+    ).tolist()
+    # Same partition: two reports share an incident exactly when they share a component.
+    pairs = {(row["incident_id"], label) for row, label in zip(rows, expected, strict=True)}
+    assert len(pairs) == len({incident for incident, _ in pairs}) == len(set(expected))
+    assert summary.merged > 0  # the scenario bridged stored incidents
+    await check_cube(conn, "UTC")
+
+
 async def test_text_needing_escapes_is_stored_as_the_api_stores_it(
     api: Api, tmp_path: Path
 ) -> None:
@@ -312,7 +395,7 @@ async def test_the_command_imports_and_summarises(migrated_database: str, tmp_pa
     env = cli_environment(data, migrated_database)
     result = await run_cli("import", str(path), "--account", "steward@example.org", env=env)
     assert result.returncode == 1, result.stderr  # one line was rejected
-    assert "3 lines: 2 reports imported into 1 new incidents" in result.stdout
+    assert "3 lines: 2 reports imported as pending into 1 new incidents" in result.stdout
     assert "1 rejected" in result.stdout
     assert "line 2:" in result.stderr
     assert "validating" in result.stderr  # the progress bar
