@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from schemas.stats import Dimension, StatusScope, Unit
-from storage.statistics.disclosure import Cell
+from storage.statistics.disclosure import LEVELS, Cell, Level, levels_counted
 from storage.statistics.query import StatsQuery
 
 Grain = Literal["month", "week", "day"]
@@ -269,5 +269,105 @@ async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]
                 counts[1] += record[width + 1]
                 counts[2] += record[width + 2]
     cells = [Cell(key, *counts) for key, counts in totals.items() if any(counts)]
+    cells.sort(key=lambda c: c.key)
+    return cells
+
+
+# --- the researcher tier's tables, on the base grid (storage.statistics.disclosure) --------
+
+# The time unit a base cell belongs to, as a local date: its month, or its ISO week cut at
+# month boundaries (a week piece starts on the later of the week's and the month's first day).
+_TIME_UNITS: Final = {
+    "month": "date_trunc('month', {time} at time zone {tz})::date",
+    "week": (
+        "greatest(date_trunc('week', {time} at time zone {tz}),"
+        " date_trunc('month', {time} at time zone {tz}))::date"
+    ),
+}
+_BASE_KEYS: Final = {
+    Dimension.MONTH: "to_char(b.t, 'YYYY-MM')",
+    Dimension.WEEK: """to_char(b.t, 'IYYY-"W"IW')""",
+    Dimension.AREA: "to_hex(h3_parent(b.a7, {res}))",
+    Dimension.AGENCY: "b.agency",
+    Dimension.MASKED: "b.masked",
+    Dimension.KIND: "b.kind",
+}
+_CELLS: Final = {Unit.INCIDENT: "f.h3_cell", Unit.REPORT: "r.h3_cell"}
+_LEVEL_KEYS: Final = {
+    Dimension.AGENCY: "agency",
+    Dimension.MASKED: "masked",
+    Dimension.KIND: "kind",
+}
+
+
+def _level_partition(level: Level) -> str:
+    area = "a7" if level.area_resolution == 7 else f"h3_parent(a7, {level.area_resolution})"
+    return "partition by " + ", ".join(["t", area, *(_LEVEL_KEYS[d] for d in level.attributes)])
+
+
+def base_grid_sql(query: StatsQuery, threshold: int) -> tuple[str, list[object]]:
+    """The table of a (snapped) query: base cells of its period, each placed at the level
+    it is kept at, summed into the query's cells from the levels the grouping may count."""
+    source = _SOURCES[query.unit]
+    params = _Parameters()
+    tz = params.add(query.time_zone.key, "text")
+    k = params.add(threshold, "integer")
+    unit = _TIME_UNITS[query.period].format(time=source.time, tz=tz)
+    columns = {
+        "t": unit,
+        "a7": f"h3_parent({_CELLS[query.unit]}, 7)",
+        "agency": source.keys[Dimension.AGENCY],
+        "masked": source.keys[Dimension.MASKED],
+        "kind": source.keys[Dimension.KIND],
+    }
+    conditions = [source.scopes[query.status]]
+    if query.date_from is not None:
+        start = local_midnight(query.date_from, query.time_zone)
+        conditions.append(f"{source.time} >= {params.add(start, 'timestamptz')}")
+    if query.date_to is not None:
+        end = local_midnight(query.date_to + timedelta(days=1), query.time_zone)
+        conditions.append(f"{source.time} < {params.add(end, 'timestamptz')}")
+    counts = [
+        f"count(*) filter (where {source.classification} = '{name}')::bigint as {name}"
+        for name in CLASSES
+    ]
+    names = ", ".join(["t", "a7", "agency", "masked", "kind", *CLASSES])
+    total = " + ".join(CLASSES)
+    steps = [
+        "base as (select "  # noqa: S608 (allow-listed fragments only; values are parameters)
+        + ", ".join([*(f"{sql} as {name}" for name, sql in columns.items()), *counts])
+        + f" from {source.table} where {' and '.join(conditions)} group by 1, 2, 3, 4, 5)",
+        f"l0 as (select {names}, case when {total} >= {k} then 0 end as level from base)",  # noqa: S608
+    ]
+    for index, level in enumerate(LEVELS[1:], start=1):
+        left = f"sum({total}) filter (where level is null) over ({_level_partition(level)})"
+        kept = f"coalesce(level, case when {left} >= {k} then {index} end) as level"
+        steps.append(f"l{index} as (select {names}, {kept} from l{index - 1})")  # noqa: S608
+    placeholders = {}
+    if Dimension.AREA in query.group_by:
+        placeholders["res"] = params.add(query.area_resolution, "integer")
+    keys = [
+        _BASE_KEYS[d].format(**placeholders) + f" as d{i}" for i, d in enumerate(query.group_by)
+    ]
+    sums = [f"sum(b.{name})::bigint as {name}" for name in CLASSES]
+    counted = params.add(levels_counted(query.group_by, query.area_resolution), "integer")
+    sql = "with " + ",\n".join(steps)
+    sql += f"\nselect {', '.join([*keys, *sums])} from l{len(LEVELS) - 1} b"
+    sql += f" where b.level < {counted}"
+    # Without a grouping the sums still make one row: none when nothing is kept.
+    return sql + _group_clause(query) + " having count(*) > 0", params.values
+
+
+async def published_cells(
+    conn: asyncpg.Connection, query: StatsQuery, threshold: int
+) -> list[Cell]:
+    """The cells a (snapped) query publishes, sorted by key: only incidents in groups kept
+    on the base grid, so every cell's total is at least ``threshold``."""
+    sql, args = base_grid_sql(query, threshold)
+    width = len(query.group_by)
+    cells = [
+        Cell(tuple(record[:width]), record[width], record[width + 1], record[width + 2])
+        for record in await conn.fetch(sql, *args)
+    ]
     cells.sort(key=lambda c: c.key)
     return cells

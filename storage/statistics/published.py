@@ -1,23 +1,24 @@
-"""Identification statistics as published: counts from the cube, rates with Wilson intervals,
-small cells and their complements suppressed, and a version for citing the table."""
+"""Identification statistics as published: the period snapped to whole weeks or months, counts
+from the base grid with small groups left out (storage.statistics.disclosure), rates with
+Wilson intervals, and a version for citing the table."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
-import h3.api.basic_int as h3i
 import msgspec
 
 from schemas.stats import Dimension, StatsRow
 from storage.incidents import folder
 from storage.incidents.grouping import DEFAULT_GROUPING, GroupingRule
-from storage.statistics.cube import count_cells, range_generation
-from storage.statistics.disclosure import Cell, suppressed_cells
-from storage.statistics.query import StatsQuery
+from storage.statistics.cube import published_cells, range_generation
+from storage.statistics.disclosure import Cell
+from storage.statistics.query import StatsQuery, snapped
 from storage.statistics.wilson import rate, wilson_interval
 
 
@@ -25,44 +26,24 @@ from storage.statistics.wilson import rate, wilson_interval
 class Table:
     rows: list[StatsRow]
     dataset_version: str
+    date_from: date | None
+    date_to: date | None
+    """The period answered (whole weeks or months), inclusive; None: unbounded."""
 
 
-def area_coarsenings(resolution: int, coarsest: int) -> list[Callable[[str], str]]:
-    """Every coarser area level that is itself publishable, finest first."""
-
-    def to(res: int) -> Callable[[str], str]:
-        return lambda cell: h3i.int_to_str(h3i.cell_to_parent(h3i.str_to_int(cell), res))
-
-    return [to(res) for res in range(resolution - 1, coarsest - 1, -1)]
-
-
-def publish(cells: Sequence[Cell], query: StatsQuery, threshold: int, coarsest_area: int) -> Table:
-    """Rows with rates and intervals, small cells and their complements suppressed."""
-    coarsenings = [
-        area_coarsenings(query.area_resolution, coarsest_area) if d is Dimension.AREA else []
-        for d in query.group_by
-    ]
-    hidden = suppressed_cells(cells, threshold, coarsenings)
-    rows = [
-        _row(query.group_by, cell, suppressed=index in hidden) for index, cell in enumerate(cells)
-    ]
-    return Table(rows=rows, dataset_version=dataset_version(query, threshold, rows))
+def publish(cells: Sequence[Cell], query: StatsQuery, threshold: int) -> Table:
+    """Rows with rates and intervals for the cells of a snapped query."""
+    rows = [_row(query.group_by, cell) for cell in cells]
+    return Table(
+        rows=rows,
+        dataset_version=dataset_version(query, threshold, rows),
+        date_from=query.date_from,
+        date_to=query.date_to,
+    )
 
 
-def _row(group_by: Sequence[Dimension], cell: Cell, *, suppressed: bool) -> StatsRow:
+def _row(group_by: Sequence[Dimension], cell: Cell) -> StatsRow:
     keys = {d.value: value for d, value in zip(group_by, cell.key, strict=True)}
-    if suppressed:
-        return StatsRow(
-            **keys,
-            total=None,
-            not_identified=None,
-            identified=None,
-            unclear=None,
-            rate_not_identified=None,
-            ci_low=None,
-            ci_high=None,
-            suppressed=True,
-        )
     decided = cell.not_identified + cell.identified
     interval = wilson_interval(cell.not_identified, decided)
     value = rate(cell.not_identified, decided)
@@ -80,8 +61,9 @@ def _row(group_by: Sequence[Dimension], cell: Cell, *, suppressed: bool) -> Stat
 
 
 def dataset_version(query: StatsQuery, threshold: int, rows: Sequence[StatsRow]) -> str:
-    """A digest of what is published (filters, threshold, rows): the same data gives the same
-    version on any day and any replica, and any change to the table gives a new one."""
+    """A digest of what is published (filters of the period answered, threshold, rows): the
+    same data gives the same version on any day and any replica, and any change to the table
+    gives a new one."""
     digest = hashlib.sha256()
     digest.update(msgspec.json.encode([query.filters, query.time_zone.key, threshold]))
     digest.update(msgspec.json.encode(rows))
@@ -114,35 +96,32 @@ async def identification_table(
     conn: asyncpg.Connection,
     query: StatsQuery,
     threshold: int,
-    coarsest_area: int = 5,
     cache: TableCache | None = None,
     *,
     rule: GroupingRule = DEFAULT_GROUPING,
 ) -> Table:
-    """The published table, from every report committed so far (the folder runs first,
-    grouping with ``rule``: the service's configured one).
+    """The published table for the query's period snapped outward to whole periods, from
+    every report committed so far (the folder runs first, grouping with ``rule``: the
+    service's configured one).
 
     On a connection outside a transaction the fold commits by itself (its lock is held only
     that long) and the counting then reads one snapshot, with the months' generations it
     belongs to; inside a caller's transaction everything runs in that."""
     await folder.fold(conn, rule, query.time_zone.key)
+    whole = snapped(query)
     if conn.is_in_transaction():
-        return await _published(conn, query, threshold, coarsest_area, cache)
+        return await _published(conn, whole, threshold, cache)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await _published(conn, query, threshold, coarsest_area, cache)
+        return await _published(conn, whole, threshold, cache)
 
 
 async def _published(
-    conn: asyncpg.Connection,
-    query: StatsQuery,
-    threshold: int,
-    coarsest_area: int,
-    cache: TableCache | None,
+    conn: asyncpg.Connection, query: StatsQuery, threshold: int, cache: TableCache | None
 ) -> Table:
-    key = (await range_generation(conn, query), query, threshold, coarsest_area)
+    key = (await range_generation(conn, query), query, threshold)
     if cache is not None and (table := cache.get(key)) is not None:
         return table
-    table = publish(await count_cells(conn, query), query, threshold, coarsest_area)
+    table = publish(await published_cells(conn, query, threshold), query, threshold)
     if cache is not None:
         cache.put(key, table)
     return table
