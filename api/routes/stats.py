@@ -348,7 +348,7 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         return items
     if isinstance(value, list):
         return [(prefix.rstrip("."), ",".join(str(v) for v in value))]
-    return [(prefix.rstrip("."), "" if value is None else str(value).replace("\n", " "))]
+    return [(prefix.rstrip("."), str(_csv_value(value)).replace("\n", " "))]
 
 
 async def _csv_chunks(

@@ -1,11 +1,16 @@
-"""Counting for statistics: the cube's rollups where they hold the answer, the sources (incident
-facts, or counted reports) for the rest, summed per cell.
+"""Counting for statistics, two ways.
 
-A date range is answered from whole periods of the query's grain (month, or ISO week when the
-query groups by week) in the rollup that has the dimensions asked for. Partial periods at the
-ends come from the day rollup (attribute queries) or from the sources (area queries); a query
-grouping by area and attributes together reads the sources only (those cells are nearly one
-per incident, no fewer than the incident facts).
+``count_cells`` gives plain counts per cell from the cube's rollups where they hold the answer,
+and the sources (incident facts, or counted reports) for the rest: a date range is answered
+from whole periods of the query's grain (month, or ISO week when the query groups by week) in
+the rollup that has the dimensions asked for; partial periods at the ends come from the day
+rollup (attribute queries) or from the sources (area queries); area and attributes together
+read the sources only (those cells are nearly one per incident, no fewer than the facts).
+
+``published_cells`` gives the researcher tier's cells: the base grid of
+storage.statistics.disclosure, which needs area and attributes together, so it reads the
+sources for the query's whole periods and places every group in one statement.
+
 The SQL is assembled only from the allow-listed fragments below; every value is a parameter.
 """
 
