@@ -247,6 +247,12 @@ async def test_the_issues_windows_and_subtractions_show_nothing(api: Api) -> Non
         ({"to": "2025-10-05", "group_by": "month,week"}, (None, "2025-10-05", False)),
         ({"to": "2025-10-06", "group_by": "week,area"}, (None, "2025-10-12", True)),
         ({}, (None, None, False)),
+        # The extreme dates a request may name still snap (to days outside that range).
+        (
+            {"from": "2000-01-01", "to": "2100-12-31", "group_by": "week"},
+            ("1999-12-27", "2101-01-02", True),
+        ),
+        ({"from": "2000-01-01", "to": "2100-12-31"}, ("2000-01-01", "2100-12-31", False)),
     ],
 )
 async def test_the_response_names_the_period_it_answered(
