@@ -367,3 +367,43 @@ async def test_the_base_grid_in_sql_matches_the_reference_placement(api: Api) ->
         assert got == _expected_tables(facts, threshold, group_by, resolution)
         compared += len(got)
     assert compared > 100  # the scenario publishes something in most tables
+
+
+async def test_tables_summed_from_placed_months_match_fresh_ones(api: Api) -> None:
+    """Tables never cached, months' kept groups cached: any grouping and range summed from
+    months placed by earlier queries equals the table computed afresh, also after a report
+    changes one month (its groups are placed again, the other month's are reused)."""
+    rng = random.Random(99)
+    token = await api.device_token()
+    for _ in range(50):  # 26 February 20:00 .. 1 March: two months, three ISO weeks
+        assert (await api.submit(token, random_report(rng))).status_code == 201
+    placed = TableCache(capacity=0)
+
+    def query(group_by: tuple[Dimension, ...], start: int | None, end: int | None) -> StatsQuery:
+        return StatsQuery(
+            group_by=group_by,
+            date_from=None if start is None else date(2025, start, 1),
+            date_to=None if end is None else date(2025, end, 1),
+            area_resolution=6, status=StatusScope.ALL, unit=Unit.INCIDENT,
+            time_zone=ZoneInfo("UTC"),
+        )  # fmt: skip
+
+    cases = [
+        query(group_by, start, end)
+        for group_by in [(Dimension.MONTH, Dimension.AREA), (Dimension.AGENCY,), (Dimension.WEEK,)]
+        for start, end in [(None, None), (2, 2), (3, 3), (2, 3)]
+    ]
+
+    async def compare() -> int:
+        published = 0
+        for case in cases:
+            from_months = await identification_table(api.conn, case, 2, cache=placed)
+            fresh = await identification_table(api.conn, case, 2)
+            assert from_months == fresh
+            published += len(fresh.rows)
+        return published
+
+    assert await compare() > 0
+    march = observer_report(occurred_at=datetime(2025, 3, 1, 9, tzinfo=UTC).isoformat())
+    assert (await api.submit(token, march)).status_code == 201
+    await compare()
