@@ -1,6 +1,6 @@
 """Identification statistics over HTTP: counts, rates and intervals worked out by hand,
-suppression checked as an attacker would, the public tier's delay and coarseness, exports,
-and who may ask.
+periods snapped to whole months or weeks, small groups left out (the attack itself is in
+test_attack.py), the public tier's delay and coarseness, exports, and who may ask.
 
 Each incident below is one report (or a few close together) placed in a chosen H3 res-7 area
 on a chosen day, three hours apart from the next, so the incidents follow by hand from the
