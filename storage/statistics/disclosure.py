@@ -34,8 +34,10 @@ k incidents in a res-5 area (about 250 km2) of one month or week ever counts in 
 What this costs: a table shows fewer incidents than exist, and coarse totals are not the sum
 of everything; a cell that is published is exact. Limits: a dropped incident is revealed when
 a later incident joins its group and pushes it to k (like any count crossing the threshold);
-and month tables and week tables are made on different grids, so subtracting one from the
-other can locate in time (week within a month) incidents that the week grid left out.
+and each family has its own grid: subtracting a week table from a month table can place in
+time (week within a month) incidents the week grid left out, and a status=all table minus a
+verified one counts the unverified incidents of groups kept in both. An incident left out of
+both grids (a quiet area) is in neither difference.
 """
 
 from __future__ import annotations
