@@ -140,7 +140,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     apart (and close enough in time). Changing it does not regroup stored reports."""
     incident_window_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 90
     suppression_threshold: Annotated[int, Meta(ge=5, le=1000)] = 11
-    """Statistics cells with fewer incidents (or reports) are published as suppressed."""
+    """Statistics count only groups of at least this many incidents (or reports); smaller cells
+    are absent (storage.statistics.disclosure)."""
     publication_delay_days: Annotated[int, Meta(ge=0, le=365)] = 7
     """A month's public release (or correction) counts only reports the service received at
     least this many days before it is made, and is made no sooner than this after the month."""

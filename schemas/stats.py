@@ -62,16 +62,25 @@ DEFINITIONS: Final = {
     ),
     "interval": "Wilson score interval, 95%",
     "suppression": (
-        "a cell with a total below the threshold is published with null counts; further cells "
-        "are suppressed so that no published coarser total (any dimension dropped, or area at a "
-        "coarser resolution) holds exactly one hidden cell"
+        "within each month (each ISO week, cut at month ends, for tables by week), incidents "
+        "are grouped by res-7 area, agency, masked and kind; a group of at least the threshold "
+        "is kept; smaller groups are merged step by step (kind, then masked, then agency "
+        "dropped; then the area at res 6, then res 5) and kept once they reach the threshold; "
+        "what is left is counted in no table. A table counts only groups kept at least as "
+        "finely as it is grouped, so every cell is at least the threshold, cells below it are "
+        "absent, and no combination of tables says anything about the incidents left out"
+    ),
+    "period": (
+        "from and to are moved outward to whole ISO weeks (tables by week) or whole months "
+        "(all others); from/to in the metadata are the period answered"
     ),
     "time_buckets": "month as YYYY-MM and ISO week as YYYY-Www, in the time zone stated",
 }
 
 
 class StatsRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One cell; only the grouped dimensions are present. Suppressed: counts and rates null."""
+    """One cell; only the grouped dimensions are present. Cells below the threshold are never
+    listed, so ``suppressed`` is always false (kept for readers of earlier exports)."""
 
     month: str | UnsetType = UNSET
     week: str | UnsetType = UNSET
@@ -98,12 +107,18 @@ class StatsFilters(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "
     unit: Unit
 
 
-class Statistics(msgspec.Struct, frozen=True, kw_only=True):
+class Statistics(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     dataset_version: str
     """Changes whenever the published table would: cite it with the figures."""
     generated_at: datetime
     unit: Unit
     suppression_threshold: int
+    from_: date | None
+    to: date | None
+    """The period answered, inclusive: the request's moved outward to whole weeks or months
+    (null: unbounded)."""
+    snapped: bool
+    """Whether the period answered differs from the one asked for."""
     rows: list[StatsRow]
 
 
@@ -112,13 +127,17 @@ class GroupingMethod(msgspec.Struct, frozen=True, kw_only=True):
     window_minutes: int
 
 
-class Methods(msgspec.Struct, frozen=True, kw_only=True):
+class Methods(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     """How a table was made: published with every export."""
 
     dataset_version: str
     generated_at: datetime
     tier: str
     filters: StatsFilters
+    """As requested; ``from``, ``to`` and ``snapped`` give the period answered."""
+    from_: date | None
+    to: date | None
+    snapped: bool
     time_zone: str
     suppression_threshold: int
     publication_delay_days: int | None

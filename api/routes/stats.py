@@ -206,10 +206,13 @@ async def _table(state: State, query: StatsQuery) -> Table:
             conn,
             query,
             settings.suppression_threshold,
-            coarsest_area=MIN_AREA_RESOLUTION,
             cache=state.stats_tables,
             rule=state.grouping,
         )
+
+
+def _snapped(table: Table, query: StatsQuery) -> bool:
+    return (table.date_from, table.date_to) != (query.date_from, query.date_to)
 
 
 def _statistics(table: Table, query: StatsQuery, settings: Settings) -> Statistics:
@@ -218,6 +221,9 @@ def _statistics(table: Table, query: StatsQuery, settings: Settings) -> Statisti
         generated_at=datetime.now(UTC),
         unit=query.unit,
         suppression_threshold=settings.suppression_threshold,
+        from_=table.date_from,
+        to=table.date_to,
+        snapped=_snapped(table, query),
         rows=table.rows,
     )
 
@@ -238,22 +244,35 @@ async def identification_statistics(
     settings: Settings = state.settings
     query = build_query(params, settings, public=False)
     table = await _table(state, query)
-    await _record_query(state, request.user, table, query)
+    await _record_read(state, request.user, "stats.queried", table, query)
     return _statistics(table, query, settings)
 
 
-async def _record_query(state: State, reader: Principal, table: Table, query: StatsQuery) -> None:
-    """Every researcher-tier query is audited as an export is: what was asked, never the
-    counts. Committed before the answer goes out."""
+async def _record_read(
+    state: State,
+    reader: Principal,
+    action: str,
+    table: Table,
+    query: StatsQuery,
+    **details: object,
+) -> None:
+    """Every researcher-tier query and export is audited the same way: what was asked and
+    the period answered, never the counts. Committed before the answer goes out (an
+    interrupted download is still on record)."""
     db: Database = state.db
     async with db.transaction() as conn:
         await audit.record(
             conn,
             actor=reader,
-            action="stats.queried",
+            action=action,
             details={
+                **details,
                 "dataset_version": table.dataset_version,
                 "filters": msgspec.to_builtins(query.filters),
+                "answered": {
+                    "from": None if table.date_from is None else table.date_from.isoformat(),
+                    "to": None if table.date_to is None else table.date_to.isoformat(),
+                },
             },
         )
 
@@ -288,6 +307,9 @@ def methods(table: Table, query: StatsQuery, settings: Settings) -> Methods:
         generated_at=datetime.now(UTC),
         tier="researcher",
         filters=query.filters,
+        from_=table.date_from,
+        to=table.date_to,
+        snapped=_snapped(table, query),
         time_zone=settings.timezone,
         suppression_threshold=settings.suppression_threshold,
         publication_delay_days=None,
@@ -317,7 +339,7 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         return items
     if isinstance(value, list):
         return [(prefix.rstrip("."), ",".join(str(v) for v in value))]
-    return [(prefix.rstrip("."), "" if value is None else str(value).replace("\n", " "))]
+    return [(prefix.rstrip("."), str(_csv_value(value)).replace("\n", " "))]
 
 
 async def _csv_chunks(
@@ -368,19 +390,7 @@ async def _export(
         raise InvalidInput("group_by", f"a .{extension} export needs `area` in `group_by`")
     table = await _table(state, query)
     meta = methods(table, query, settings)
-    db: Database = state.db
-    # Committed before the download starts: an interrupted download is still on record.
-    async with db.transaction() as conn:
-        await audit.record(
-            conn,
-            actor=reader,
-            action="export.downloaded",
-            details={
-                "format": extension,
-                "dataset_version": table.dataset_version,
-                "filters": msgspec.to_builtins(query.filters),
-            },
-        )
+    await _record_read(state, reader, "export.downloaded", table, query, format=extension)
     if file_format:
         # Written whole before the download starts (see storage.statistics.formats).
         body = await anyio.to_thread.run_sync(file_format.write, meta, query.group_by, table.rows)

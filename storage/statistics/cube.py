@@ -1,16 +1,22 @@
-"""Counting for statistics: the cube's rollups where they hold the answer, the sources (incident
-facts, or counted reports) for the rest, summed per cell.
+"""Counting for statistics, two ways.
 
-A date range is answered from whole periods of the query's grain (month, or ISO week when the
-query groups by week) in the rollup that has the dimensions asked for. Partial periods at the
-ends come from the day rollup (attribute queries) or from the sources (area queries); a query
-grouping by area and attributes together reads the sources only (those cells are nearly one
-per incident, no fewer than the incident facts).
+``count_cells`` gives plain counts per cell from the cube's rollups where they hold the answer,
+and the sources (incident facts, or counted reports) for the rest: a date range is answered
+from whole periods of the query's grain (month, or ISO week when the query groups by week) in
+the rollup that has the dimensions asked for; partial periods at the ends come from the day
+rollup (attribute queries) or from the sources (area queries); area and attributes together
+read the sources only (those cells are nearly one per incident, no fewer than the facts).
+
+``published_cells`` gives the researcher tier's cells: the base grid of
+storage.statistics.disclosure, which needs area and attributes together, so it reads the
+sources for the query's whole periods and places every group in one statement.
+
 The SQL is assembled only from the allow-listed fragments below; every value is a parameter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
@@ -19,8 +25,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from schemas.stats import Dimension, StatusScope, Unit
-from storage.statistics.disclosure import Cell
-from storage.statistics.query import StatsQuery
+from storage.statistics.disclosure import LEVELS, Cell, Level, levels_counted
+from storage.statistics.query import Period, StatsQuery
 
 Grain = Literal["month", "week", "day"]
 # (grain, with area) -> stats_rollups.id (with area: area only; without: the attributes)
@@ -271,3 +277,162 @@ async def count_cells(conn: asyncpg.Connection, query: StatsQuery) -> list[Cell]
     cells = [Cell(key, *counts) for key, counts in totals.items() if any(counts)]
     cells.sort(key=lambda c: c.key)
     return cells
+
+
+# --- the researcher tier's kept groups, on the base grid (storage.statistics.disclosure) ----
+
+# The time unit a base cell belongs to, as a local date: its month, or its ISO week cut at
+# month boundaries (a week piece starts on the later of the week's and the month's first day).
+_TIME_UNITS: Final = {
+    "month": "date_trunc('month', {time} at time zone {tz})::date",
+    "week": (
+        "greatest(date_trunc('week', {time} at time zone {tz}),"
+        " date_trunc('month', {time} at time zone {tz}))::date"
+    ),
+}
+_CELLS: Final = {Unit.INCIDENT: "f.h3_cell", Unit.REPORT: "r.h3_cell"}
+_LEVEL_KEYS: Final = {
+    Dimension.AGENCY: "agency",
+    Dimension.MASKED: "masked",
+    Dimension.KIND: "kind",
+}
+AREA_RESOLUTIONS: Final = (7, 6, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptGroup:
+    """A group kept on the base grid: its time unit, level, what its level knows of it (the
+    area at each resolution no finer than the level's, the attributes the level keeps; None
+    for the rest) and its counts."""
+
+    start: date
+    level: int
+    areas: dict[int, str | None]
+    attributes: dict[Dimension, str | None]
+    counts: tuple[int, int, int]
+
+
+def _level_partition(level: Level) -> str:
+    area = "a7" if level.area_resolution == 7 else f"h3_parent(a7, {level.area_resolution})"
+    return "partition by " + ", ".join(["t", area, *(_LEVEL_KEYS[d] for d in level.attributes)])
+
+
+def _levels_knowing_area(resolution: int) -> int:
+    """How many levels, from the finest, know a group's area at this resolution (a prefix:
+    the levels are a chain); likewise for an attribute below."""
+    return sum(1 for level in LEVELS if level.area_resolution >= resolution)
+
+
+def _levels_knowing(attribute: Dimension) -> int:
+    return sum(1 for level in LEVELS if attribute in level.attributes)
+
+
+def kept_groups_sql(
+    period: Period,
+    status: StatusScope,
+    unit: Unit,
+    time_zone: ZoneInfo,
+    threshold: int,
+    start: date,
+    end: date,
+) -> tuple[str, list[object]]:
+    """Every group kept in the time units of local days ``start <= day < end`` (whole months):
+    base cells, placed level by level with window sums over what is not yet placed."""
+    source = _SOURCES[unit]
+    params = _Parameters()
+    tz = params.add(time_zone.key, "text")
+    k = params.add(threshold, "integer")
+    columns = {
+        "t": _TIME_UNITS[period].format(time=source.time, tz=tz),
+        "a7": f"h3_parent({_CELLS[unit]}, 7)",
+        "agency": source.keys[Dimension.AGENCY],
+        "masked": source.keys[Dimension.MASKED],
+        "kind": source.keys[Dimension.KIND],
+    }
+    conditions = [
+        source.scopes[status],
+        f"{source.time} >= {params.add(local_midnight(start, time_zone), 'timestamptz')}",
+        f"{source.time} < {params.add(local_midnight(end, time_zone), 'timestamptz')}",
+    ]
+    counts = [
+        f"count(*) filter (where {source.classification} = '{name}')::bigint as {name}"
+        for name in CLASSES
+    ]
+    names = ", ".join(["t", "a7", "agency", "masked", "kind", *CLASSES])
+    total = " + ".join(CLASSES)
+    steps = [
+        "base as (select "  # noqa: S608 (allow-listed fragments only; values are parameters)
+        + ", ".join([*(f"{sql} as {name}" for name, sql in columns.items()), *counts])
+        + f" from {source.table} where {' and '.join(conditions)} group by 1, 2, 3, 4, 5)",
+        f"l0 as (select {names}, case when {total} >= {k} then 0 end as level from base)",  # noqa: S608
+    ]
+    for index, level in enumerate(LEVELS[1:], start=1):
+        left = f"sum({total}) filter (where level is null) over ({_level_partition(level)})"
+        kept = f"coalesce(level, case when {left} >= {k} then {index} end) as level"
+        steps.append(f"l{index} as (select {names}, {kept} from l{index - 1})")  # noqa: S608
+    known = [
+        f"case when level < {_levels_knowing_area(res)}"
+        f" then to_hex(h3_parent(a7, {res})) end as a{res}"
+        for res in AREA_RESOLUTIONS
+    ] + [
+        f"case when level < {_levels_knowing(d)} then {column} end as {column}"
+        for d, column in _LEVEL_KEYS.items()
+    ]
+    sums = [f"sum({name})::bigint as {name}" for name in CLASSES]
+    sql = "with " + ",\n".join(steps)
+    sql += f"\nselect t, level, {', '.join([*known, *sums])} from l{len(LEVELS) - 1}"
+    sql += " where level is not null group by 1, 2, 3, 4, 5, 6, 7, 8"
+    return sql, params.values
+
+
+async def kept_groups(
+    conn: asyncpg.Connection,
+    period: Period,
+    status: StatusScope,
+    unit: Unit,
+    time_zone: ZoneInfo,
+    threshold: int,
+    start: date,
+    end: date,
+) -> list[KeptGroup]:
+    sql, args = kept_groups_sql(period, status, unit, time_zone, threshold, start, end)
+    return [
+        KeptGroup(
+            start=record["t"],
+            level=record["level"],
+            areas={res: record[f"a{res}"] for res in AREA_RESOLUTIONS},
+            attributes={d: record[column] for d, column in _LEVEL_KEYS.items()},
+            counts=(record[CLASSES[0]], record[CLASSES[1]], record[CLASSES[2]]),
+        )
+        for record in await conn.fetch(sql, *args)
+    ]
+
+
+def cells_of(groups: Sequence[KeptGroup], query: StatsQuery) -> list[Cell]:
+    """The cells of a (snapped) query: the groups in its period at the levels it counts,
+    summed by its grouping; sorted by key. Every cell is at least the threshold."""
+    counted = levels_counted(query.group_by, query.area_resolution)
+    start, end = query.date_from, query.date_to
+    totals: dict[tuple[str, ...], list[int]] = {}
+    for group in groups:
+        if group.level >= counted:
+            continue
+        if (start is not None and group.start < start) or (end is not None and group.start > end):
+            continue
+        key = tuple(_value(group, d, query.area_resolution) for d in query.group_by)
+        sums = totals.setdefault(key, [0, 0, 0])
+        for index, count in enumerate(group.counts):
+            sums[index] += count
+    return sorted((Cell(key, *counts) for key, counts in totals.items()), key=lambda c: c.key)
+
+
+def _value(group: KeptGroup, dimension: Dimension, resolution: int) -> str:
+    if dimension is Dimension.MONTH:
+        return group.start.strftime("%Y-%m")
+    if dimension is Dimension.WEEK:
+        iso = group.start.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    value = group.areas[resolution] if dimension is Dimension.AREA else group.attributes[dimension]
+    if value is None:  # levels_counted keeps such groups out
+        raise ValueError(f"a group kept at level {group.level} has no {dimension}")
+    return value

@@ -256,7 +256,7 @@ async def test_exports_are_recorded(api: Api, extension: str) -> None:
     mark = await head(api.conn)
     response = await api.client.get(
         f"/v1/exports/identification.{extension}",
-        params={"group_by": "month,agency", "from": "2025-01-01"},
+        params={"group_by": "month,agency", "from": "2025-01-15"},
         headers=bearer(token),
     )
     assert response.status_code == 200, response.text
@@ -267,7 +267,8 @@ async def test_exports_are_recorded(api: Api, extension: str) -> None:
     assert details["format"] == extension
     assert details["dataset_version"] == version
     assert details["filters"]["group_by"] == ["month", "agency"]
-    assert details["filters"]["from"] == "2025-01-01"
+    assert details["filters"]["from"] == "2025-01-15"  # as asked; answered for whole months
+    assert details["answered"] == {"from": "2025-01-01", "to": None}
 
 
 async def incident_of(api: Api, report_id: str) -> int:
@@ -360,6 +361,7 @@ async def test_statistics_queries_are_recorded_like_exports(api: Api, role: Role
     assert filters["group_by"] == ["month", "area"]
     assert (filters["from"], filters["to"]) == ("2025-01-01", "2025-06-30")
     assert (filters["unit"], filters["status"]) == ("report", "verified")
+    assert details["answered"] == {"from": "2025-01-01", "to": "2025-06-30"}
     assert "rows" not in json.dumps(details)
 
 

@@ -1,6 +1,6 @@
 """Identification statistics over HTTP: counts, rates and intervals worked out by hand,
-suppression checked as an attacker would, the public tier's delay and coarseness, exports,
-and who may ask.
+periods snapped to whole months or weeks, small groups left out (the attack itself is in
+test_attack.py), the public tier's delay and coarseness, exports, and who may ask.
 
 Each incident below is one report (or a few close together) placed in a chosen H3 res-7 area
 on a chosen day, three hours apart from the next, so the incidents follow by hand from the
@@ -113,6 +113,24 @@ def by_key(rows: list[dict[str, Any]], *dims: str) -> dict[tuple[str, ...], dict
     return {tuple(row[d] for d in dims): row for row in rows}
 
 
+def far_apart_in_one_res5_area(area: str, count: int) -> list[str]:
+    """Res-9 cells at least 3 grid steps apart (never one incident), all inside the res-5
+    parent of ``area``, from its centre outwards."""
+    parent = h3.cell_to_parent(area, 5)
+    centre = h3.cell_to_center_child(parent, 9)
+    cells: list[str] = []
+    for candidate in itertools.chain.from_iterable(
+        sorted(h3.grid_ring(centre, ring)) if ring else [centre] for ring in range(0, 30, 3)
+    ):
+        if h3.cell_to_parent(candidate, 5) == parent and all(
+            h3.grid_distance(candidate, cell) >= 3 for cell in cells
+        ):
+            cells.append(candidate)
+        if len(cells) == count:
+            return cells
+    raise AssertionError("not enough room in the res-5 area")
+
+
 # --- counts, rates, intervals ---------------------------------------------------------------
 
 
@@ -192,7 +210,7 @@ async def test_area_at_resolution_five_is_the_h3_parent(
     assert result["rows"][0]["ci_low"] is None
 
 
-async def test_from_and_to_are_inclusive_days(
+async def test_periods_snap_outward_to_whole_months_or_weeks(
     api: Api, reporter: Reporter, researcher: dict[str, str]
 ) -> None:
     # 11 incidents in March (2 March 06:00 .. 3 March 12:00 UTC), 11 in April.
@@ -201,24 +219,36 @@ async def test_from_and_to_are_inclusive_days(
     await reporter.incidents(AREA_X, APRIL, [IDENTIFIED] * 11)
     both = await stats(api, researcher, group_by="month")
     assert [(r["month"], r["total"]) for r in both["rows"]] == [("2025-03", 11), ("2025-04", 11)]
+    assert (both["from"], both["to"], both["snapped"]) == (None, None, False)
     march = await stats(api, researcher, group_by="month", to="2025-03-03")
     assert [(r["month"], r["total"]) for r in march["rows"]] == [("2025-03", 11)]
-    # 2 March only: 06:00 .. 21:00 is six incidents: below the threshold.
+    assert (march["from"], march["to"], march["snapped"]) == (None, "2025-03-31", True)
+    # 2 March alone holds six incidents, but the answer is for all of March: 11. A request
+    # never sees part of a month, so two windows a day apart cannot single out a day.
     one_day = await stats(api, researcher, **{"from": "2025-03-02", "to": "2025-03-02"})
-    assert one_day["rows"] == [_suppressed({})]
+    assert [row["total"] for row in one_day["rows"]] == [11]
+    assert (one_day["from"], one_day["to"]) == ("2025-03-01", "2025-03-31")
+    # By week, the same day is answered for its ISO week (24 February .. 2 March), cut at the
+    # month's start: six incidents on 1-2 March, five in week 10 -- each group below the
+    # threshold, so nothing is published.
+    weekly = await stats(
+        api, researcher, group_by="week", **{"from": "2025-03-02", "to": "2025-03-02"}
+    )
+    assert (weekly["from"], weekly["to"], weekly["snapped"]) == ("2025-02-24", "2025-03-02", True)
+    assert weekly["rows"] == []
     empty = await stats(api, researcher, **{"from": "2025-05-01"})
     assert empty["rows"] == []
+    assert (empty["from"], empty["to"], empty["snapped"]) == ("2025-05-01", None, False)
 
 
 async def test_month_buckets_follow_the_configured_time_zone(
     api: Api, new_york_api: Api, reporter: Reporter
 ) -> None:
-    # Eleven incidents far apart (rings 3 steps apart) at 1 April 02:00 UTC, which is still
-    # 31 March in New York (UTC-4 in April).
-    centre = h3.cell_to_center_child(AREA_X, 9)
-    when = datetime(2025, 4, 1, 2, 0, tzinfo=UTC)
-    for k in range(11):
-        lat, lon = h3.cell_to_latlng(sorted(h3.grid_ring(centre, 3 * k))[0])
+    # Eleven incidents far apart (rings 3 steps apart, in one res-5 area so that they count
+    # together) at 1 April 02:00 UTC, which is still 31 March in New York (UTC-4 in April).
+    for cell in far_apart_in_one_res5_area(AREA_X, 11):
+        lat, lon = h3.cell_to_latlng(cell)
+        when = datetime(2025, 4, 1, 2, 0, tzinfo=UTC)
         report = observer_report(location={"lat": lat, "lon": lon}, occurred_at=when.isoformat())
         assert (await api.submit(reporter.token, report)).status_code == 201
     headers = bearer(await api.account_token(Role.researcher))
@@ -226,7 +256,8 @@ async def test_month_buckets_follow_the_configured_time_zone(
     new_york = await stats(new_york_api, headers, group_by="month")
     assert [(r["month"], r["total"]) for r in utc["rows"]] == [("2025-04", 11)]
     assert [(r["month"], r["total"]) for r in new_york["rows"]] == [("2025-03", 11)]
-    # A day filter is a local day too: 31 March in New York holds them, in UTC it does not.
+    # A day filter is a local day too, answered for its month: March in New York holds them,
+    # in UTC it does not.
     day = {"from": "2025-03-31", "to": "2025-03-31"}
     assert (await stats(new_york_api, headers, **day))["rows"][0]["total"] == 11
     assert (await stats(api, headers, **day))["rows"] == []
@@ -261,112 +292,49 @@ async def test_status_verified_counts_only_verified_reports(
 # --- disclosure control -------------------------------------------------------------------
 
 
-def _suppressed(keys: dict[str, str]) -> dict[str, Any]:
-    return {
-        **keys,
-        "total": None,
-        "not_identified": None,
-        "identified": None,
-        "unclear": None,
-        "rate_not_identified": None,
-        "ci_low": None,
-        "ci_high": None,
-        "suppressed": True,
-    }
-
-
-async def test_small_cells_and_their_complement_are_suppressed(
+async def test_small_cells_are_absent_and_left_out_of_every_total(
     api: Api, reporter: Reporter, researcher: dict[str, str]
 ) -> None:
-    # X 12, Z 13, Y 3 incidents. Y is below 11. The grand total (28) is published, so hiding
-    # Y alone would give Y = 28 - 12 - 13: the smallest other cell (X, 12) is hidden too.
+    # X 12, Z 13, Y 3 incidents, in three cities. Y is below 11 in its area at every
+    # resolution down to res 5: it is left out of every table, the grand total included, so
+    # no subtraction finds it (the total is X + Z).
     await reporter.incidents(AREA_X, MARCH, [NOT_IDENTIFIED] * 12)
     await reporter.incidents(AREA_Z, MARCH, [IDENTIFIED] * 13)
     await reporter.incidents(AREA_Y, MARCH, [UNCLEAR] * 3)
-    rows = by_key((await stats(api, researcher, group_by="area"))["rows"], "area")
-    assert rows[(AREA_Y,)] == _suppressed({"area": AREA_Y})
-    assert rows[(AREA_X,)] == _suppressed({"area": AREA_X})
-    assert rows[(AREA_Z,)]["total"] == 13
+    for resolution in (5, 6, 7):
+        rows = (await stats(api, researcher, group_by="area", area_resolution=resolution))["rows"]
+        assert {row["area"]: row["total"] for row in rows} == {
+            h3.cell_to_parent(AREA_X, resolution): 12,
+            h3.cell_to_parent(AREA_Z, resolution): 13,
+        }
+        assert all(row["suppressed"] is False for row in rows)
     grand = (await stats(api, researcher))["rows"]
-    assert [row["total"] for row in grand] == [28]
+    assert [row["total"] for row in grand] == [25]
 
 
-Key = tuple[tuple[str, ...], tuple[str, ...]]  # (grouping, values)
-
-
-def attack(tables: dict[tuple[str, ...], list[dict[str, Any]]]) -> dict[Key, int]:
-    """Everything an attacker can work out from the published tables by subtraction and
-    addition, repeated until nothing new comes out: a hidden cell is recovered when a known
-    coarser total has it as its only unknown part, or when all its finer parts are known."""
-    known: dict[Key, int] = {}
-    cells: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-    for grouping, rows in tables.items():
-        cells[grouping] = [tuple(row[d] for d in grouping) for row in rows]
-        for row, key in zip(rows, cells[grouping], strict=True):
-            if not row["suppressed"]:
-                known[(grouping, key)] = row["total"]
-    changed = True
-    while changed:
-        changed = False
-        for fine, coarse in itertools.permutations(tables, 2):
-            if not set(coarse) < set(fine):
-                continue
-            positions = [fine.index(d) for d in coarse]
-            for coarse_key in cells[coarse]:
-                parts = [k for k in cells[fine] if tuple(k[p] for p in positions) == coarse_key]
-                unknown = [k for k in parts if (fine, k) not in known]
-                whole = known.get((coarse, coarse_key))
-                if whole is not None and len(unknown) == 1:
-                    rest = sum(known[(fine, k)] for k in parts if k != unknown[0])
-                    known[(fine, unknown[0])] = whole - rest
-                    changed = True
-                elif whole is None and not unknown:
-                    known[(coarse, coarse_key)] = sum(known[(fine, k)] for k in parts)
-                    changed = True
-    return known
-
-
-async def test_an_attacker_cannot_recover_a_small_cell(
+async def test_small_groups_count_where_they_add_up_to_the_threshold(
     api: Api, reporter: Reporter, researcher: dict[str, str]
 ) -> None:
-    """Query every grouping of month x area x masked and work out whatever subtraction gives:
-    no count below the threshold may come out. (The three areas lie in different cities, so
-    their coarser resolutions group exactly as they do and add nothing to learn.)"""
-    plan = [
-        (AREA_X, MARCH, "all", 9),
-        (AREA_X, MARCH, "none", 4),
-        (AREA_X, MARCH, "some", 15),
-        (AREA_X, APRIL, "all", 12),
-        (AREA_X, APRIL, "none", 13),
-        (AREA_Z, MARCH, "all", 14),
-        (AREA_Z, MARCH, "none", 16),
-        (AREA_Z, APRIL, "none", 2),
-        (AREA_Z, APRIL, "all", 11),
-        (AREA_Y, APRIL, "some", 13),
-        (AREA_Y, APRIL, "all", 17),
-        (AREA_Y, MARCH, "some", 12),
+    # In area X in March: 12 incidents by ICE, 6 by CBP, 5 by HSI. CBP and HSI are each
+    # below 11 by agency, but together (11) they make a group of the area: tables by area
+    # count all 23, tables by agency only ICE's 12.
+    ice = {"agencies_claimed": ["ICE"], "agencies_suspected": []}
+    cbp = {"agencies_claimed": ["CBP"], "agencies_suspected": []}
+    hsi = {"agencies_claimed": ["HSI"], "agencies_suspected": []}
+    await reporter.incidents(AREA_X, MARCH, [NOT_IDENTIFIED] * 12, agents=ice)
+    await reporter.incidents(AREA_X, MARCH, [IDENTIFIED] * 6, agents=cbp)
+    await reporter.incidents(AREA_X, MARCH, [IDENTIFIED] * 5, agents=hsi)
+    by_area = await stats(api, researcher, group_by="area")
+    assert [(row["area"], row["total"], row["identified"]) for row in by_area["rows"]] == [
+        (AREA_X, 23, 11)
     ]
-    for area, month_start, masked, count in plan:
-        agents = {"masked": masked}
-        await reporter.incidents(area, month_start, [NOT_IDENTIFIED] * count, agents=agents)
-    dims = ("month", "area", "masked")
-    tables: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for size in range(len(dims) + 1):
-        for grouping in itertools.combinations(dims, size):
-            result = await stats(api, researcher, group_by=",".join(grouping))
-            tables[grouping] = result["rows"]
-    finest = tables[dims]
-    # The plan has small cells (9, 4 and 2 incidents): suppression must have happened.
-    assert sum(row["suppressed"] for row in finest) >= 3
-    months = {MARCH: "2025-03", APRIL: "2025-04"}
-    truth: dict[tuple[str, ...], int] = {
-        (months[start], area, masked): count for area, start, masked, count in plan
-    }
-    known = attack(tables)
-    leaked = {key: value for (grouping, key), value in known.items() if grouping == dims}
-    for key, value in leaked.items():
-        assert value == truth[key]  # the attack is sound: it only learns true counts
-    assert {key for key, value in leaked.items() if value < 11} == set()
+    by_agency = await stats(api, researcher, group_by="agency")
+    assert [(row["agency"], row["total"]) for row in by_agency["rows"]] == [("ICE", 12)]
+    by_both = await stats(api, researcher, group_by="area,agency", area_resolution=5)
+    assert [(row["area"], row["agency"], row["total"]) for row in by_both["rows"]] == [
+        (h3.cell_to_parent(AREA_X, 5), "ICE", 12)
+    ]
+    assert [row["total"] for row in (await stats(api, researcher))["rows"]] == [23]
 
 
 # --- the public tier ----------------------------------------------------------------------
@@ -396,6 +364,9 @@ async def test_csv_export_leads_with_the_methods(
         "suppression_threshold: 11",
         "time_zone: UTC",
         "filters.from: 2025-01-01",
+        "# from: 2025-01-01",
+        "# to: 2025-12-31",
+        "# snapped: false",
         "filters.group_by: month,area",
         "grouping.window_minutes: 90",
         "definitions.interval",
@@ -513,24 +484,27 @@ async def test_h3_parent_in_sql_matches_the_h3_library(api: Api) -> None:
         ]
 
 
-async def test_partial_months_are_counted_from_the_sources_for_areas(
+async def test_partial_months_are_answered_as_whole_months_for_areas(
     api: Api, reporter: Reporter, researcher: dict[str, str]
 ) -> None:
     # March: 2 March 06:00 .. 3 March 12:00; April: 3 April 06:00 .. 4 April 12:00 (UTC).
     await reporter.incidents(AREA_X, MARCH, [IDENTIFIED] * 11)
     reporter.slot = 0
     await reporter.incidents(AREA_X, APRIL, [NOT_IDENTIFIED] * 11)
-    # 2 March .. 3 April: all of March, and 3 April 06:00 .. 21:00 (six incidents).
+    # 2 March .. 3 April is answered for March and April, whole.
     window = {"from": "2025-03-02", "to": "2025-04-03"}
     by_area = await stats(api, researcher, group_by="area", **window)
     by_area_agency = await stats(api, researcher, group_by="area,agency", **window)
     by_month = await stats(api, researcher, group_by="month,area", **window)
-    assert [(r["area"], r["total"]) for r in by_area["rows"]] == [(AREA_X, 17)]
-    assert [(r["agency"], r["total"]) for r in by_area_agency["rows"]] == [("ICE", 17)]
-    # April (six) is below the threshold; the area's total (17) is published, so March is
-    # hidden too: the only cell left to hide, though the March total publishes it (see
-    # storage/statistics/disclosure.py on what a single table cannot protect).
-    assert [(r["month"], r["suppressed"]) for r in by_month["rows"]] == [
-        ("2025-03", True),
-        ("2025-04", True),
+    for result in (by_area, by_area_agency, by_month):
+        assert (result["from"], result["to"], result["snapped"]) == (
+            "2025-03-01",
+            "2025-04-30",
+            True,
+        )
+    assert [(r["area"], r["total"]) for r in by_area["rows"]] == [(AREA_X, 22)]
+    assert [(r["agency"], r["total"]) for r in by_area_agency["rows"]] == [("ICE", 22)]
+    assert [(r["month"], r["total"]) for r in by_month["rows"]] == [
+        ("2025-03", 11),
+        ("2025-04", 11),
     ]

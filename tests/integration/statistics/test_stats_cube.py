@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import h3
 import httpx
+import msgspec
 
 from api.tasks.stats_folding import background_folding
 from schemas.auth import Role
@@ -20,8 +22,10 @@ from schemas.stats import Dimension, StatusScope, Unit
 from storage.accounts import store as accounts
 from storage.db.pool import PooledDatabase, connect
 from storage.incidents.grouping import DEFAULT_GROUPING
+from storage.statistics.disclosure import BaseKey, kept_levels, levels_counted
 from storage.statistics.published import TableCache, identification_table
 from storage.statistics.query import StatsQuery
+from tests.integration.statistics.test_statistics import far_apart_in_one_res5_area
 from tests.support.assertions import devices
 from tests.support.cube_check import CLASSES, check_cube
 from tests.support.helpers import PASSWORD, Api, bearer, fold_now, observer_report
@@ -266,7 +270,9 @@ async def test_statistics_over_a_real_pool_while_reports_arrive(
     )
     researcher = bearer(session.json()["token"])
     tokens = await devices(client, 12)
-    cells = [sorted(h3.grid_ring(CENTRE, 5 * k))[0] for k in range(12)]  # far apart
+    # In one res-5 area, so that the twelve count together (a group below the threshold in
+    # every area would be left out of the tables).
+    cells = far_apart_in_one_res5_area(CENTRE, 12)
     bodies = []
     for cell in cells:
         lat, lon = h3.cell_to_latlng(cell)
@@ -283,3 +289,121 @@ async def test_statistics_over_a_real_pool_while_reports_arrive(
     assert final.json()["rows"][0]["total"] == 12
     again = await client.get("/v1/stats/identification?unit=report", headers=researcher)
     assert again.json()["dataset_version"] == final.json()["dataset_version"]
+
+
+def _expected_tables(
+    facts: list[Any], threshold: int, group_by: tuple[Dimension, ...], resolution: int
+) -> list[tuple[tuple[str, ...], tuple[int, int, int]]]:
+    """The researcher table computed here from the folded incidents, one at a time, with the
+    reference placement (storage.statistics.disclosure.kept_levels), in UTC."""
+    counts: dict[BaseKey, list[int]] = {}
+    for fact in facts:
+        day = fact["earliest_at"].astimezone(UTC).date()
+        month = day.replace(day=1)
+        time = (
+            max(month, day - timedelta(days=day.weekday())) if Dimension.WEEK in group_by else month
+        )
+        area = h3.str_to_int(h3.cell_to_parent(h3.int_to_str(fact["h3_cell"]), 7))
+        key: BaseKey = (time, area, fact["agency"], fact["masked"], fact["kind"])
+        cell = counts.setdefault(key, [0, 0, 0])
+        cell[CLASSES.index(fact["classification"])] += 1
+
+    def parent(area: int, res: int) -> int:
+        cell: int = h3.str_to_int(h3.cell_to_parent(h3.int_to_str(area), res))
+        return cell
+
+    kept = kept_levels({k: sum(v) for k, v in counts.items()}, threshold, parent)
+    table: dict[tuple[str, ...], list[int]] = {}
+    for key, level in kept.items():
+        if level >= levels_counted(group_by, resolution):
+            continue
+        start, area, agency, masked, kind = key
+        assert isinstance(start, date)
+        iso = start.isocalendar()
+        values = {
+            Dimension.MONTH: start.strftime("%Y-%m"),
+            Dimension.WEEK: f"{iso.year}-W{iso.week:02d}",
+            Dimension.AREA: h3.cell_to_parent(h3.int_to_str(area), resolution),
+            Dimension.AGENCY: agency,
+            Dimension.MASKED: masked,
+            Dimension.KIND: kind,
+        }
+        row = table.setdefault(tuple(values[d] for d in group_by), [0, 0, 0])
+        for index, value in enumerate(counts[key]):
+            row[index] += value
+    return sorted((cell, (n, i, u)) for cell, (n, i, u) in table.items())
+
+
+async def test_the_base_grid_in_sql_matches_the_reference_placement(api: Api) -> None:
+    rng = random.Random(4242)
+    token = await api.device_token()
+    for _ in range(120):
+        assert (await api.submit(token, random_report(rng))).status_code == 201
+    await fold_now(api.conn)
+    facts = await api.conn.fetch("select * from stats_folded where scope = 'all'")
+    groupings = [
+        (),
+        (Dimension.MONTH,),
+        (Dimension.WEEK, Dimension.AREA),
+        (Dimension.MONTH, Dimension.WEEK, Dimension.AGENCY),
+        (Dimension.AREA, Dimension.AGENCY),
+        (Dimension.AREA, Dimension.MASKED, Dimension.KIND),
+        (Dimension.MONTH, Dimension.AREA, Dimension.AGENCY, Dimension.MASKED, Dimension.KIND),
+    ]
+    compared = 0
+    for group_by, resolution, threshold in itertools.product(groupings, (5, 6, 7), (2, 4, 9)):
+        query = StatsQuery(
+            group_by=group_by, date_from=None, date_to=None, area_resolution=resolution,
+            status=StatusScope.ALL, unit=Unit.INCIDENT, time_zone=ZoneInfo("UTC"),
+        )  # fmt: skip
+        table = await identification_table(api.conn, query, threshold)
+        got = sorted(
+            (
+                tuple(msgspec.to_builtins(row)[d.value] for d in group_by),
+                (row.not_identified, row.identified, row.unclear),
+            )
+            for row in table.rows
+        )
+        assert got == _expected_tables(facts, threshold, group_by, resolution)
+        compared += len(got)
+    assert compared > 100  # the scenario publishes something in most tables
+
+
+async def test_tables_summed_from_placed_months_match_fresh_ones(api: Api) -> None:
+    """Tables never cached, months' kept groups cached: any grouping and range summed from
+    months placed by earlier queries equals the table computed afresh, also after a report
+    changes one month (its groups are placed again, the other month's are reused)."""
+    rng = random.Random(99)
+    token = await api.device_token()
+    for _ in range(50):  # 26 February 20:00 .. 1 March: two months, three ISO weeks
+        assert (await api.submit(token, random_report(rng))).status_code == 201
+    placed = TableCache(capacity=0)
+
+    def query(group_by: tuple[Dimension, ...], start: int | None, end: int | None) -> StatsQuery:
+        return StatsQuery(
+            group_by=group_by,
+            date_from=None if start is None else date(2025, start, 1),
+            date_to=None if end is None else date(2025, end, 1),
+            area_resolution=6, status=StatusScope.ALL, unit=Unit.INCIDENT,
+            time_zone=ZoneInfo("UTC"),
+        )  # fmt: skip
+
+    cases = [
+        query(group_by, start, end)
+        for group_by in [(Dimension.MONTH, Dimension.AREA), (Dimension.AGENCY,), (Dimension.WEEK,)]
+        for start, end in [(None, None), (2, 2), (3, 3), (2, 3)]
+    ]
+
+    async def compare() -> int:
+        published = 0
+        for case in cases:
+            from_months = await identification_table(api.conn, case, 2, cache=placed)
+            fresh = await identification_table(api.conn, case, 2)
+            assert from_months == fresh
+            published += len(fresh.rows)
+        return published
+
+    assert await compare() > 0
+    march = observer_report(occurred_at=datetime(2025, 3, 1, 9, tzinfo=UTC).isoformat())
+    assert (await api.submit(token, march)).status_code == 201
+    await compare()
