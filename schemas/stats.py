@@ -37,8 +37,6 @@ EARLIEST_DAY: Final = date(2000, 1, 1)
 LATEST_DAY: Final = date(2100, 12, 31)
 MIN_AREA_RESOLUTION: Final = 5
 MAX_AREA_RESOLUTION: Final = 7
-PUBLIC_MAX_AREA_RESOLUTION: Final = 6
-PUBLIC_DIMENSIONS: Final = frozenset(Dimension) - {Dimension.WEEK}
 
 DEFINITIONS: Final = {
     "not_identified": "a report whose verbal, badge_shown and insignia_visible are all 'no'",

@@ -1,11 +1,12 @@
-"""Identification statistics: the researcher tier, the public tier and research exports."""
+"""Identification statistics: the researcher tier, its exports, and the retired public query
+(the public reads releases: api/routes/releases.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -28,8 +29,6 @@ from schemas.stats import (
     LATEST_DAY,
     MAX_AREA_RESOLUTION,
     MIN_AREA_RESOLUTION,
-    PUBLIC_DIMENSIONS,
-    PUBLIC_MAX_AREA_RESOLUTION,
     Dimension,
     GroupingMethod,
     Methods,
@@ -92,7 +91,7 @@ AreaResolution = Annotated[
     QueryParameter(
         ge=MIN_AREA_RESOLUTION,
         le=MAX_AREA_RESOLUTION,
-        description="H3 resolution of `area` (5-7; default 7, public tier at most and default 6)",
+        description="H3 resolution of `area` (5-7; default 7)",
     ),
 ]
 
@@ -143,7 +142,7 @@ def _parse_date(name: str, raw: str | None) -> date | None:
     )
 
 
-def parse_group_by(raw: str | None, allowed: frozenset[Dimension]) -> tuple[Dimension, ...]:
+def parse_group_by(raw: str | None) -> tuple[Dimension, ...]:
     if raw is None or raw.strip() == "":
         return ()
     names = [name.strip() for name in raw.split(",")]
@@ -152,46 +151,27 @@ def parse_group_by(raw: str | None, allowed: frozenset[Dimension]) -> tuple[Dime
         try:
             dimension = Dimension(name)
         except ValueError:
-            choices = ", ".join(d.value for d in Dimension if d in allowed)
+            choices = ", ".join(d.value for d in Dimension)
             raise InvalidInput(
                 "group_by", f"unknown dimension {name!r}; choose from {choices}"
             ) from None
-        if dimension not in allowed:
-            raise InvalidInput(
-                "group_by", f"{name!r} is finer than the public statistics allow (month)"
-            )
         if dimension in dimensions:
             raise InvalidInput("group_by", f"{name!r} is listed more than once")
         dimensions.append(dimension)
     return tuple(dimensions)
 
 
-def build_query(params: StatsParameters, settings: Settings, *, public: bool) -> StatsQuery:
+def build_query(params: StatsParameters, settings: Settings) -> StatsQuery:
     if params.date_from and params.date_to and params.date_from > params.date_to:
         raise InvalidInput("from", "`from` is after `to`")
-    finest = PUBLIC_MAX_AREA_RESOLUTION if public else MAX_AREA_RESOLUTION
-    resolution = params.area_resolution or finest
-    if resolution > finest:
-        raise InvalidInput(
-            "area_resolution",
-            f"the public statistics show areas no finer than H3 resolution {finest}",
-        )
-    before_day = None
-    if public:
-        # Whole local days: everything counted is at least the delay old.
-        today = datetime.now(settings.tz).date()
-        before_day = today - timedelta(days=settings.publication_delay_days)
     return StatsQuery(
-        group_by=parse_group_by(
-            params.group_by, PUBLIC_DIMENSIONS if public else frozenset(Dimension)
-        ),
+        group_by=parse_group_by(params.group_by),
         date_from=params.date_from,
         date_to=params.date_to,
-        area_resolution=resolution,
+        area_resolution=params.area_resolution or MAX_AREA_RESOLUTION,
         status=params.status,
         unit=params.unit,
         time_zone=settings.tz,
-        before_day=before_day,
     )
 
 
@@ -242,7 +222,7 @@ async def identification_statistics(
     params: NamedDependency[StatsParameters],
 ) -> Statistics:
     settings: Settings = state.settings
-    query = build_query(params, settings, public=False)
+    query = build_query(params, settings)
     table = await _table(state, query)
     await _record_read(state, request.user, "stats.queried", table, query)
     return _statistics(table, query, settings)
@@ -384,7 +364,7 @@ async def _export(
 ) -> Stream:
     """The researcher tier's table as a download named after its dataset version."""
     settings: Settings = state.settings
-    query = build_query(params, settings, public=False)
+    query = build_query(params, settings)
     file_format = FILE_FORMATS.get(extension)
     if file_format and file_format.needs_area and Dimension.AREA not in query.group_by:
         raise InvalidInput("group_by", f"a .{extension} export needs `area` in `group_by`")
