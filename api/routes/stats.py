@@ -40,6 +40,7 @@ from schemas.stats import (
 from storage.audit import log as audit
 from storage.db.pool import Database
 from storage.statistics.formats import FILE_FORMATS
+from storage.statistics.formats.methods import methods_lines, plain_value
 from storage.statistics.published import Table, identification_table
 from storage.statistics.query import StatsQuery
 
@@ -303,23 +304,12 @@ def methods(table: Table, query: StatsQuery, settings: Settings) -> Methods:
 
 def csv_lines(meta: Methods, group_by: Sequence[Dimension], rows: Sequence[StatsRow]) -> list[str]:
     """The methods as leading '#' lines, then a header row and the rows (RFC 4180 quoting)."""
-    lines = [f"# {key}: {value}" for key, value in _flatten(msgspec.to_builtins(meta))]
+    lines = [f"# {line}" for line in methods_lines(meta)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([d.value for d in group_by] + list(CSV_COUNT_COLUMNS))
     lines.append(buffer.getvalue().rstrip("\r\n"))
     return lines
-
-
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        items: list[tuple[str, str]] = []
-        for key, inner in value.items():
-            items.extend(_flatten(inner, f"{prefix}{key}."))
-        return items
-    if isinstance(value, list):
-        return [(prefix.rstrip("."), ",".join(str(v) for v in value))]
-    return [(prefix.rstrip("."), str(_csv_value(value)).replace("\n", " "))]
 
 
 async def _csv_chunks(
@@ -334,17 +324,9 @@ async def _csv_chunks(
             values = msgspec.to_builtins(row)
             writer.writerow(
                 [values[name] for name in names]
-                + [_csv_value(values[column]) for column in CSV_COUNT_COLUMNS]
+                + [plain_value(values[column]) for column in CSV_COUNT_COLUMNS]
             )
         yield buffer.getvalue().encode()
-
-
-def _csv_value(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 async def _json_chunks(meta: Methods, rows: Sequence[StatsRow]) -> AsyncIterator[bytes]:

@@ -15,8 +15,18 @@ def methods_json(meta: Methods) -> bytes:
 
 
 def methods_lines(meta: Methods) -> list[str]:
-    """Flattened as the CSV's leading lines are, without the `# `: `filters.unit: incident`."""
+    """Flattened, one `key: value` each (`filters.unit: incident`): the CSV's leading lines
+    (after `# `) and the Stata notes. Booleans are spelled as the CSV rows spell them."""
     return [f"{key}: {value}" for key, value in _flatten(msgspec.to_builtins(meta))]
+
+
+def plain_value(value: object) -> object:
+    """A value as a CSV cell: empty for None, `true`/`false` for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -27,4 +37,4 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         return items
     if isinstance(value, list):
         return [(prefix.rstrip("."), ",".join(str(v) for v in value))]
-    return [(prefix.rstrip("."), "" if value is None else str(value).replace("\n", " "))]
+    return [(prefix.rstrip("."), str(plain_value(value)).replace("\n", " "))]
