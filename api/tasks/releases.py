@@ -9,11 +9,10 @@ test_a_revocation_reaches_the_token_cache_of_another_process)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
+from api.tasks.periodic import every
 from storage.db.pool import Database
 from storage.incidents.grouping import GroupingRule
 from storage.reports.receipts import ReceiptSigner
@@ -22,41 +21,24 @@ from storage.statistics.releases.maker import ReleasePolicy, make_releases
 log = logging.getLogger(__name__)
 
 
-@contextlib.asynccontextmanager
-async def background_releases(
+def background_releases(
     db: Database,
     policy: ReleasePolicy,
     signer: ReceiptSigner,
     rule: GroupingRule,
     interval_s: float,
-) -> AsyncIterator[None]:
-    task = asyncio.create_task(_release_forever(db, policy, signer, rule, interval_s))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+) -> contextlib.AbstractAsyncContextManager[None]:
+    async def release_round() -> None:
+        async with db.acquire() as conn:
+            published = await make_releases(conn, policy, signer, rule, wait=False)
+        if published is None:
+            log.debug("releases: another replica is at work; skipped")
+        for release in published or ():
+            log.info(
+                "public release published",
+                extra={"month": f"{release.month:%Y-%m}", "version": release.version},
+            )
 
-
-async def _release_forever(
-    db: Database,
-    policy: ReleasePolicy,
-    signer: ReceiptSigner,
-    rule: GroupingRule,
-    interval_s: float,
-) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            async with db.acquire() as conn:
-                published = await make_releases(conn, policy, signer, rule, wait=False)
-            if published is None:
-                log.debug("releases: another replica is at work; skipped")
-            for release in published or ():
-                log.info(
-                    "public release published",
-                    extra={"month": f"{release.month:%Y-%m}", "version": release.version},
-                )
-        except Exception:
-            log.warning("making public releases failed; will retry", exc_info=True)
+    return every(
+        interval_s, release_round, log=log, failed="making public releases failed; will retry"
+    )
