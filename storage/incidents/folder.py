@@ -181,11 +181,13 @@ where ($5::date is null or m.month >= $5) and ($6::date is null or m.month <= $6
   and p.generation is distinct from m.generation
 order by m.month
 """
-# Families placed before with months stale and placed longer ago than $1 (the background).
-STALE_FAMILIES = """
-select distinct p.threshold, p.period, p.scope, p.unit
+# Months placed before whose generation moved on, placed longer ago than $1 (the background),
+# oldest placement first.
+STALE_PLACED = """
+select p.threshold, p.period, p.scope, p.unit, p.month
 from stats_placed_months p join stats_cube_months m using (month)
 where p.generation <> m.generation and p.placed_at < clock_timestamp() - $1::interval
+order by p.placed_at limit $2
 """
 UNPLACE = """
 delete from stats_placed_groups
@@ -414,11 +416,9 @@ async def place(
     family: Family,
     first: date | None,
     last: date | None,
-    *,
-    limit: int | None = None,
 ) -> int:
-    """Place the family's kept groups of every stale month from ``first`` to ``last`` (at
-    most ``limit`` of them), in the cube's time zone, under the folder's lock (so the
+    """Place the family's kept groups of every stale month from ``first`` to ``last``, in
+    the cube's time zone, under the folder's lock (so the
     generation recorded is the one the groups were read at). Returns the months placed."""
     async with conn.transaction():
         await lock(conn)
@@ -426,27 +426,24 @@ async def place(
         months = await stale_months(conn, family, first, last)
         if zone is None or not months:
             return 0
-        months = months[:limit]
         for start, end in _runs(months):
             await _place_run(conn, family, ZoneInfo(zone), start, end)
         return len(months)
 
 
 async def place_changed(conn: asyncpg.Connection, every: timedelta = PLACE_EVERY) -> int | None:
-    """The background: re-place the changed months of every family placed before, each
-    month at most once per ``every``, a few months per round. None when another folder
-    holds the lock."""
+    """The background: re-place the changed months of every family, each month at most once
+    per ``every`` and a few months per round (a query places what it reads on demand, and
+    the months no query has asked for yet). None when another folder holds the lock."""
     async with conn.transaction():
         if not await conn.fetchval(TRY_LOCK, locks.FOLDER):
             return None
         placed = 0
-        for row in await conn.fetch(STALE_FAMILIES, every):
-            if placed >= PLACE_MONTHS_PER_ROUND:
-                break
+        for row in await conn.fetch(STALE_PLACED, every, PLACE_MONTHS_PER_ROUND):
             family = Family(
                 row["threshold"], row["period"], StatusScope(row["scope"]), Unit(row["unit"])
             )
-            placed += await place(conn, family, None, None, limit=PLACE_MONTHS_PER_ROUND - placed)
+            placed += await place(conn, family, row["month"], row["month"])
         return placed
 
 
