@@ -371,12 +371,20 @@ def kept_groups_sql(
     return sql, params.values
 
 
+# Keys grouped and sorted as dates and numbers (cheaper than strings), put in their string
+# form only for the cells: date order is the order of 'YYYY-MM' and of ISO weeks, and every
+# H3 index of one resolution has fifteen hex digits, so numeric order is string order.
 _PLACED_KEYS: Final = {
-    Dimension.MONTH: "to_char(g.unit_start, 'YYYY-MM')",
-    Dimension.WEEK: """to_char(g.unit_start, 'IYYY-"W"IW')""",
+    Dimension.MONTH: "date_trunc('month', g.unit_start)::date",
+    Dimension.WEEK: "g.unit_start - (extract(isodow from g.unit_start)::integer - 1)",
     Dimension.AGENCY: "g.agency",
     Dimension.MASKED: "g.masked",
     Dimension.KIND: "g.kind",
+}
+_PLACED_STRINGS: Final = {
+    Dimension.MONTH: "to_char(d{i}, 'YYYY-MM')",
+    Dimension.WEEK: """to_char(d{i}, 'IYYY-"W"IW')""",
+    Dimension.AREA: "to_hex(d{i})",
 }
 
 
@@ -386,9 +394,11 @@ def placed_cells_sql(query: StatsQuery, threshold: int) -> tuple[str, list[objec
     as Python sorts strings. Every cell is at least the threshold."""
     params = _Parameters()
     keys = [
-        f"to_hex(g.a{query.area_resolution})" if d is Dimension.AREA else _PLACED_KEYS[d]
+        f"g.a{query.area_resolution}" if d is Dimension.AREA else _PLACED_KEYS[d]
         for d in query.group_by
     ]
+    if query.period == "month" and Dimension.MONTH in query.group_by:
+        keys[query.group_by.index(Dimension.MONTH)] = "g.unit_start"  # a month already
     conditions = [
         f"g.threshold = {params.add(threshold, 'integer')}",
         f"g.period = {params.add(query.period, 'text')}",
@@ -401,11 +411,16 @@ def placed_cells_sql(query: StatsQuery, threshold: int) -> tuple[str, list[objec
     if query.date_to is not None:
         conditions.append(f"g.unit_start <= {params.add(query.date_to, 'date')}")
     sums = [f"sum(g.{name})::bigint as {name}" for name in CLASSES]
-    # Only the allow-listed fragments above are spliced in; every value is a parameter.
     columns = [f"{key} as d{i}" for i, key in enumerate(keys)]
-    sql = f"select {', '.join([*columns, *sums])} from stats_placed_groups g"  # noqa: S608
+    # Only the allow-listed fragments above are spliced in; every value is a parameter.
+    inner = f"select {', '.join([*columns, *sums])} from stats_placed_groups g"  # noqa: S608
     # Without a grouping the sum of nothing is still one row: no cell.
-    sql += " where " + " and ".join(conditions) + _group_clause(query) + " having count(*) > 0"
+    inner += " where " + " and ".join(conditions) + _group_clause(query) + " having count(*) > 0"
+    strings = [
+        _PLACED_STRINGS.get(d, "d{i}").format(i=i) + f" as d{i}"
+        for i, d in enumerate(query.group_by)
+    ]
+    sql = f"select {', '.join([*strings, *CLASSES])} from ({inner}) as c"  # noqa: S608
     if query.group_by:
-        sql += " order by " + ", ".join(f'{key} collate "C"' for key in keys)
+        sql += " order by " + ", ".join(f"c.d{i}" for i in range(len(query.group_by)))
     return sql, params.values
