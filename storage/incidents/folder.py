@@ -36,6 +36,7 @@ lock, so folders never wait for each other in opposite orders.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -205,7 +206,9 @@ set generation = excluded.generation, placed_at = excluded.placed_at
 PLACE_EVERY: Final = timedelta(seconds=5)
 """The background re-places a changed month at most this often (a query places on demand)."""
 PLACE_MONTHS_PER_ROUND: Final = 6
-"""So that one background round after an import holds the folder's lock only so long."""
+PLACE_BUDGET_S: Final = 0.25
+"""A background round stops placing once it has spent this long (after an import every month
+changed, and a fold waits for the lock meanwhile): about three months at 1M reports."""
 # For /metrics: from reports_fold_pending_idx (the oldest is its first entry).
 PENDING_STATE = """
 select count(*) as pending,
@@ -433,13 +436,17 @@ async def place(
 
 async def place_changed(conn: asyncpg.Connection, every: timedelta = PLACE_EVERY) -> int | None:
     """The background: re-place the changed months of every family, each month at most once
-    per ``every`` and a few months per round (a query places what it reads on demand, and
-    the months no query has asked for yet). None when another folder holds the lock."""
+    per ``every``, at most six months and about ``PLACE_BUDGET_S`` a round (a query places
+    what it reads on demand, and the months no query has asked for yet). None when another
+    folder holds the lock."""
     async with conn.transaction():
         if not await conn.fetchval(TRY_LOCK, locks.FOLDER):
             return None
         placed = 0
+        started = time.monotonic()
         for row in await conn.fetch(STALE_PLACED, every, PLACE_MONTHS_PER_ROUND):
+            if time.monotonic() - started > PLACE_BUDGET_S:
+                break
             family = Family(
                 row["threshold"], row["period"], StatusScope(row["scope"]), Unit(row["unit"])
             )
