@@ -53,6 +53,9 @@ async def fold_once(db: Database, rule: GroupingRule, time_zone: str) -> folder.
     """One round of the folder (None: another replica holds its lock)."""
     async with db.acquire() as conn:
         summary = await folder.fold(conn, rule, time_zone, wait=False)
+        if summary is not None:
+            # The kept groups of the months that changed, at most every few seconds each.
+            await folder.place_changed(conn)
     if summary is not None and summary.reports:
         FOLDED_REPORTS.inc(summary.reports)
         log.debug(

@@ -16,7 +16,12 @@ statements:
   ``stats_changes``): each report's exact difference between what the statistics count of it
   (``reports.counted``) and what they should, and every incident whose facts may have changed;
 - then ``fold_statistics`` moves the change log into the cube (incident facts are worked out
-  there, from the changed incidents' reports).
+  there, from the changed incidents' reports);
+- the researcher tier's kept groups (``place``: storage/statistics/disclosure.py's base grid,
+  stored in stats_placed_groups) of every month whose cube generation moved on since they
+  were placed: on demand before a statistics query reads them, and in the background
+  (``place_changed``) at most every few seconds per month, so a fold under live ingest does
+  not re-place the current month twice a second.
 
 An import folds its reports before they are stored (``join_unstored``: the same grouping,
 all of them at once), so they are written once, with their incident and counted, instead of
@@ -31,12 +36,14 @@ lock, so folders never wait for each other in opposite orders.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import h3.api.basic_int as h3i
@@ -44,10 +51,13 @@ import numpy as np
 
 from schemas.codes import ReportStatus
 from schemas.report import COARSE_H3_RESOLUTION
+from schemas.stats import StatusScope, Unit
 from storage.db import locks
 from storage.incidents.bulk_grouping import components, connected_components, links_to_new
 from storage.incidents.bulk_grouping import microseconds as micros
 from storage.incidents.grouping import GroupingRule
+from storage.statistics.cube import kept_groups_sql
+from storage.statistics.query import Period
 
 DEFAULT_BATCH: Final = 5000
 
@@ -162,6 +172,43 @@ from unnest($1::uuid[], $2::bigint[]) as u (id, incident_id)
 where r.id = u.id
 """  # noqa: S608 - constants only
 FOLD_STATISTICS = "select fold_statistics($1)"
+# Months of a family (threshold, period, scope, unit) whose groups are not placed at the
+# month's current generation, within an optional range of months.
+STALE_MONTHS = """
+select m.month from stats_cube_months m
+left join stats_placed_months p
+    on p.threshold = $1 and p.period = $2 and p.scope = $3 and p.unit = $4 and p.month = m.month
+where ($5::date is null or m.month >= $5) and ($6::date is null or m.month <= $6)
+  and p.generation is distinct from m.generation
+order by m.month
+"""
+# Months placed before whose generation moved on, placed longer ago than $1 (the background),
+# oldest placement first.
+STALE_PLACED = """
+select p.threshold, p.period, p.scope, p.unit, p.month
+from stats_placed_months p join stats_cube_months m using (month)
+where p.generation <> m.generation and p.placed_at < clock_timestamp() - $1::interval
+order by p.placed_at limit $2
+"""
+UNPLACE = """
+delete from stats_placed_groups
+where threshold = $1 and period = $2 and scope = $3 and unit = $4
+  and unit_start >= $5 and unit_start < $6
+"""
+MARK_PLACED = """
+insert into stats_placed_months as p (threshold, period, scope, unit, month, generation,
+                                      placed_at)
+select $1, $2, $3, $4, m.month, m.generation, clock_timestamp()
+from stats_cube_months m where m.month >= $5 and m.month < $6
+on conflict (threshold, period, scope, unit, month) do update
+set generation = excluded.generation, placed_at = excluded.placed_at
+"""
+PLACE_EVERY: Final = timedelta(seconds=5)
+"""The background re-places a changed month at most this often (a query places on demand)."""
+PLACE_MONTHS_PER_ROUND: Final = 6
+PLACE_BUDGET_S: Final = 0.25
+"""A background round stops placing once it has spent this long (after an import every month
+changed, and a fold waits for the lock meanwhile): about three months at 1M reports."""
 # For /metrics: from reports_fold_pending_idx (the oldest is its first entry).
 PENDING_STATE = """
 select count(*) as pending,
@@ -342,6 +389,104 @@ async def pending_state(conn: asyncpg.Connection) -> tuple[int, float]:
     row = await conn.fetchrow(PENDING_STATE)
     assert row is not None
     return int(row["pending"]), float(row["lag_seconds"])
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """What one set of placed groups belongs to: a threshold and a request family (time
+    unit kind, status, unit; storage/statistics/disclosure.py)."""
+
+    threshold: int
+    period: Period
+    status: StatusScope
+    unit: Unit
+
+    @property
+    def key(self) -> tuple[int, str, str, str]:
+        return (self.threshold, self.period, self.status.value, self.unit.value)
+
+
+async def stale_months(
+    conn: asyncpg.Connection, family: Family, first: date | None, last: date | None
+) -> list[date]:
+    """Months from ``first`` to ``last`` (None: unbounded) whose groups are not placed at
+    their current generation."""
+    return [row["month"] for row in await conn.fetch(STALE_MONTHS, *family.key, first, last)]
+
+
+async def place(
+    conn: asyncpg.Connection,
+    family: Family,
+    first: date | None,
+    last: date | None,
+) -> int:
+    """Place the family's kept groups of every stale month from ``first`` to ``last``, in
+    the cube's time zone, under the folder's lock (so the
+    generation recorded is the one the groups were read at). Returns the months placed."""
+    async with conn.transaction():
+        await lock(conn)
+        zone = await conn.fetchval(CUBE_TIME_ZONE)
+        months = await stale_months(conn, family, first, last)
+        if zone is None or not months:
+            return 0
+        for start, end in _runs(months):
+            await _place_run(conn, family, ZoneInfo(zone), start, end)
+        return len(months)
+
+
+async def place_changed(conn: asyncpg.Connection, every: timedelta = PLACE_EVERY) -> int | None:
+    """The background: re-place the changed months of every family, each month at most once
+    per ``every``, at most six months and about ``PLACE_BUDGET_S`` a round (a query places
+    what it reads on demand, and the months no query has asked for yet). None when another
+    folder holds the lock."""
+    async with conn.transaction():
+        if not await conn.fetchval(TRY_LOCK, locks.FOLDER):
+            return None
+        placed = 0
+        started = time.monotonic()
+        for row in await conn.fetch(STALE_PLACED, every, PLACE_MONTHS_PER_ROUND):
+            if time.monotonic() - started > PLACE_BUDGET_S:
+                break
+            family = Family(
+                row["threshold"], row["period"], StatusScope(row["scope"]), Unit(row["unit"])
+            )
+            placed += await place(conn, family, row["month"], row["month"])
+        return placed
+
+
+def _runs(months: Sequence[date]) -> list[tuple[date, date]]:
+    """Consecutive months as ``start <= month < end`` ranges: one statement each."""
+    runs: list[tuple[date, date]] = []
+    for month in months:
+        following = (month + timedelta(days=32)).replace(day=1)
+        if runs and runs[-1][1] == month:
+            runs[-1] = (runs[-1][0], following)
+        else:
+            runs.append((month, following))
+    return runs
+
+
+async def _place_run(
+    conn: asyncpg.Connection, family: Family, zone: ZoneInfo, start: date, end: date
+) -> None:
+    groups, args = kept_groups_sql(
+        family.period, family.status, family.unit, zone, family.threshold, start, end
+    )
+    offset = len(args)
+    names = ", ".join(
+        f"${offset + i + 1}::{sql_type}"
+        for i, sql_type in enumerate(("integer", "text", "text", "text"))
+    )
+    await conn.execute(UNPLACE, *family.key, start, end)
+    # The groups' query comes from storage.statistics.cube (allow-listed fragments only).
+    await conn.execute(
+        f"insert into stats_placed_groups (threshold, period, scope, unit, unit_start, level,"  # noqa: S608
+        f" a7, a6, a5, agency, masked, kind, not_identified, identified, unclear)"
+        f" select {names}, g.* from ({groups}) as g",
+        *args,
+        *family.key,
+    )
+    await conn.execute(MARK_PLACED, *family.key, start, end)
 
 
 def _pending(row: asyncpg.Record) -> _Pending:

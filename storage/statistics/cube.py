@@ -7,16 +7,16 @@ the rollup that has the dimensions asked for; partial periods at the ends come f
 rollup (attribute queries) or from the sources (area queries); area and attributes together
 read the sources only (those cells are nearly one per incident, no fewer than the facts).
 
-``published_cells`` gives the researcher tier's cells: the base grid of
-storage.statistics.disclosure, which needs area and attributes together, so it reads the
-sources for the query's whole periods and places every group in one statement.
+The researcher tier's cells come from the base grid of storage.statistics.disclosure:
+``kept_groups_sql`` places the groups of whole months from the sources in one statement (the
+folder stores them: storage.incidents.folder.place), ``placed_cells_sql`` sums the stored
+groups of a query's period at the levels it counts.
 
 The SQL is assembled only from the allow-listed fragments below; every value is a parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
@@ -299,19 +299,6 @@ _LEVEL_KEYS: Final = {
 AREA_RESOLUTIONS: Final = (7, 6, 5)
 
 
-@dataclass(frozen=True, slots=True)
-class KeptGroup:
-    """A group kept on the base grid: its time unit, level, what its level knows of it (the
-    area at each resolution no finer than the level's, the attributes the level keeps; None
-    for the rest) and its counts."""
-
-    start: date
-    level: int
-    areas: dict[int, str | None]
-    attributes: dict[Dimension, str | None]
-    counts: tuple[int, int, int]
-
-
 def _level_partition(level: Level) -> str:
     area = "a7" if level.area_resolution == 7 else f"h3_parent(a7, {level.area_resolution})"
     return "partition by " + ", ".join(["t", area, *(_LEVEL_KEYS[d] for d in level.attributes)])
@@ -371,8 +358,7 @@ def kept_groups_sql(
         kept = f"coalesce(level, case when {left} >= {k} then {index} end) as level"
         steps.append(f"l{index} as (select {names}, {kept} from l{index - 1})")  # noqa: S608
     known = [
-        f"case when level < {_levels_knowing_area(res)}"
-        f" then to_hex(h3_parent(a7, {res})) end as a{res}"
+        f"case when level < {_levels_knowing_area(res)} then h3_parent(a7, {res}) end as a{res}"
         for res in AREA_RESOLUTIONS
     ] + [
         f"case when level < {_levels_knowing(d)} then {column} end as {column}"
@@ -385,54 +371,56 @@ def kept_groups_sql(
     return sql, params.values
 
 
-async def kept_groups(
-    conn: asyncpg.Connection,
-    period: Period,
-    status: StatusScope,
-    unit: Unit,
-    time_zone: ZoneInfo,
-    threshold: int,
-    start: date,
-    end: date,
-) -> list[KeptGroup]:
-    sql, args = kept_groups_sql(period, status, unit, time_zone, threshold, start, end)
-    return [
-        KeptGroup(
-            start=record["t"],
-            level=record["level"],
-            areas={res: record[f"a{res}"] for res in AREA_RESOLUTIONS},
-            attributes={d: record[column] for d, column in _LEVEL_KEYS.items()},
-            counts=(record[CLASSES[0]], record[CLASSES[1]], record[CLASSES[2]]),
-        )
-        for record in await conn.fetch(sql, *args)
+# Keys grouped and sorted as dates and numbers (cheaper than strings), put in their string
+# form only for the cells: date order is the order of 'YYYY-MM' and of ISO weeks, and every
+# H3 index of one resolution has fifteen hex digits, so numeric order is string order.
+_PLACED_KEYS: Final = {
+    Dimension.MONTH: "date_trunc('month', g.unit_start)::date",
+    Dimension.WEEK: "g.unit_start - (extract(isodow from g.unit_start)::integer - 1)",
+    Dimension.AGENCY: "g.agency",
+    Dimension.MASKED: "g.masked",
+    Dimension.KIND: "g.kind",
+}
+_PLACED_STRINGS: Final = {
+    Dimension.MONTH: "to_char(d{i}, 'YYYY-MM')",
+    Dimension.WEEK: """to_char(d{i}, 'IYYY-"W"IW')""",
+    Dimension.AREA: "to_hex(d{i})",
+}
+
+
+def placed_cells_sql(query: StatsQuery, threshold: int) -> tuple[str, list[object]]:
+    """The cells of a (snapped) query summed from the stored kept groups
+    (stats_placed_groups) of its family and period, at the levels it counts; sorted by key
+    as Python sorts strings. Every cell is at least the threshold."""
+    params = _Parameters()
+    keys = [
+        f"g.a{query.area_resolution}" if d is Dimension.AREA else _PLACED_KEYS[d]
+        for d in query.group_by
     ]
-
-
-def cells_of(groups: Sequence[KeptGroup], query: StatsQuery) -> list[Cell]:
-    """The cells of a (snapped) query: the groups in its period at the levels it counts,
-    summed by its grouping; sorted by key. Every cell is at least the threshold."""
-    counted = levels_counted(query.group_by, query.area_resolution)
-    start, end = query.date_from, query.date_to
-    totals: dict[tuple[str, ...], list[int]] = {}
-    for group in groups:
-        if group.level >= counted:
-            continue
-        if (start is not None and group.start < start) or (end is not None and group.start > end):
-            continue
-        key = tuple(_value(group, d, query.area_resolution) for d in query.group_by)
-        sums = totals.setdefault(key, [0, 0, 0])
-        for index, count in enumerate(group.counts):
-            sums[index] += count
-    return sorted((Cell(key, *counts) for key, counts in totals.items()), key=lambda c: c.key)
-
-
-def _value(group: KeptGroup, dimension: Dimension, resolution: int) -> str:
-    if dimension is Dimension.MONTH:
-        return group.start.strftime("%Y-%m")
-    if dimension is Dimension.WEEK:
-        iso = group.start.isocalendar()
-        return f"{iso.year}-W{iso.week:02d}"
-    value = group.areas[resolution] if dimension is Dimension.AREA else group.attributes[dimension]
-    if value is None:  # levels_counted keeps such groups out
-        raise ValueError(f"a group kept at level {group.level} has no {dimension}")
-    return value
+    if query.period == "month" and Dimension.MONTH in query.group_by:
+        keys[query.group_by.index(Dimension.MONTH)] = "g.unit_start"  # a month already
+    conditions = [
+        f"g.threshold = {params.add(threshold, 'integer')}",
+        f"g.period = {params.add(query.period, 'text')}",
+        f"g.scope = {params.add(query.status.value, 'text')}",
+        f"g.unit = {params.add(query.unit.value, 'text')}",
+        f"g.level < {params.add(levels_counted(query.group_by, query.area_resolution), 'integer')}",
+    ]
+    if query.date_from is not None:
+        conditions.append(f"g.unit_start >= {params.add(query.date_from, 'date')}")
+    if query.date_to is not None:
+        conditions.append(f"g.unit_start <= {params.add(query.date_to, 'date')}")
+    sums = [f"sum(g.{name})::bigint as {name}" for name in CLASSES]
+    columns = [f"{key} as d{i}" for i, key in enumerate(keys)]
+    # Only the allow-listed fragments above are spliced in; every value is a parameter.
+    inner = f"select {', '.join([*columns, *sums])} from stats_placed_groups g"  # noqa: S608
+    # Without a grouping the sum of nothing is still one row: no cell.
+    inner += " where " + " and ".join(conditions) + _group_clause(query) + " having count(*) > 0"
+    strings = [
+        _PLACED_STRINGS.get(d, "d{i}").format(i=i) + f" as d{i}"
+        for i, d in enumerate(query.group_by)
+    ]
+    sql = f"select {', '.join([*strings, *CLASSES])} from ({inner}) as c"  # noqa: S608
+    if query.group_by:
+        sql += " order by " + ", ".join(f"c.d{i}" for i in range(len(query.group_by)))
+    return sql, params.values

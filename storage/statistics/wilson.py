@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import numpy.typing as npt
+
 Z_95 = 1.959963984540054
 """The two-sided 95% standard normal quantile, Φ⁻¹(0.975)."""
 
@@ -52,3 +55,23 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     lower = 0.0 if k == 0 else max(0.0, centre - half_width)
     upper = 1.0 if k == n else min(1.0, centre + half_width)
     return lower, upper
+
+
+def wilson_intervals(
+    successes: npt.NDArray[np.int64], trials: npt.NDArray[np.int64], z: float = Z_95
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``wilson_interval`` for many counts at once, with the same operations in the same
+    order (so the same floats); NaN where there were no trials."""
+    if np.any(trials < 0) or np.any(successes < 0) or np.any(successes > trials):
+        raise ValueError("counts must satisfy 0 <= successes <= trials")
+    if not (math.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive finite number, got {z}")
+    k, n, z2 = successes, trials, z * z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denominator = n + z2
+        centre = (k + z2 / 2) / denominator
+        half_width = z * np.sqrt(k * (n - k) / n + z2 / 4) / denominator
+        lower = np.where(k == 0, 0.0, np.maximum(0.0, centre - half_width))
+        upper = np.where(k == n, 1.0, np.minimum(1.0, centre + half_width))
+    empty = n == 0
+    return np.where(empty, np.nan, lower), np.where(empty, np.nan, upper)

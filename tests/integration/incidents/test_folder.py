@@ -24,6 +24,9 @@ from tests.support.helpers import Api, fold_now
 
 ROOT = Path(__file__).resolve().parents[3]
 WRITES_CHANGE_LOG = re.compile(r"insert\s+into\s+stats_changes", re.IGNORECASE)
+WRITES_PLACED = re.compile(
+    r"(insert\s+into|update|delete\s+from|truncate)\s+stats_placed_(groups|months)", re.IGNORECASE
+)
 PENDING = "select count(*) from reports where fold_pending_since is not null"
 
 
@@ -60,6 +63,27 @@ def test_only_log_changes_writes_the_change_log_in_python() -> None:
     assert len(re.findall(r"\bLOG_STORED\b", source)) == 2
     body = source[source.index("async def log_stored") :]
     assert "LOG_STORED" in body[: body.index("\nasync def ", 1)]
+
+
+def test_only_the_folder_writes_the_placed_groups() -> None:
+    writers = sorted(
+        str(path.relative_to(ROOT))
+        for top in ("api", "storage", "schemas")
+        for path in (ROOT / top).rglob("*.py")
+        if WRITES_PLACED.search(path.read_text())
+    )
+    assert writers == ["storage/incidents/folder.py"]
+
+
+async def test_no_sql_function_writes_the_placed_groups(conn: asyncpg.Connection) -> None:
+    functions = await conn.fetch(
+        """
+        select p.proname, p.prosrc from pg_proc p
+        join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname not in ('pg_catalog', 'information_schema')
+        """
+    )
+    assert [row["proname"] for row in functions if WRITES_PLACED.search(row["prosrc"])] == []
 
 
 async def test_no_sql_function_writes_the_change_log(conn: asyncpg.Connection) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.statistics.wilson import Z_95, rate, wilson_interval
+from storage.statistics.published import rounded
+from storage.statistics.wilson import Z_95, rate, wilson_interval, wilson_intervals
 
 
 def _interval(successes: int, trials: int) -> tuple[float, float]:
@@ -145,3 +147,36 @@ def test_interval_is_inside_unit_range_and_contains_the_rate(counts: tuple[int, 
     # Only the extreme counts touch the ends of [0, 1].
     assert (lower == 0.0) == (successes == 0)
     assert (upper == 1.0) == (successes == trials)
+
+
+def test_the_vectorised_intervals_are_the_same_floats() -> None:
+    pairs = [(k, n) for n in range(0, 120) for k in range(0, n + 1)] + [(0, 0), (7, 10**7)]
+    successes = np.array([k for k, _ in pairs], dtype=np.int64)
+    trials = np.array([n for _, n in pairs], dtype=np.int64)
+    lows, highs = wilson_intervals(successes, trials)
+    for (k, n), low, high in zip(pairs, lows.tolist(), highs.tolist(), strict=True):
+        expected = wilson_interval(k, n)
+        if expected is None:
+            assert math.isnan(low)
+            assert math.isnan(high)
+        else:
+            assert (low, high) == expected
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials"), [([-1], [3]), ([4], [3]), ([0], [-1])], ids=["negative", "over", "n<0"]
+)
+def test_the_vectorised_intervals_refuse_impossible_counts(
+    successes: list[int], trials: list[int]
+) -> None:
+    with pytest.raises(ValueError, match="successes"):
+        wilson_intervals(np.array(successes, dtype=np.int64), np.array(trials, dtype=np.int64))
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=50))
+def test_vectorised_rounding_is_pythons_round(values: list[float]) -> None:
+    # Rates k/n and exact ties (1/32 * 10**4 = 312.5) besides whatever hypothesis draws.
+    values += [k / n for n in range(1, 70) for k in range(n + 1)] + [1 / 32, 0.03125, 0.00005]
+    got = rounded(np.array(values, dtype=np.float64))
+    assert got == [round(value, 4) for value in values]
+    assert math.isnan(rounded(np.array([math.nan]))[0])
