@@ -140,7 +140,12 @@ def create_app(
             try:
                 async with (
                     revocation_listener(service_dsn, app.state.principals),
-                    background_folding(app.state.db, app.state.grouping, settings.timezone),
+                    background_folding(
+                        app.state.db,
+                        app.state.grouping,
+                        settings.timezone,
+                        threshold=settings.suppression_threshold,
+                    ),
                     background_retention(app.state.db, app.state.blobs, settings.retention_days),
                     background_releases(
                         app.state.db,

@@ -341,6 +341,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
+    from storage.incidents import folder
     from storage.reports.bulk_import import import_reports
 
     status = import_status(args.status)
@@ -384,6 +385,18 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
                     status=status,
                     progress=bar.update,
                 )
+            # Committed: now the statistics groups of every family, so the first researcher
+            # query after a large import reads them instead of placing a family's months.
+            stats_families = folder.families(settings.suppression_threshold)
+            with tqdm(
+                total=len(stats_families),
+                desc="placing statistics",
+                unit=" families",
+                file=sys.stderr,
+            ) as bar:
+                for family in stats_families:
+                    await folder.place(conn, family, None, None)
+                    bar.update()
         finally:
             await conn.close()
         print(

@@ -24,9 +24,15 @@ FOLD_INTERVAL_S = 0.5
 
 @contextlib.asynccontextmanager
 async def background_folding(
-    db: Database, rule: GroupingRule, time_zone: str, interval_s: float = FOLD_INTERVAL_S
+    db: Database,
+    rule: GroupingRule,
+    time_zone: str,
+    interval_s: float = FOLD_INTERVAL_S,
+    threshold: int | None = None,
 ) -> AsyncIterator[None]:
-    task = asyncio.create_task(_fold_forever(db, rule, time_zone, interval_s))
+    """With ``threshold`` (the service's), the background also places the statistics groups of
+    that threshold's families that no query has placed yet."""
+    task = asyncio.create_task(_fold_forever(db, rule, time_zone, interval_s, threshold))
     try:
         yield
     finally:
@@ -36,7 +42,7 @@ async def background_folding(
 
 
 async def _fold_forever(
-    db: Database, rule: GroupingRule, time_zone: str, interval_s: float
+    db: Database, rule: GroupingRule, time_zone: str, interval_s: float, threshold: int | None
 ) -> None:
     next_tick = time.monotonic() + interval_s
     while True:
@@ -44,18 +50,20 @@ async def _fold_forever(
         # A tick that overran skips the ticks it missed rather than running them back to back.
         next_tick = max(next_tick + interval_s, time.monotonic())
         try:
-            await fold_once(db, rule, time_zone)
+            await fold_once(db, rule, time_zone, threshold)
         except Exception:
             log.warning("the folder failed; will retry", exc_info=True)
 
 
-async def fold_once(db: Database, rule: GroupingRule, time_zone: str) -> folder.FoldSummary | None:
+async def fold_once(
+    db: Database, rule: GroupingRule, time_zone: str, threshold: int | None = None
+) -> folder.FoldSummary | None:
     """One round of the folder (None: another replica holds its lock)."""
     async with db.acquire() as conn:
         summary = await folder.fold(conn, rule, time_zone, wait=False)
         if summary is not None:
             # The kept groups of the months that changed, at most every few seconds each.
-            await folder.place_changed(conn)
+            await folder.place_changed(conn, threshold=threshold)
     if summary is not None and summary.reports:
         FOLDED_REPORTS.inc(summary.reports)
         log.debug(

@@ -183,12 +183,26 @@ where ($5::date is null or m.month >= $5) and ($6::date is null or m.month <= $6
 order by m.month
 """
 # Months placed before whose generation moved on, placed longer ago than $1 (the background),
-# oldest placement first.
+# oldest placement first; then, with a threshold in $3, the months never placed of that
+# threshold's eight families (after an import or an upgrade), newest month first.
 STALE_PLACED = """
-select p.threshold, p.period, p.scope, p.unit, p.month
-from stats_placed_months p join stats_cube_months m using (month)
-where p.generation <> m.generation and p.placed_at < clock_timestamp() - $1::interval
-order by p.placed_at limit $2
+(select p.threshold, p.period, p.scope, p.unit, p.month
+ from stats_placed_months p join stats_cube_months m using (month)
+ where p.generation <> m.generation and p.placed_at < clock_timestamp() - $1::interval
+ order by p.placed_at limit $2)
+union all
+(select f.threshold, f.period, f.scope, f.unit, m.month
+ from (select $3::integer as threshold, period, scope, unit
+       from unnest(array['month', 'week']) as period,
+            unnest(array['all', 'verified']) as scope,
+            unnest(array['incident', 'report']) as unit
+       where $3::integer is not null) as f
+ cross join stats_cube_months m
+ where not exists (
+     select from stats_placed_months p
+     where (p.threshold, p.period, p.scope, p.unit, p.month)
+         = (f.threshold, f.period, f.scope, f.unit, m.month))
+ order by m.month desc limit $2)
 """
 UNPLACE = """
 delete from stats_placed_groups
@@ -434,17 +448,30 @@ async def place(
         return len(months)
 
 
-async def place_changed(conn: asyncpg.Connection, every: timedelta = PLACE_EVERY) -> int | None:
+def families(threshold: int) -> list[Family]:
+    """Every request family a researcher can ask of one threshold."""
+    return [
+        Family(threshold, period, status, unit)
+        for period in ("month", "week")
+        for status in StatusScope
+        for unit in Unit
+    ]
+
+
+async def place_changed(
+    conn: asyncpg.Connection, every: timedelta = PLACE_EVERY, threshold: int | None = None
+) -> int | None:
     """The background: re-place the changed months of every family, each month at most once
-    per ``every``, at most six months and about ``PLACE_BUDGET_S`` a round (a query places
-    what it reads on demand, and the months no query has asked for yet). None when another
-    folder holds the lock."""
+    per ``every``, at most six months and about ``PLACE_BUDGET_S`` a round; then, with the
+    service's ``threshold``, the months of its families not placed yet (so the first query
+    after an import or an upgrade does not place them all). A query places what it reads on
+    demand. None when another folder holds the lock."""
     async with conn.transaction():
         if not await conn.fetchval(TRY_LOCK, locks.FOLDER):
             return None
         placed = 0
         started = time.monotonic()
-        for row in await conn.fetch(STALE_PLACED, every, PLACE_MONTHS_PER_ROUND):
+        for row in await conn.fetch(STALE_PLACED, every, PLACE_MONTHS_PER_ROUND, threshold):
             if time.monotonic() - started > PLACE_BUDGET_S:
                 break
             family = Family(

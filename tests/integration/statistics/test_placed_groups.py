@@ -197,3 +197,22 @@ async def test_the_background_re_places_a_changed_month_at_most_so_often(api: Ap
     assert (await folder.place_changed(api.conn, timedelta(0)) or 0) >= 1
     assert await folder.stale_months(api.conn, family, None, None) == []
     assert await stored_groups(api.conn, family) == await expected_groups(api.conn, family)
+
+
+async def test_the_background_places_the_service_families_no_query_asked_for(api: Api) -> None:
+    rng = random.Random(8)
+    token = await api.device_token()
+    for _ in range(12):
+        assert (await api.submit(token, random_report(rng))).status_code == 201
+    await fold_now(api.conn)
+    # Without the service's threshold the background only keeps placed families current.
+    assert await folder.place_changed(api.conn, timedelta(0)) == 0
+    assert all([await folder.stale_months(api.conn, family, None, None) for family in FAMILIES])
+    rounds = 0
+    while await folder.place_changed(api.conn, timedelta(0), threshold=THRESHOLD):
+        rounds += 1
+    assert rounds >= 1
+    for family in FAMILIES:
+        assert await folder.stale_months(api.conn, family, None, None) == [], family
+        assert await stored_groups(api.conn, family) == await expected_groups(api.conn, family)
+    assert [family.key for family in folder.families(THRESHOLD)] == [f.key for f in FAMILIES]
