@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None, *, app_factory: str = SERVICE_FACTORY) -
     except MigrationError as exc:  # edited file, database newer than the code: say so plainly
         print(f"plainsight: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # anything else: one plain line; the traceback only at DEBUG
+        log.debug("command failed", exc_info=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"plainsight: the command failed: {reason}", file=sys.stderr)
+        return 1
     return result
 
 

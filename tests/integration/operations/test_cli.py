@@ -370,3 +370,17 @@ async def test_serve_embedded_stops_its_postgres_and_keeps_data(
         assert postgres_processes(pgdata) == []
     finally:
         terminate_postgres(pgdata)
+
+
+@pytest.mark.parametrize("command", [["releases", "make"], ["fold"]])
+async def test_a_database_that_does_not_answer_is_one_plain_line_and_exit_1(
+    data_path: Path, command: list[str]
+) -> None:
+    # Port 1 on the loopback: nothing listens, the connection is refused at once.
+    env = cli_environment(data_path, "postgresql://postgres@127.0.0.1:1/plainsight")
+    result = await run_cli(*command, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("plainsight:")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("plainsight: the command failed: ")
