@@ -14,7 +14,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from api.dependencies import DEPENDENCIES
-from api.errors import EXCEPTION_HANDLERS
 from api.middleware.auth import bearer_authentication
 from api.middleware.limiter import RateLimiter, build_rate_limiter
 from api.middleware.metrics import metrics_middleware
@@ -38,6 +37,9 @@ from api.tasks.photo_workers import PhotoWorkers
 from api.tasks.releases import background_releases
 from api.tasks.retention import background_retention
 from api.tasks.stats_folding import background_folding
+from api.web.errors import EXCEPTION_HANDLERS_WITH_PAGES
+from api.web.router import console_router
+from api.web.templating import template_config
 from schemas.settings import Settings, SettingsError
 from storage.db.embedded import EmbeddedPostgres
 from storage.db.migrations import migrate
@@ -83,10 +85,11 @@ def create_app(
         c2pa_trust_anchors=read_trust_anchors(settings),
     )
 
+    signer = receipt_signer(settings)
     state = State(
         {
             "settings": settings,
-            "signer": receipt_signer(settings),
+            "signer": signer,
             "principals": PrincipalCache(settings.auth_cache_seconds),
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
@@ -176,11 +179,12 @@ def create_app(
             *releases.ROUTES,
             *moderation.ROUTES,
             *METRICS_ROUTES,
+            console_router(settings, signer),
         ],
         lifespan=[photo_lifespan, limiter_lifespan, lifespan],
         state=state,
         dependencies=DEPENDENCIES,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS_WITH_PAGES,
         middleware=[
             metrics_middleware,
             bearer_authentication,
@@ -188,6 +192,7 @@ def create_app(
             *([] if limiter is None else [rate_limiting(limiter)]),
         ],
         openapi_config=openapi_config(package_version()),
+        template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         # api.logs configures logging (JSON, no addresses); Litestar's default would replace the

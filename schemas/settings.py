@@ -39,6 +39,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_DB_POOL_MAX": "db_pool_max",
     "PLAINSIGHT_DB_ACQUIRE_TIMEOUT_SECONDS": "db_acquire_timeout_seconds",
     "PLAINSIGHT_SESSION_HOURS": "session_hours",
+    "PLAINSIGHT_SECURE_COOKIES": "secure_cookies",
     "PLAINSIGHT_DEVICE_TOKEN_DAYS": "device_token_days",
     "PLAINSIGHT_MAX_BODY_BYTES": "max_body_bytes",
     "PLAINSIGHT_LOG_LEVEL": "log_level",
@@ -112,6 +113,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """How long a request waits for a pooled connection (or a new one) before it answers 503
     with Retry-After instead of hanging."""
     session_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 12
+    secure_cookies: bool = False
+    """Mark the console's cookies Secure (sent over HTTPS only). Turn on behind a TLS proxy;
+    a request that reached the service itself over HTTPS gets Secure cookies anyway."""
     device_token_days: Annotated[int, Meta(ge=1, le=3650)] = 90
     """An observer device's token expires after this many days without use (counted in whole
     UTC days: it ends at the end of the last one); any use, and rotation, renews it."""

@@ -17,6 +17,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.middleware.limiter import RateLimiter, address_subject
 from api.middleware.principal_cache import PrincipalCache
+from api.web.session_cookie import session_token
 from schemas.auth import Principal, Role
 from schemas.settings import Settings
 from storage.accounts.store import grant_for_token
@@ -25,6 +26,9 @@ from storage.db.pool import Database
 from storage.errors import Forbidden
 
 PUBLIC_OPT = "public"
+# A console page: the credential is the session cookie (never a bearer token), and a request
+# without a valid one is sent to the sign-in page instead of answered 401.
+CONSOLE_OPT = "console"
 ROLES_OPT = "roles"
 # Routes a session may use while its account still has to enrol a required second factor.
 ENROLMENT_OPT = "totp_enrolment"
@@ -51,11 +55,19 @@ def bearer_authentication(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         handler: BaseRouteHandler = scope["route_handler"]
         if not handler.opt.get(PUBLIC_OPT):
-            token = _token_from_headers(scope["headers"])
-            if token is None:
-                raise NotAuthorizedException("a bearer token is required")
+            console = handler.opt.get(CONSOLE_OPT, False)
+            if console:
+                token = session_token(scope["headers"])
+                if token is None:
+                    raise SignInRequired("sign in to open this page")
+            else:
+                token = _token_from_headers(scope["headers"])
+                if token is None:
+                    raise NotAuthorizedException("a bearer token is required")
             principal = await authenticate(scope["litestar_app"].state, token, scope.get("client"))
             if principal is None:
+                if console:
+                    raise SignInRequired("the session has ended: sign in again")
                 raise NotAuthorizedException("the token is unknown, expired or revoked")
             check_role(principal, handler)
             check_second_factor(principal, handler, scope["litestar_app"].state.settings)
@@ -64,6 +76,10 @@ def bearer_authentication(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
+
+
+class SignInRequired(NotAuthorizedException):
+    """A console page without a live session: the console answers with the sign-in page."""
 
 
 def _token_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

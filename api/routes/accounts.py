@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, post
@@ -12,9 +11,9 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.dependencies import Transaction, decode_json_body
 from api.middleware.auth import ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
-from api.middleware.credential_checks import count_credential_check
 from api.openapi import REQUEST_BODY_OPT
 from api.problems import problem_specs
+from api.sessions import sign_in, sign_out
 from schemas.auth import (
     AccountCreate,
     AccountPage,
@@ -28,7 +27,6 @@ from schemas.auth import (
 from storage.accounts import store as accounts
 from storage.accounts.device_tokens import register_device as register_device_token
 from storage.audit import log as audit
-from storage.db.pool import Database
 
 ADMIN_ONLY = frozenset({Role.admin})
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
@@ -56,52 +54,17 @@ async def open_session(state: State, request: Request[Any, Any, Any]) -> Session
     answer is a 401 whose ``code`` is ``totp_required``, given only once the password was
     right (a wrong password answers ``unauthenticated`` whatever ``totp`` holds)."""
     data = await decode_json_body(request, SessionRequest)
-    db: Database = state.db
-    # Its own transaction, so a failed attempt is audited (committed) before the 401 goes out.
-    async with db.transaction() as conn:
-        try:
-            session = await accounts.start_session(
-                conn,
-                email=data.email,
-                password=data.password,
-                lifetime=timedelta(hours=state.settings.session_hours),
-                totp_code=data.totp,
-                second_factor_gate=lambda account_id: count_credential_check(state, account_id),
-            )
-        except accounts.LoginFailed as exc:
-            failure = exc
-            # Anonymous: no e-mail address, no IP; only which active account was tried, if any.
-            await audit.record(
-                conn,
-                actor=None,
-                action="session.failed",
-                subject_type=None if exc.account_id is None else "account",
-                subject_id=None if exc.account_id is None else str(exc.account_id),
-                details=(
-                    {"second_factor": True}
-                    if isinstance(exc, accounts.SecondFactorRequired)
-                    else None
-                ),
-            )
-        else:
-            await audit.record(
-                conn,
-                actor=session.account,
-                action="session.created",
-                subject_type="account",
-                subject_id=str(session.account.id),
-            )
-            enrol = (
-                not session.account.second_factor
-                and session.account.role in state.settings.totp_required_roles
-            )
-            return SessionCreated(
-                token=session.token,
-                role=session.account.role,
-                expires_at=session.expires_at,
-                totp_enrolment_required=enrol,
-            )
-    raise failure
+    session = await sign_in(state, email=data.email, password=data.password, totp=data.totp)
+    enrol = (
+        not session.account.second_factor
+        and session.account.role in state.settings.totp_required_roles
+    )
+    return SessionCreated(
+        token=session.token,
+        role=session.account.role,
+        expires_at=session.expires_at,
+        totp_enrolment_required=enrol,
+    )
 
 
 @delete(
@@ -117,16 +80,7 @@ async def open_session(state: State, request: Request[Any, Any, Any]) -> Session
 async def close_session(conn: Transaction, request: Request[Principal, Any, Any]) -> None:
     token = bearer_token(request)
     if token is not None:
-        account_id = await accounts.close_session(conn, token)
-        if account_id is not None:
-            await audit.record(
-                conn,
-                actor=request.user,
-                action="session.closed",
-                subject_type="account",
-                subject_id=str(account_id),
-            )
-            request.app.state.principals.forget(account_id)
+        await sign_out(conn, request.app.state, request.user, token)
 
 
 @post(

@@ -7,6 +7,8 @@ client_id, payload_sha256 and received_at, exactly as they appear in the receipt
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -38,6 +40,12 @@ class ReceiptSigner:
     def __init__(self, seed: bytes) -> None:
         public, self._secret = crypto_sign_seed_keypair(seed)
         self.public_key_b64 = b64url(public)
+        self._seed = seed
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A secret for another use (the console's CSRF tokens), the same in every replica
+        that shares the receipt key, and useless for signing receipts."""
+        return hmac.new(self._seed, f"plainsight {purpose}".encode(), hashlib.sha256).digest()
 
     def sign(self, fields: object) -> str:
         # crypto_sign returns signature + message; the binding avoids SigningKey.sign's

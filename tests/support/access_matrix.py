@@ -159,8 +159,30 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/v1/incidents/{incident_id}"):              (NO,  NO,  NO,  NO,  YES, YES),
     ("POST",   "/v1/incidents/{incident_id}/merge"):        (NO,  NO,  NO,  NO,  YES, YES),
     ("POST",   "/v1/incidents/{incident_id}/split"):        (NO,  NO,  NO,  NO,  YES, YES),
+
+    # --- The web console (issue 14): the same policy, credential in a session cookie. ---
+    # For a console page NO means: without a session, the sign-in page (303); with a session
+    # (or a device token planted in the cookie) whose role may not, a 403 page.
+    # Signing in and the start page are for everyone; the start page sends each to its own.
+    ("GET",    "/"):                                        (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/sign-in"):                                 (YES, YES, YES, YES, YES, YES),
+    ("POST",   "/sign-in"):                                 (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/language"):                                (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/static/{file_path}"):                      (YES, YES, YES, YES, YES, YES),
+    ("HEAD",   "/static/{file_path}"):                      (YES, YES, YES, YES, YES, YES),
+    # Sessions are for accounts; a device has none to end.
+    ("POST",   "/sign-out"):                                (NO,  NO,  YES, YES, YES, YES),
+    # What an account without console pages (an officer's) sees after signing in.
+    ("GET",    "/no-pages"):                                (NO,  NO,  YES, YES, YES, YES),
 }
 # fmt: on
+
+API_PREFIXES: Final = ("/v1/", "/schema", "/healthz", "/readyz", "/metrics")
+
+
+def is_console(route: Route) -> bool:
+    """A page of the web console (HTML, session cookie) rather than an API route."""
+    return not route[1].startswith(API_PREFIXES)
 
 
 # Routes about the calling device's own credential, which no account (an admin's included)

@@ -41,6 +41,8 @@ from litestar.routes import HTTPRoute
 
 from api.app import apply_migrations, create_app
 from api.tasks.photo_workers import PhotoWorkers
+from api.web.router import CSRF_COOKIE
+from api.web.session_cookie import SESSION_COOKIE
 from schemas.auth import Role
 from schemas.settings import load_settings
 from storage.accounts import store as accounts
@@ -58,8 +60,10 @@ from tests.support.access_matrix import (
     Caller,
     Route,
     access,
+    is_console,
     is_public,
 )
+from tests.support.console import csrf_field
 from tests.support.helpers import PASSWORD, Api, bearer, observer_report, officer_note
 from tests.support.live_server import live_server
 from tests.support.photo_api import unique_jpeg
@@ -158,6 +162,8 @@ class World:
     tokens: dict[Caller, str] = field(default_factory=dict)
     stranger: str = ""  # an observer device owning "someone else's" resources
     login_email: str = ""  # an account the POST /v1/sessions cases log in to
+    csrf_cookie: str = ""  # the console's double-submit pair, taken from the sign-in page
+    csrf_field: str = ""
 
     def owner_token(self, owner: Caller | None) -> str:
         return self.stranger if owner is None else self.tokens[owner]
@@ -219,6 +225,10 @@ async def world(
             await accounts.create_account(
                 db, email=world.login_email, role=Role.officer, password=PASSWORD
             )
+            sign_in_page = await client.get("/sign-in")
+            world.csrf_cookie = sign_in_page.cookies[CSRF_COOKIE]
+            world.csrf_field = csrf_field(sign_in_page.text)
+            client.cookies.clear()
             yield world
     finally:
         await db.close()
@@ -312,6 +322,10 @@ async def first_version(world: World, owner: Caller | None) -> str:
     return "v1"  # of the month new_release_month made
 
 
+async def static_file(world: World, owner: Caller | None) -> str:
+    return "console.css"
+
+
 ParameterMaker = Callable[[World, Caller | None], Awaitable[str]]
 PATH_PARAMETERS: Final[dict[str, ParameterMaker]] = {
     "report_id": new_report,
@@ -321,7 +335,14 @@ PATH_PARAMETERS: Final[dict[str, ParameterMaker]] = {
     "incident_id": new_incident,
     "month": new_release_month,
     "version": first_version,
+    "file_path": static_file,
 }
+
+# Console routes whose answer to anyone may be the sign-in page: the start page of an observer
+# (no session) and signing out.
+SIGN_IN_ROUTES: Final[frozenset[Route]] = frozenset(
+    {("GET", "/"), ("POST", "/sign-out"), ("GET", "/language")}
+)
 
 # Routes whose successful call ends the caller's own credential: each case gets a fresh one.
 CONSUMES_CALLER_TOKEN: Final[frozenset[Route]] = frozenset(
@@ -329,6 +350,7 @@ CONSUMES_CALLER_TOKEN: Final[frozenset[Route]] = frozenset(
         ("DELETE", "/v1/sessions/current"),
         ("DELETE", "/v1/devices/current"),
         ("POST", "/v1/devices/current/token"),
+        ("POST", "/sign-out"),
     }
 )
 
@@ -340,6 +362,7 @@ CONSUMES_CALLER_TOKEN: Final[frozenset[Route]] = frozenset(
 class Body:
     json: Any = None
     content: bytes | None = None
+    form: dict[str, str] | None = None  # a console form (the CSRF field is added)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -365,6 +388,7 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
     ),
     ("POST", "/v1/reports/{report_id}/review"): lambda w, _: Body(json={"status": "unverified"}),
     ("POST", "/v1/devices/{device_id}/revoke"): lambda w, _: Body(json={"reject_pending": False}),
+    ("POST", "/sign-in"): lambda w, _: Body(form={"email": w.login_email, "password": PASSWORD}),
 }
 
 
@@ -395,6 +419,17 @@ async def request(
         if made is not None:
             made[name] = values[name]
     body = REQUEST_BODIES.get(route, no_body)(world, body_for)
+    if is_console(route):
+        # The cookies of each case are its own: nothing a page set lingers in the client.
+        world.client.cookies.clear()
+        form = None if method in ("GET", "HEAD") else {**(body.form or {})}
+        if form is not None:
+            form["_csrf_token"] = world.csrf_field
+        response = await world.client.request(
+            method, path.format(**values), data=form, headers={**body.headers, **headers}
+        )
+        world.client.cookies.clear()
+        return response
     return await world.client.request(
         method,
         path.format(**values),
@@ -406,10 +441,40 @@ async def request(
 
 async def credential(world: World, route: Route, caller: Caller) -> dict[str, str]:
     if caller is Caller.anonymous:
-        return {}
-    if route in CONSUMES_CALLER_TOKEN:
-        return bearer(await world.api.token(Role(caller.value)))
-    return bearer(world.tokens[caller])
+        token = None
+    elif route in CONSUMES_CALLER_TOKEN:
+        token = await world.api.token(Role(caller.value))
+    else:
+        token = world.tokens[caller]
+    if is_console(route):
+        # A console page reads the session cookie only. An observer has no session: its
+        # device token planted in the cookie is the strongest thing it could try.
+        cookies = f"{CSRF_COOKIE}={world.csrf_cookie}"
+        if token is not None:
+            cookies += f"; {SESSION_COOKIE}={token}"
+        return {"cookie": cookies}
+    return {} if token is None else bearer(token)
+
+
+def page_refusal_failure(response: httpx.Response, caller: Caller) -> str | None:
+    """Why ``response`` is not the console's refusal: for no session, the sign-in page (303);
+    for a role that may not, a 403 page."""
+    if caller is Caller.anonymous:
+        location = response.headers.get("location", "")
+        if response.status_code != 303 or not location.startswith("/sign-in"):
+            return f"answered {response.status_code} {location!r}, not 303 to /sign-in"
+        return None
+    if response.status_code != 403:
+        return f"answered {response.status_code}, not 403: {response.text[:200]}"
+    if not response.headers.get("content-type", "").startswith("text/html"):
+        return f"a 403 that is not a page: {response.headers}"
+    return None
+
+
+def sent_to_sign_in(response: httpx.Response) -> bool:
+    return response.status_code == 303 and response.headers.get("location", "").startswith(
+        "/sign-in"
+    )
 
 
 def problem_failure(response: httpx.Response, status: int) -> str | None:
@@ -494,13 +559,18 @@ async def test_route_answers_the_caller_as_the_matrix_says(
     )
     what = f"{method} {path} as {caller.value}"
     if expected is Access.NO:
-        status = 401 if caller is Caller.anonymous else 403
-        failure = problem_failure(response, status)
+        if is_console(route):
+            failure = page_refusal_failure(response, caller)
+        else:
+            failure = problem_failure(response, 401 if caller is Caller.anonymous else 403)
         assert failure is None, f"{what} (matrix: never): {failure}"
     else:
         answer = f"{what} (matrix: {expected.value}) answered {response.status_code}"
         assert response.status_code not in (401, 403, 404), f"{answer}: {response.text[:300]}"
         assert response.status_code < 500, f"{answer}: {response.text[:300]}"
+        if is_console(route) and caller is not Caller.anonymous and route not in SIGN_IN_ROUTES:
+            # A page that let the caller in does not send it to sign in.
+            assert not sent_to_sign_in(response), f"{answer}: sent to the sign-in page"
 
 
 OWN_CASES: Final = [
@@ -528,16 +598,24 @@ async def test_someone_elses_resource_is_not_found(
 
 
 async def refusals(world: World, headers: dict[str, str]) -> list[str]:
-    """Every protected route called with ``headers``; what did not answer 401 problem+json.
-    Resources are someone else's and bodies valid for an admin, so an accepted credential
-    would show as another status."""
+    """Every protected route called with ``headers``; what did not answer 401 problem+json
+    (a console page: the sign-in page, with the credential as its session cookie). Resources
+    are someone else's and bodies valid for an admin, so an accepted credential would show as
+    another status."""
     failures = []
     made: dict[str, str] = {}  # nothing is accepted, so one of each resource does
     for route in PROTECTED:
+        sent = headers
+        if is_console(route):
+            _, _, token = headers.get("Authorization", "").partition(" ")
+            sent = {"cookie": f"{CSRF_COOKIE}={world.csrf_cookie}; {SESSION_COOKIE}={token}"}
         response = await request(
-            world, route, headers=headers, owner=None, body_for=Caller.admin, made=made
+            world, route, headers=sent, owner=None, body_for=Caller.admin, made=made
         )
-        failure = problem_failure(response, 401)
+        if is_console(route):
+            failure = page_refusal_failure(response, Caller.anonymous)
+        else:
+            failure = problem_failure(response, 401)
         if failure is not None:
             failures.append(f"{route[0]} {route[1]}: {failure}")
     return failures
