@@ -82,13 +82,35 @@ async def console(
     photo_workers: PhotoWorkers,
     console_settings: dict[str, object],
 ) -> AsyncIterator[LiveConsole]:
-    """The service on a new migrated database with a real pool, served over HTTP."""
+    """The service on a new database with a real pool, served over HTTP, for this test alone."""
     async with live_console(
         cast(Callable[[], Awaitable[str]], fresh_database),
         tmp_path / "data",
         photo_workers,
         TEST_RECEIPT_SEED,
         **console_settings,
+    ) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def module_console(
+    fresh_database: object, tmp_path_factory: pytest.TempPathFactory, photo_workers: PhotoWorkers
+) -> AsyncIterator[LiveConsole]:
+    """One service for a whole module (~1 s saved per test), for tests that only add data of
+    their own (accounts with fresh e-mail addresses) and never count or list what is there.
+    A module opts in by overriding ``console``::
+
+        @pytest.fixture
+        def console(module_console: LiveConsole) -> LiveConsole:
+            return module_console
+    """
+    async with live_console(
+        cast(Callable[[], Awaitable[str]], fresh_database),
+        tmp_path_factory.mktemp("console") / "data",
+        photo_workers,
+        TEST_RECEIPT_SEED,
+        rate_limits="off",
     ) as service:
         yield service
 

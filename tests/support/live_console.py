@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from api.app import apply_migrations, create_app
+from api.app import create_app
 from api.tasks.photo_workers import PhotoWorkers
 from schemas.auth import Role
 from schemas.settings import load_settings
@@ -105,10 +105,10 @@ async def live_console(
     receipt_key: str,
     **settings: object,
 ) -> AsyncIterator[LiveConsole]:
-    """The service on a new database from ``make_database``, migrated, served by uvicorn with
-    the pool its lifespan opens (as ``plainsight serve`` runs it)."""
+    """The service on a new database from ``make_database``, served by uvicorn as ``plainsight
+    serve`` runs it: its lifespan migrates the database, sets up the service's role and opens
+    the pool."""
     dsn = await make_database()
-    await apply_migrations(dsn)
     app = create_app(
         load_settings(
             {}, database_url=dsn, data_dir=str(data_dir), receipt_key=receipt_key, **settings
