@@ -204,12 +204,17 @@ class PageWatch:
 
     async def _on_request(self, route: Route) -> None:
         url = route.request.url
-        if origin_of(url) == self.allowed_origin:
-            self.requests.append(url)
-            await route.continue_()
+        try:
+            if origin_of(url) == self.allowed_origin:
+                self.requests.append(url)
+                await route.continue_()
+                return
+            self._problems.third_party_requests.append(f"{route.request.method} {url}")
+            await route.abort("blockedbyclient")
+        except Error:
+            # The page closed while the request was in flight (a test ending mid-load): nothing
+            # is left to continue or abort, and whatever is to be reported is recorded.
             return
-        self._problems.third_party_requests.append(f"{route.request.method} {url}")
-        await route.abort("blockedbyclient")
 
     async def problems(self) -> PageProblems:
         """Everything recorded so far, with the CSP violations still held by open pages."""
