@@ -4,10 +4,14 @@ error, script error, CSP violation or request to another host.
 
 A page test::
 
-    async def test_sign_in_page(console: LiveConsole, page: Page) -> None:
-        await page.goto("/sign-in")
-        await assert_accessible(page)
-        await screenshot(page, "sign-in")
+    async def test_moderator_sees_the_queue(console: LiveConsole, page: Page) -> None:
+        moderator = await console.staff(Role.moderator)
+        await console.report(narrative="Seen from the bus stop.")
+        await sign_in(page, moderator)  # tests.support.console_browser
+        await page.goto("/moderation")
+        await expect(page.get_by_text("Seen from the bus stop.")).to_be_visible()
+        await assert_accessible(page)  # tests.support.browser
+        await screenshot(page, "moderation-queue")
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 from schemas.auth import Role
 from tests.browser.conftest import ExpectConsoleError, OpenPage
 from tests.support.browser import assert_accessible, screenshot
+from tests.support.console_browser import fill_sign_in, sign_in
 from tests.support.live_console import LiveConsole
 
 STAFF_PAGE = "/no-pages"
@@ -23,13 +24,6 @@ REFUSED_SIGN_IN = r"status of 401 .*/sign-in"
 def console(module_console: LiveConsole) -> LiveConsole:
     """Each test signs in with an account of its own: one service serves them all."""
     return module_console
-
-
-async def fill_sign_in(page: Page, email: str, password: str) -> None:
-    """Fill the form and press its button, as a person would (fields found by their ids)."""
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(password)
-    await page.locator("form[action='/sign-in'] button[type=submit]").click()
 
 
 async def test_staff_sign_in_lands_on_their_home_page(console: LiveConsole, page: Page) -> None:
@@ -85,14 +79,13 @@ async def test_anonymous_visit_to_a_staff_page_ends_on_sign_in_and_comes_back(
     await page.goto(STAFF_PAGE)
     await expect(page).to_have_url(f"{console.base_url}/sign-in?next={STAFF_PAGE}")
     await expect(page.locator("#password")).to_be_visible()
-    await fill_sign_in(page, officer.email, officer.password)
+    await sign_in(page, officer)
     await expect(page).to_have_url(f"{console.base_url}{STAFF_PAGE}")
 
 
 async def test_sign_out_ends_the_session(console: LiveConsole, page: Page) -> None:
     officer = await console.staff(Role.officer)
-    await page.goto("/sign-in")
-    await fill_sign_in(page, officer.email, officer.password)
+    await sign_in(page, officer)
     await expect(page).to_have_url(f"{console.base_url}{STAFF_PAGE}")
     await page.locator("form.sign-out button[type=submit]").click()
     await expect(page).to_have_url(f"{console.base_url}/sign-in")
