@@ -14,6 +14,18 @@ from tests.support.helpers import bearer
 from tests.support.live_console import LiveConsole
 
 
+async def test_each_test_gets_an_empty_migrated_database(console: LiveConsole) -> None:
+    async with console.owner() as conn:
+        counts = await conn.fetchrow(
+            "select (select count(*) from reports) as reports,"
+            " (select count(*) from accounts) as accounts,"
+            " (select count(*) from schema_migrations) as migrations"
+        )
+    assert counts is not None
+    assert (counts["reports"], counts["accounts"]) == (0, 0)
+    assert counts["migrations"] > 0
+
+
 async def test_seeded_report_is_stored_grouped_and_readable_by_staff(
     console: LiveConsole,
 ) -> None:
@@ -32,7 +44,8 @@ async def test_seeded_report_is_stored_grouped_and_readable_by_staff(
     assert response.json()["narrative"] == "Seeded through the HTTP API."
 
 
-async def test_staff_account_needs_its_own_password(console: LiveConsole) -> None:
+async def test_staff_account_needs_its_own_password(module_console: LiveConsole) -> None:
+    console = module_console  # shared: the test looks up only the account it makes
     researcher = await console.staff(Role.researcher, password="a different long password")
     refused = await console.client.post(
         "/v1/sessions", json={"email": researcher.email, "password": "not the password"}
@@ -44,10 +57,12 @@ async def test_staff_account_needs_its_own_password(console: LiveConsole) -> Non
     assert response.status_code == 403, response.text
 
 
-async def test_same_email_twice_is_refused(console: LiveConsole) -> None:
-    await console.staff(Role.admin, email="admin@example.org")
+async def test_same_email_twice_is_refused(module_console: LiveConsole) -> None:
+    console = module_console
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.org"
+    await console.staff(Role.admin, email=email)
     with pytest.raises(Conflict):
-        await console.staff(Role.moderator, email="ADMIN@example.org")
+        await console.staff(Role.moderator, email=email.upper())
 
 
 async def test_browser_reaches_the_service_with_requests_at_once(
