@@ -24,6 +24,7 @@ from tests.support.browser import (
     chromium_executable,
     close_watched,
     screenshot,
+    tab_to,
 )
 from tests.support.harness_site import (
     CONSOLE_ERROR_TEXT,
@@ -249,3 +250,13 @@ def test_missing_chromium_fails_rather_than_skips(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match="apt-get install chromium"):
         chromium_executable()
+
+
+async def test_keyboard_reaches_a_real_button_and_not_a_clickable_div(page: Page) -> None:
+    await page.goto("/keyboard")
+    presses = await tab_to(page, page.locator("#real"))
+    assert presses == 2  # the "Home" link, then the button
+    await page.keyboard.press("Enter")
+    assert await page.text_content("#result") == "done"
+    with pytest.raises(pytest.fail.Exception, match="not reached with 15 presses"):
+        await tab_to(page, page.locator("#fake"), limit=15)

@@ -1,6 +1,6 @@
 """Browser-test support: Debian's chromium through Playwright, a watch on every page for
-console errors, script errors, CSP violations and third-party requests, axe-core checks and
-screenshots at phone and desktop width.
+console errors, script errors, CSP violations and third-party requests, axe-core checks,
+screenshots at phone and desktop width, and reaching an element by keyboard alone.
 
 Playwright's own browser download is not reachable from CI, so the browser is Debian's
 ``chromium`` package, given to Playwright as ``executable_path``."""
@@ -21,6 +21,7 @@ from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
     Error,
+    Locator,
     Page,
     Route,
     ViewportSize,
@@ -301,3 +302,14 @@ async def close_watched(watches: list[PageWatch]) -> str:
         if problems:
             reports.append(problems.report())
     return "\n\n".join(reports)
+
+
+async def tab_to(page: Page, target: Locator, *, limit: int = 60) -> int:
+    """Press Tab (from wherever focus is) until ``target`` has the focus, as a keyboard-only
+    reader would reach it; the number of presses. Fails if ``limit`` presses never get there
+    (the element is not in the tab order, or hidden behind too much)."""
+    for presses in range(1, limit + 1):
+        await page.keyboard.press("Tab")
+        if await target.evaluate("(element) => element === document.activeElement"):
+            return presses
+    pytest.fail(f"{target} not reached with {limit} presses of Tab", pytrace=False)

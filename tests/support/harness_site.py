@@ -118,6 +118,18 @@ def moderate_only() -> Response[str]:
     return html(page("Moderate only", "<div><p>Content outside any landmark.</p></div>"))
 
 
+@get("/keyboard", sync_to_thread=False)
+def keyboard() -> Response[str]:
+    # A real button (in the tab order) and a click-only <div> pretending to be one (not).
+    body = (
+        '<main><h1>Keyboard</h1><p><a href="/">Home</a></p>'
+        '<button type="button" id="real">Mark done</button>'
+        '<div id="fake" class="fake-button">Also mark done</div>'
+        '<p id="result">not done</p></main>'
+    )
+    return html(page("Keyboard", body, head='<script src="/static/keyboard.js" defer></script>'))
+
+
 @get("/gone", sync_to_thread=False)
 def gone() -> Response[str]:
     # An error page: Chromium logs the document's 404 status as a console error.
@@ -138,6 +150,18 @@ def stylesheet() -> Response[str]:
 @get("/static/quiet.js", sync_to_thread=False)
 def quiet_script() -> Response[str]:
     return static('document.documentElement.dataset.scripted = "yes";\n', "text/javascript")
+
+
+@get("/static/keyboard.js", sync_to_thread=False)
+def keyboard_script() -> Response[str]:
+    script = (
+        "for (const id of ['real', 'fake']) {\n"
+        "  document.getElementById(id).addEventListener('click', () => {\n"
+        "    document.getElementById('result').textContent = 'done';\n"
+        "  });\n"
+        "}\n"
+    )
+    return static(script, "text/javascript")
 
 
 @get("/static/logs-error.js", sync_to_thread=False)
@@ -162,9 +186,11 @@ def harness_app() -> Litestar:
             third_party,
             inaccessible,
             moderate_only,
+            keyboard,
             gone,
             stylesheet,
             quiet_script,
+            keyboard_script,
             logs_error,
             throws,
         ],
