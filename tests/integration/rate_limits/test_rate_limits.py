@@ -674,12 +674,16 @@ def test_every_route_counts_against_the_rule_meant_for_it(
         assert rules["GET", path] is None
     assert rules["POST", "/v1/password-resets"] == "sessions"
     assert rules["POST", "/v1/accounts/current/password"] == "writes"
-    # Unauthenticated writes are exactly the three with a rule of their own.
+    assert rules["POST", "/sign-in"] == "sessions"  # the console's login form
+    assert rules["GET", "/static/{file_path}"] is None
+    assert rules["GET", "/sign-in"] == "public_reads"
+    # Unauthenticated writes are exactly those with a rule of their own.
     unauthenticated_writes = {key for key, rule in rules.items() if rule in {"devices", "sessions"}}
     assert unauthenticated_writes == {
         ("POST", "/v1/devices"),
         ("POST", "/v1/sessions"),
         ("POST", "/v1/password-resets"),
+        ("POST", "/sign-in"),
     }
 
 
