@@ -36,12 +36,18 @@ def when(moment: datetime | None) -> str:
 
 
 def short_id(value: uuid.UUID | str) -> str:
-    """The first group of a UUID: enough to tell a handful of reports apart on a page."""
-    return str(value).split("-")[0]
+    """The last group of a UUID (random in a UUIDv7; the first is its time): enough to tell
+    a handful of reports apart on a page."""
+    return str(value).rsplit("-", 1)[-1]
+
+
+# The stored record's own fields lead: which report, its status, when and whence it came.
+RECORD_FIRST = ("id", "status", "received_at", "device_id")
 
 
 def report_sections(report: ReportView, t: Translator) -> list[Section]:
-    order = {path: index for index, path in enumerate(labels(t.language))}
+    paths = [*RECORD_FIRST, *(p for p in labels(t.language) if p not in RECORD_FIRST)]
+    order = {path: index for index, path in enumerate(paths)}
     top: list[Row] = []
     groups: list[Section] = []
     for name, value in _fields(report):

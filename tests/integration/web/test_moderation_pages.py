@@ -82,7 +82,7 @@ async def test_a_moderator_works_through_the_queue(api: Api) -> None:
         assert f'href="/moderation/reports/{third}"' in item
         # Its incident's other report, with its source and status.
         assert (
-            f'href="/moderation/reports/{second}">Officer note {second[:8]}</a> — Pending review'
+            f'href="/moderation/reports/{second}">Officer note {second[-12:]}</a> — Pending review'
             in item
         )
         assert '<li class="flag">No AI marker</li>' in item
@@ -91,7 +91,7 @@ async def test_a_moderator_works_through_the_queue(api: Api) -> None:
         officers = queue_item(page, second)
         assert "From an account" not in officers
         assert "an account (no device)" in officers
-        assert f'href="/moderation/reports/{first}">Observer report {first[:8]}</a>' in officers
+        assert f'href="/moderation/reports/{first}">Observer report {first[-12:]}</a>' in officers
 
         assert '<li class="flag alert">Capture place inconsistent</li>' in officers
         assert '<li class="flag">Had GPS position</li>' in officers
@@ -287,3 +287,50 @@ async def test_revoking_without_rejecting_leaves_the_reports_pending(api: Api) -
         assert response.headers["location"] == "/moderation?done=device_revoked&count=0"
     assert (await api.client.get("/v1/reports", headers=bearer(observer))).status_code == 401
     assert (await api_report(api, moderator_token, report_id))["status"] == "pending"
+
+
+async def test_the_pages_work_by_keyboard_without_inline_script_or_style(api: Api) -> None:
+    await empty_the_queue(api)
+    observer = await api.device_token()
+    report_id = await observer_submits(api, observer)
+    await uploaded(api, observer, report_id, unique_jpeg())
+    incident_id = await api.conn.fetchval(
+        "select incident_id from reports where id = $1::uuid", report_id
+    )
+    async with staff_console(api) as console:
+        queue = (await console.client.get("/moderation")).text
+        item = queue_item(queue, report_id)
+        heading = f'<h2 id="report-{report_id}-heading">'
+        assert heading in item
+        # Real buttons and a labelled select, in reading order: verify, unverify, reason, reject.
+        order = [
+            item.index(
+                f'<button type="submit" name="status" value="verified" id="verify-{report_id}"'
+            ),
+            item.index(f'id="unverify-{report_id}"'),
+            item.index(f'<label for="reason-{report_id}">Reason for rejecting</label>'),
+            item.index(f'<select id="reason-{report_id}" name="reason" required>'),
+            item.index(f'<button type="submit" class="danger" id="reject-{report_id}"'),
+        ]
+        assert order == sorted(order)
+        pages = [
+            queue,
+            (await console.client.get(f"/moderation/reports/{report_id}")).text,
+            (await console.client.get(f"/moderation/incidents/{incident_id}")).text,
+        ]
+        for page in pages:
+            assert "style=" not in page
+            assert re.findall(r"<script(?![^>]*\bsrc=)", page) == []
+            assert "http://" not in page
+            assert "https://" not in page
+            for form in re.findall(r"<form .*?</form>", page, re.S):
+                if 'method="post"' in form:
+                    assert 'name="_csrf_token"' in form
+            # Every input and select has its label.
+            for control in re.findall(r'<(?:select|input) id="([^"]+)"', page):
+                assert f'<label for="{control}">' in page, control
+        spanish = await console.client.get("/moderation", headers={"accept-language": "es"})
+        assert '<html lang="es">' in spanish.text
+        assert "Cola de revisión" in spanish.text
+        assert "Todos enmascarados" in spanish.text
+        assert ">Verificar</button>" in spanish.text
