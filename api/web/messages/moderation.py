@@ -21,7 +21,7 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
     "moderation.queue_pages": {"en": "Queue pages", "es": "Páginas de la cola"},
     "moderation.item_heading": {
         "en": "{kind} received {received}",
-        "es": "{kind} recibido el {received}",
+        "es": "{kind}, recepción: {received}",
     },
     "moderation.from_account": {
         "en": "an account (no device)",
@@ -120,6 +120,10 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "es": "El informe fue rechazado.",
     },
     "moderation.done_device_revoked": {
+        "en": "The device was revoked.",
+        "es": "El dispositivo fue revocado.",
+    },
+    "moderation.done_device_revoked_rejected": {
         "en": "The device was revoked; {count} pending reports of it were rejected.",
         "es": "El dispositivo fue revocado; se rechazaron {count} informes pendientes suyos.",
     },

@@ -14,8 +14,10 @@ HOME: Final = "/moderation"
 NOTICES: Final = frozenset(
     {"verified", "unverified", "rejected", "device_revoked", "merged", "split"}
 )
-# Numbers a notice may carry besides its key (how many reports, which new incident).
+# Numbers a notice may carry besides its key: how many reports a revocation rejected (only
+# device_revoked), which incident a split made (only split).
 NOTICE_NUMBERS: Final = ("count", "incident")
+NUMBERED: Final = {"count": "device_revoked", "incident": "split"}
 MAX_NUMBER: Final = 2**63 - 1
 
 
@@ -53,7 +55,9 @@ def notice_of(query: Mapping[str, str]) -> Notice | None:
     key = query.get("done")
     if key not in NOTICES:
         return None
-    numbers = {name: _number(query.get(name)) for name in NOTICE_NUMBERS}
+    numbers = {
+        name: _number(query.get(name)) if NUMBERED[name] == key else None for name in NOTICE_NUMBERS
+    }
     return Notice(str(key), numbers["count"], numbers["incident"])
 
 

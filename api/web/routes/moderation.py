@@ -118,6 +118,8 @@ async def revoke_device_form(
     revoked = await revoke_and_forget(
         conn, request.app.state, request.user, device_id, reject_pending=reject_pending
     )
+    if not reject_pending:
+        return Redirect(with_notice(back, "device_revoked"), status_code=303)
     count = len(revoked.rejected_report_ids)
     return Redirect(with_notice(back, "device_revoked", count=count), status_code=303)
 

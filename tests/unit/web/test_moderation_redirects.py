@@ -54,6 +54,7 @@ def test_a_notice_is_added_to_the_query_string() -> None:
         ({"done": "device_revoked", "count": "-3"}, Notice("device_revoked", None, None)),
         ({"done": "device_revoked", "count": "²"}, Notice("device_revoked", None, None)),
         ({"done": "split", "incident": "9" * 25}, Notice("split", None, None)),
+        ({"done": "verified", "count": "3", "incident": "4"}, Notice("verified", None, None)),
         ({"done": "<script>"}, None),
         ({}, None),
     ],
