@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
+import asyncpg
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -39,7 +40,7 @@ PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (
 MAX_INCIDENT_ID = 2**63 - 1  # a bigint
 
 
-def _incident(incident_id: int) -> int:
+def known_incident(incident_id: int) -> int:
     # Beyond bigint the database cannot even be asked: no such incident.
     if not 1 <= incident_id <= MAX_INCIDENT_ID:
         raise NotFound("no such incident")
@@ -94,13 +95,23 @@ async def revoke(
 ) -> DeviceRevoked:
     """The token stops working when this commits, in every process (PostgreSQL NOTIFY)."""
     data = await decode_json_body(request, RevokeRequest)
-    state = request.app.state
+    return await revoke_and_forget(
+        conn, request.app.state, request.user, device_id, reject_pending=data.reject_pending
+    )
+
+
+async def revoke_and_forget(
+    conn: asyncpg.Connection,
+    state: State,
+    moderator: Principal,
+    device_id: uuid.UUID,
+    *,
+    reject_pending: bool,
+) -> DeviceRevoked:
+    """Revoke the device (the API's route and the console's form), and drop its token from
+    this process's cache at once; other processes hear of it from the commit's NOTIFY."""
     result = await revoke_device(
-        conn,
-        request.user,
-        device_id,
-        reject_pending=data.reject_pending,
-        grouping=state.grouping,
+        conn, moderator, device_id, reject_pending=reject_pending, grouping=state.grouping
     )
     state.principals.forget(device_id)
     return result
@@ -116,7 +127,7 @@ async def revoke(
 async def get_incident(
     request: Request[Principal, str, State], conn: Transaction, incident_id: FromPath[int]
 ) -> IncidentView:
-    return await incident_view(conn, _incident(incident_id), request.user)
+    return await incident_view(conn, known_incident(incident_id), request.user)
 
 
 @post(
@@ -134,7 +145,7 @@ async def merge_incidents(
     data = await decode_json_body(request, MergeRequest)
     with _field_errors():
         await incident_overrides.merge_incidents(
-            conn, request.user, _incident(incident_id), data.incident_id
+            conn, request.user, known_incident(incident_id), data.incident_id
         )
     return await incident_view(conn, incident_id, request.user, via="merge")
 
@@ -154,7 +165,7 @@ async def split_incident(
     data = await decode_json_body(request, SplitRequest)
     with _field_errors():
         new_id = await incident_overrides.split_incident(
-            conn, request.user, _incident(incident_id), data.report_ids
+            conn, request.user, known_incident(incident_id), data.report_ids
         )
     # The response shows both parts' reports: each read is audited like the incident view's.
     return SplitResult(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
+import asyncpg
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
@@ -102,11 +103,23 @@ async def upload_photo(
 async def get_photo(
     request: Request[Principal, str, State], conn: Transaction, photo_id: FromPath[uuid.UUID]
 ) -> Response[bytes]:
+    return await photo_response(request, conn, photo_id, cache_control=PHOTO_CACHE_CONTROL)
+
+
+async def photo_response(
+    request: Request[Principal, Any, State],
+    conn: asyncpg.Connection,
+    photo_id: uuid.UUID,
+    *,
+    cache_control: str,
+) -> Response[bytes]:
+    """The sanitised bytes (or 304) for a reader allowed to see them, audited as
+    ``photo.read``: the one way a photo leaves the service (the API and the console)."""
     view = await photos.photo_for_reader(conn, request.user, photo_id)
     etag = f'"{view.sha256}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": PHOTO_CACHE_CONTROL,
+        "Cache-Control": cache_control,
         "X-Content-Type-Options": "nosniff",
     }
     if not_modified(request.headers.get("if-none-match"), etag):

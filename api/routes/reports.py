@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import asyncpg
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
@@ -99,8 +100,16 @@ async def submit_report(request: Request[Principal, str, State]) -> Response[Rep
 async def get_report(
     request: Request[Principal, str, State], conn: Transaction, report_id: FromPath[uuid.UUID]
 ) -> ReportView:
-    view = await reports.get_report(conn, request.user, report_id)
-    await audit_reads.reports_read(conn, request.user, [report_id], via="get")
+    return await read_report(conn, request.user, report_id)
+
+
+async def read_report(
+    conn: asyncpg.Connection, reader: Principal, report_id: uuid.UUID
+) -> ReportView:
+    """One report for a reader allowed to see it, audited as ``report.read`` (the API's and
+    the console's report pages)."""
+    view = await reports.get_report(conn, reader, report_id)
+    await audit_reads.reports_read(conn, reader, [report_id], via="get")
     return view
 
 

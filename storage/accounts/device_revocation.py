@@ -12,6 +12,7 @@ rotation, no longer finds the old token's hash).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import asyncpg
 
@@ -29,6 +30,7 @@ from storage.moderation.reviews import audit_entry, reject_if_pending
 REVOKE = """
 update devices set revoked_at = coalesce(revoked_at, now()) where id = $1 returning revoked_at
 """
+SELECT_REVOKED_AT = "select revoked_at from devices where id = $1"
 # In incident order, as the audit log lists the rejections.
 SELECT_PENDING = """
 select id from reports where device_id = $1 and status = 'pending'
@@ -67,6 +69,12 @@ async def revoke_device(
     # Last, in one append: the audit log serialises appenders until commit.
     await record_many(conn, [*(audit_entry(principal, r) for r in reviews), revoked])
     return DeviceRevoked(device_id=device_id, revoked_at=revoked_at, rejected_report_ids=rejected)
+
+
+async def device_revoked_at(conn: asyncpg.Connection, device_id: uuid.UUID) -> datetime | None:
+    """When the device was revoked, or None while its token works (or no such device)."""
+    revoked_at: datetime | None = await conn.fetchval(SELECT_REVOKED_AT, device_id)
+    return revoked_at
 
 
 async def rotate_token(

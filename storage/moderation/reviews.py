@@ -115,5 +115,11 @@ async def _apply(
         reason=None if updated["review_reason"] is None else ReviewReason(updated["review_reason"]),
         reviewed_at=updated["reviewed_at"],
         reviewed_by=updated["reviewed_by"],
-        incident_id=await conn.fetchval(SELECT_INCIDENT, report_id),
+        incident_id=await incident_of(conn, report_id),
     )
+
+
+async def incident_of(conn: asyncpg.Connection, report_id: uuid.UUID) -> int | None:
+    """The report's incident (None while ungrouped, or once rejected or withdrawn)."""
+    incident_id: int | None = await conn.fetchval(SELECT_INCIDENT, report_id)
+    return incident_id

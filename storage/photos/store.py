@@ -54,6 +54,10 @@ select p.id, p.report_id, p.sha256, p.width, p.height, p.bytes, p.phash, p.prove
 from photos p join reports r on r.id = p.report_id
 where p.id = $1
 """
+SELECT_FOR_REPORT = """
+select id, report_id, sha256, width, height, bytes, phash, provenance
+from photos where report_id = $1 order by created_at, id
+"""
 DELETE_FOR_REPORT = "delete from photos where report_id = $1 returning sha256"
 IS_REFERENCED = "select exists (select 1 from photos where sha256 = $1)"
 SELECT_SIMILAR = """
@@ -163,6 +167,12 @@ async def photo_for_reader(
     if row is None or not (can_read_all(principal) or row["owner_id"] == principal.id):
         raise NotFound("no such photo")
     return _view(row)
+
+
+async def photos_of_report(conn: asyncpg.Connection, report_id: uuid.UUID) -> list[PhotoView]:
+    """A report's photos in upload order (their descriptions; the bytes are read, and
+    audited, one by one through ``photo_for_reader``)."""
+    return [_view(row) for row in await conn.fetch(SELECT_FOR_REPORT, report_id)]
 
 
 async def similar_photos(

@@ -174,6 +174,16 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/sign-out"):                                (NO,  NO,  YES, YES, YES, YES),
     # What an account without console pages (an officer's) sees after signing in.
     ("GET",    "/no-pages"):                                (NO,  NO,  YES, YES, YES, YES),
+    # Moderation pages: the API's moderation routes' policy (STAFF), page for page. The photo
+    # route serves any report's photo, so only those who may read all photos.
+    ("GET",    "/moderation"):                              (NO,  NO,  NO,  NO,  YES, YES),
+    ("GET",    "/moderation/reports/{report_id}"):          (NO,  NO,  NO,  NO,  YES, YES),
+    ("POST",   "/moderation/reports/{report_id}/review"):   (NO,  NO,  NO,  NO,  YES, YES),
+    ("GET",    "/moderation/photos/{photo_id}"):            (NO,  NO,  NO,  NO,  YES, YES),
+    ("GET",    "/moderation/incidents/{incident_id}"):      (NO,  NO,  NO,  NO,  YES, YES),
+    ("POST",   "/moderation/incidents/{incident_id}/merge"): (NO, NO,  NO,  NO,  YES, YES),
+    ("POST",   "/moderation/incidents/{incident_id}/split"): (NO, NO,  NO,  NO,  YES, YES),
+    ("POST",   "/moderation/devices/{device_id}/revoke"):   (NO,  NO,  NO,  NO,  YES, YES),
 }
 # fmt: on
 

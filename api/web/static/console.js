@@ -8,3 +8,11 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+document.addEventListener("DOMContentLoaded", () => {
+  // After a moderation form, the page says what was done: read that first, then Tab on to
+  // the next item (without this script, Tab starts from the top as on any page).
+  const notice = document.getElementById("notice");
+  if (notice) {
+    notice.focus();
+  }
+});

@@ -389,6 +389,19 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
     ("POST", "/v1/reports/{report_id}/review"): lambda w, _: Body(json={"status": "unverified"}),
     ("POST", "/v1/devices/{device_id}/revoke"): lambda w, _: Body(json={"reject_pending": False}),
     ("POST", "/sign-in"): lambda w, _: Body(form={"email": w.login_email, "password": PASSWORD}),
+    ("POST", "/moderation/reports/{report_id}/review"): lambda w, _: Body(
+        form={"status": "unverified"}
+    ),
+    ("POST", "/moderation/devices/{device_id}/revoke"): lambda w, _: Body(
+        form={"reject_pending": "yes"}
+    ),
+    # No incident to merge or split is at hand here: an allowed caller gets the form's 422.
+    ("POST", "/moderation/incidents/{incident_id}/merge"): lambda w, _: Body(
+        form={"incident_id": str(2**62)}
+    ),
+    ("POST", "/moderation/incidents/{incident_id}/split"): lambda w, _: Body(
+        form={"report_ids": str(uuid.uuid4())}
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Helpers of the console's moderation pages (the routes are in api/web/routes/)."""
