@@ -174,6 +174,13 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/sign-out"):                                (NO,  NO,  YES, YES, YES, YES),
     # What an account without console pages (an officer's) sees after signing in.
     ("GET",    "/no-pages"):                                (NO,  NO,  YES, YES, YES, YES),
+    # The statistics explorer and its downloads: the API's statistics policy (ANALYSTS).
+    ("GET",    "/statistics"):                              (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.csv"):                   (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.json"):                  (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.parquet"):               (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.dta"):                   (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.geojson"):               (NO,  NO,  NO,  YES, YES, YES),
 }
 # fmt: on
 
