@@ -10,7 +10,8 @@ beside the field (422) rather than an error page.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -46,8 +47,10 @@ OPT: Final = {CONSOLE_OPT: True, ROLES_OPT: ANALYSTS}
 FILTERS: Final = ("from", "to", "group_by", "area_resolution", "status", "unit")
 MAX_FILTER_CHARS: Final = 200
 """Longer than any valid value: a filter is echoed back into the form, never at any length."""
-PAGE_ROWS: Final = 500
+PAGE_ROWS: Final = 200
 """Table rows per page; a table grouped finely has thousands of cells (all in the downloads)."""
+GRAPHICS_KEPT: Final = 64
+"""Rendered charts and maps kept, by dataset version and language (see ``graphics``)."""
 DIMENSION_LABELS: Final = {
     # Codebook fields whose values the table shows by their labels.
     Dimension.AGENCY: "agents.agencies_claimed",
@@ -138,12 +141,93 @@ def hex_map(
     return render_hex_map(cells, words, id_prefix="hex-map")
 
 
+ShownRow = tuple[list[tuple[str, str]], str, str, str, str, str, str]
+"""(key, label) of each grouped dimension; total, not identified, identified, unclear, rate
+and interval as written."""
+
+
+def shown_rows(
+    rows: Sequence[StatsRow], group_by: Sequence[Dimension], t: Translator
+) -> list[ShownRow]:
+    """Rows written out once in Python: a template calling a function per cell costs several
+    times as much."""
+    paths = [DIMENSION_LABELS.get(dimension) for dimension in group_by]
+    names = [dimension.value for dimension in group_by]
+    label = t.label
+    return [
+        (
+            [
+                (key, key if path is None else label(path, key))
+                for key, path in zip((getattr(row, name) for name in names), paths, strict=True)
+            ],
+            format_count(row.total),
+            format_count(row.not_identified),
+            format_count(row.identified),
+            format_count(row.unclear),
+            format_percent(row.rate_not_identified),
+            format_interval(row.ci_low, row.ci_high),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Graphics:
+    chart: Markup | None
+    map: Markup | None
+
+
+class GraphicsCache:
+    """Charts and maps already drawn. A dataset version names the published table exactly
+    (filters, threshold, time zone and rows), so with the language it names the drawing: a
+    reader paging through a table, or coming back to it, is not drawn a thousand hexagons
+    again."""
+
+    def __init__(self, capacity: int = GRAPHICS_KEPT) -> None:
+        self.capacity = capacity
+        self._drawn: OrderedDict[tuple[str, str], Graphics] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> Graphics | None:
+        drawn = self._drawn.get(key)
+        if drawn is not None:
+            self._drawn.move_to_end(key)
+        return drawn
+
+    def put(self, key: tuple[str, str], drawn: Graphics) -> None:
+        self._drawn[key] = drawn
+        while len(self._drawn) > self.capacity:
+            self._drawn.popitem(last=False)
+
+
+GRAPHICS = GraphicsCache()
+
+
+def graphics(
+    table: Table, query: StatsQuery, settings: Settings, t: Translator, unit_word: str
+) -> Graphics:
+    key = (table.dataset_version, t.language)
+    drawn = GRAPHICS.get(key)
+    if drawn is None:
+        wording = _wording(t, unit_word)
+        absent = t(
+            "statistics.map_absent",
+            unit=unit_word.lower(),
+            threshold=settings.suppression_threshold,
+        )
+        drawn = Graphics(
+            rate_chart(table.rows, query, t, wording),
+            hex_map(table.rows, query, t, wording, absent),
+        )
+        GRAPHICS.put(key, drawn)
+    return drawn
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result:
     query: StatsQuery
     table: Table
-    rows: list[StatsRow]
-    """The rows of this page of the table."""
+    shown: list[ShownRow]
+    """The rows of this page of the table, as shown."""
     first: int
     page: int
     pages: int
@@ -169,12 +253,7 @@ def result(
 ) -> Result:
     t = Translator(request_language(request))
     unit_word = t(f"statistics.unit_{query.unit.value}")
-    wording = _wording(t, unit_word)
-    absent = t(
-        "statistics.map_absent",
-        unit=unit_word.lower(),
-        threshold=settings.suppression_threshold,
-    )
+    drawn = graphics(table, query, settings, t, unit_word)
     pages = max(1, -(-len(table.rows) // PAGE_ROWS))
     page = page_number(request.query_params.get("page"), pages)
     first = (page - 1) * PAGE_ROWS
@@ -188,13 +267,13 @@ def result(
     return Result(
         query=query,
         table=table,
-        rows=table.rows[first : first + PAGE_ROWS],
+        shown=shown_rows(table.rows[first : first + PAGE_ROWS], query.group_by, t),
         first=first,
         page=page,
         pages=pages,
         snapped=meta.snapped,
-        chart=rate_chart(table.rows, query, t, wording),
-        map=hex_map(table.rows, query, t, wording, absent),
+        chart=drawn.chart,
+        map=drawn.map,
         methods_lines=methods_lines(meta),
         downloads=downloads,
     )
@@ -216,8 +295,6 @@ async def explorer(request: Request[Principal, Any, Any], state: State) -> Templ
         "dimension_labels": DIMENSION_LABELS,
         "dimension_name": functools.partial(dimension_name, Translator(request_language(request))),
         "settings": settings,
-        "percent": format_percent,
-        "interval": format_interval,
         "count": format_count,
         "page_link": page_link,
         "error": None,

@@ -259,10 +259,10 @@ async def test_the_page_states_the_period_the_threshold_and_the_methods(api: Api
     # The methods exactly as the downloads state them, line by line.
     assert "filters.group_by: month" in text
     assert "suppression_threshold: 11" in text
-    # Labels from the codebook: the agency's and the masking's values, not their codes.
+    # Labels from the codebook: the masking's and the kind's values, not their codes.
     grouped = await client_page(api, [("group_by", "masked"), ("group_by", "kind")])
-    assert "Some masked" in grouped or "Some agents masked" in grouped, grouped
-    assert "Observer report" in grouped
+    assert '<td data-value="some">Some masked</td>' in grouped
+    assert '<td data-value="observer_report">Observer report</td>' in grouped
 
 
 async def client_page(api: Api, params: Pairs) -> str:
@@ -511,3 +511,13 @@ async def test_without_a_session_the_page_sends_to_sign_in(api: Api) -> None:
 async def test_a_bearer_token_does_not_open_the_page(api: Api, researcher: dict[str, str]) -> None:
     page = await api.client.get(PAGE, headers=researcher)
     assert page.status_code == 303  # the console reads the session cookie only
+
+
+@pytest.mark.usefixtures("recorded")
+async def test_the_page_in_spanish(api: Api) -> None:
+    html = await client_page(api, [("lang", "es"), ("group_by", "month"), ("group_by", "masked")])
+    assert '<html lang="es">' in html
+    assert "Explorador de estadísticas" in html
+    assert "Tasa de no identificación" in html
+    assert "Algunos enmascarados" in html  # the codebook's Spanish label of "some"
+    assert '<label for="group-by-masked">Enmascarados</label>' in html
