@@ -18,7 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from api.middleware.auth import PUBLIC_OPT
 from api.web.errors import HTML_OPT
-from api.web.routes import moderation, moderation_incidents, session
+from api.web.routes import moderation, moderation_incidents, session, statistics
 from api.web.security_headers import security_headers
 from api.web.templating import STATIC, STATIC_PATH
 from schemas.settings import Settings
@@ -48,6 +48,7 @@ def console_router(settings: Settings, signer: ReceiptSigner) -> Router:
         *session.ROUTES,
         *moderation.ROUTES,
         *moderation_incidents.ROUTES,
+        *statistics.ROUTES,
         static,
     ]
     return Router(

@@ -184,6 +184,13 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/moderation/incidents/{incident_id}/merge"): (NO, NO,  NO,  NO,  YES, YES),
     ("POST",   "/moderation/incidents/{incident_id}/split"): (NO, NO,  NO,  NO,  YES, YES),
     ("POST",   "/moderation/devices/{device_id}/revoke"):   (NO,  NO,  NO,  NO,  YES, YES),
+    # The statistics explorer and its downloads: the API's statistics policy (ANALYSTS).
+    ("GET",    "/statistics"):                              (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.csv"):                   (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.json"):                  (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.parquet"):               (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.dta"):                   (NO,  NO,  NO,  YES, YES, YES),
+    ("GET",    "/statistics/export.geojson"):               (NO,  NO,  NO,  YES, YES, YES),
 }
 # fmt: on
 

@@ -1,6 +1,6 @@
 """Research downloads as files: Parquet, Stata and GeoJSON, one module per format.
 
-CSV and JSON stream from the route (api.routes.stats); these formats are written whole (a
+CSV and JSON stream from api.stats_export; these formats are written whole (a
 binary file has its footer or map at the end), in a worker thread, before the download starts,
 so a failure is an error response and not a truncated file. Each carries the same methods
 as the CSV's leading `#` lines and the JSON's `meta`.
