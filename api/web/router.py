@@ -18,7 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from api.middleware.auth import PUBLIC_OPT
 from api.web.errors import HTML_OPT
-from api.web.routes import session
+from api.web.routes import admin_accounts, admin_audit, session
 from api.web.security_headers import security_headers
 from api.web.templating import STATIC, STATIC_PATH
 from schemas.settings import Settings
@@ -44,7 +44,12 @@ def console_router(settings: Settings, signer: ReceiptSigner) -> Router:
         cache_control=CacheControlHeader(max_age=YEAR_S, public=True, immutable=True),
         include_in_schema=False,
     )
-    handlers: list[ControllerRouterHandler] = [*session.ROUTES, static]
+    handlers: list[ControllerRouterHandler] = [
+        *session.ROUTES,
+        *admin_accounts.ROUTES,
+        *admin_audit.ROUTES,
+        static,
+    ]
     return Router(
         path="/",
         route_handlers=handlers,

@@ -174,6 +174,14 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/sign-out"):                                (NO,  NO,  YES, YES, YES, YES),
     # What an account without console pages (an officer's) sees after signing in.
     ("GET",    "/no-pages"):                                (NO,  NO,  YES, YES, YES, YES),
+    # Admin pages: the API's account management (ADMIN_ONLY) and the audit log, admins only.
+    ("GET",    "/admin/accounts"):                          (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts"):                          (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts/{account_id}/disable"):     (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts/{account_id}/enable"):      (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts/{account_id}/reset"):       (NO,  NO,  NO,  NO,  NO,  YES),
+    ("GET",    "/admin/audit"):                             (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/audit/verify"):                      (NO,  NO,  NO,  NO,  NO,  YES),
 }
 # fmt: on
 
