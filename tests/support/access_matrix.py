@@ -182,6 +182,10 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/admin/accounts/{account_id}/reset"):       (NO,  NO,  NO,  NO,  NO,  YES),
     ("GET",    "/admin/audit"):                             (NO,  NO,  NO,  NO,  NO,  YES),
     ("POST",   "/admin/audit/verify"):                      (NO,  NO,  NO,  NO,  NO,  YES),
+    # The public page: the public releases, in words, for everyone ("no auth" as the files).
+    ("GET",    "/public"):                                  (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/public/releases/{month}"):                 (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/public/releases/{month}/{version}"):       (YES, YES, YES, YES, YES, YES),
 }
 # fmt: on
 
