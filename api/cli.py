@@ -555,9 +555,13 @@ def run_users_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import receipt_signer
-    from storage.audit.checkpoints import CheckpointError, read_checkpoint
+    from storage.audit.checkpoints import (
+        CheckpointError,
+        ConflictingAnchors,
+        anchors_of,
+        read_checkpoint,
+    )
 
-    anchors: dict[int, str] = {}
     sources: list[tuple[int, str]] = list(args.expect)
     if args.checkpoint:
         signer = receipt_signer(settings)
@@ -569,13 +573,11 @@ def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         except CheckpointError as exc:
             print(f"plainsight: {exc}", file=sys.stderr)
             return 1
-    for entry_id, digest in sources:
-        if anchors.setdefault(entry_id, digest) != digest:
-            print(
-                f"plainsight: entry {entry_id} is expected with two different hashes",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+    try:
+        anchors = anchors_of(sources)
+    except ConflictingAnchors as exc:
+        print(f"plainsight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     result = _verified(settings, anchors)
     if not result.ok:
         return _report_broken(result)

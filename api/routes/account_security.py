@@ -8,13 +8,13 @@ per account (PLAINSIGHT_RATE_LIMIT_CREDENTIAL_CHECKS), on top of the route's own
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from litestar import Request, delete, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
+from api import account_admin
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
 from api.middleware.auth import ACCOUNT_HOLDERS, ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
@@ -181,9 +181,7 @@ async def change_password(
 async def enable_account(
     conn: Transaction, request: Request[Principal, Any, Any], account_id: FromPath[uuid.UUID]
 ) -> AccountView:
-    view = await accounts.enable_account(conn, account_id)
-    await _record(conn, request.user, "account.enabled", account_id, role=view.role.value)
-    return view
+    return await account_admin.enable_account(conn, request.user, account_id)
 
 
 @post(
@@ -200,9 +198,7 @@ async def issue_reset(
     request: Request[Principal, Any, Any],
     account_id: FromPath[uuid.UUID],
 ) -> ResetIssued:
-    lifetime = timedelta(hours=state.settings.password_reset_hours)
-    issued = await password_resets.issue_reset(conn, account_id, lifetime=lifetime)
-    await _record(conn, request.user, "account.reset_issued", account_id, role=issued.role.value)
+    issued = await account_admin.issue_reset(conn, state, request.user, account_id)
     return ResetIssued(code=issued.code, expires_at=issued.expires_at)
 
 

@@ -9,6 +9,7 @@ from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from api import account_admin
 from api.dependencies import Transaction, decode_json_body
 from api.middleware.auth import ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
 from api.openapi import REQUEST_BODY_OPT
@@ -26,7 +27,6 @@ from schemas.auth import (
 )
 from storage.accounts import store as accounts
 from storage.accounts.device_tokens import register_device as register_device_token
-from storage.audit import log as audit
 
 ADMIN_ONLY = frozenset({Role.admin})
 PageLimit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (1-200)")]
@@ -93,18 +93,7 @@ async def close_session(conn: Transaction, request: Request[Principal, Any, Any]
 )
 async def create_account(conn: Transaction, request: Request[Principal, Any, Any]) -> AccountView:
     data = await decode_json_body(request, AccountCreate)
-    view = await accounts.create_account(
-        conn, email=data.email, role=data.role, password=data.password
-    )
-    await audit.record(
-        conn,
-        actor=request.user,
-        action="account.created",
-        subject_type="account",
-        subject_id=str(view.id),
-        details={"role": view.role.value},  # never the e-mail address
-    )
-    return view
+    return await account_admin.create_account(conn, request.user, data)
 
 
 @get(
@@ -135,17 +124,7 @@ async def disable_account(
     request: Request[Principal, Any, Any],
     account_id: FromPath[uuid.UUID],
 ) -> AccountView:
-    view = await accounts.disable_account(conn, account_id)
-    await audit.record(
-        conn,
-        actor=request.user,
-        action="account.disabled",
-        subject_type="account",
-        subject_id=str(account_id),
-        details={"role": view.role.value},
-    )
-    state.principals.forget(account_id)
-    return view
+    return await account_admin.disable_account(conn, state, request.user, account_id)
 
 
 ROUTES = [

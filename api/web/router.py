@@ -18,7 +18,15 @@ from litestar.types import ControllerRouterHandler
 
 from api.middleware.auth import PUBLIC_OPT
 from api.web.errors import HTML_OPT
-from api.web.routes import moderation, moderation_incidents, session, statistics
+from api.web.routes import (
+    admin_accounts,
+    admin_audit,
+    moderation,
+    moderation_incidents,
+    public,
+    session,
+    statistics,
+)
 from api.web.security_headers import security_headers
 from api.web.templating import STATIC, STATIC_PATH
 from schemas.settings import Settings
@@ -49,6 +57,9 @@ def console_router(settings: Settings, signer: ReceiptSigner) -> Router:
         *moderation.ROUTES,
         *moderation_incidents.ROUTES,
         *statistics.ROUTES,
+        *admin_accounts.ROUTES,
+        *admin_audit.ROUTES,
+        *public.ROUTES,
         static,
     ]
     return Router(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,3 +108,26 @@ def read_checkpoint(path: Path, signer: ReceiptSigner) -> Checkpoint:
             f"checkpoint {path} has no valid signature: it was altered or forged"
         ) from exc
     return checkpoint
+
+
+class ConflictingAnchors(ValueError):
+    """Two sources record one entry with different hashes."""
+
+
+def anchors_of(sources: Iterable[tuple[int, str]]) -> dict[int, str]:
+    """Entry id → the hash recorded for it outside the database (``audit.verify``'s
+    ``anchors``), from ``--expect`` pairs and checkpoints alike."""
+    anchors: dict[int, str] = {}
+    for entry_id, digest in sources:
+        if anchors.setdefault(entry_id, digest) != digest:
+            raise ConflictingAnchors(f"entry {entry_id} is expected with two different hashes")
+    return anchors
+
+
+def saved_checkpoints(data_dir: Path, signer: ReceiptSigner) -> list[Checkpoint]:
+    """The checkpoints ``audit checkpoint`` wrote to ``data_dir/audit-checkpoints/``, each
+    checked against the receipt key (CheckpointError for one that is not valid)."""
+    directory = data_dir / CHECKPOINT_DIR
+    if not directory.is_dir():
+        return []
+    return [read_checkpoint(path, signer) for path in sorted(directory.glob("checkpoint-*.json"))]

@@ -191,6 +191,18 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/statistics/export.parquet"):               (NO,  NO,  NO,  YES, YES, YES),
     ("GET",    "/statistics/export.dta"):                   (NO,  NO,  NO,  YES, YES, YES),
     ("GET",    "/statistics/export.geojson"):               (NO,  NO,  NO,  YES, YES, YES),
+    # Admin pages: the API's account management (ADMIN_ONLY) and the audit log, admins only.
+    ("GET",    "/admin/accounts"):                          (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts"):                          (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts/{account_id}/disable"):     (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts/{account_id}/enable"):      (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/accounts/{account_id}/reset"):       (NO,  NO,  NO,  NO,  NO,  YES),
+    ("GET",    "/admin/audit"):                             (NO,  NO,  NO,  NO,  NO,  YES),
+    ("POST",   "/admin/audit/verify"):                      (NO,  NO,  NO,  NO,  NO,  YES),
+    # The public page: the public releases, in words, for everyone ("no auth" as the files).
+    ("GET",    "/public"):                                  (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/public/releases/{month}"):                 (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/public/releases/{month}/{version}"):       (YES, YES, YES, YES, YES, YES),
 }
 # fmt: on
 

@@ -402,6 +402,14 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
     ("POST", "/moderation/incidents/{incident_id}/split"): lambda w, _: Body(
         form={"report_ids": str(uuid.uuid4())}
     ),
+    ("POST", "/admin/accounts"): lambda w, _: Body(
+        form={
+            "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
+            "role": "officer",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        }
+    ),
 }
 
 
