@@ -18,7 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from api.middleware.auth import PUBLIC_OPT
 from api.web.errors import HTML_OPT
-from api.web.routes import admin_accounts, admin_audit, public, session
+from api.web.routes import admin_accounts, admin_audit, public, reset_password, session
 from api.web.security_headers import security_headers
 from api.web.templating import STATIC, STATIC_PATH
 from schemas.settings import Settings
@@ -49,6 +49,7 @@ def console_router(settings: Settings, signer: ReceiptSigner) -> Router:
         *admin_accounts.ROUTES,
         *admin_audit.ROUTES,
         *public.ROUTES,
+        *reset_password.ROUTES,
         static,
     ]
     return Router(

@@ -389,6 +389,15 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
     ("POST", "/v1/reports/{report_id}/review"): lambda w, _: Body(json={"status": "unverified"}),
     ("POST", "/v1/devices/{device_id}/revoke"): lambda w, _: Body(json={"reject_pending": False}),
     ("POST", "/sign-in"): lambda w, _: Body(form={"email": w.login_email, "password": PASSWORD}),
+    # A code that matches nothing: the refusal (400) of a form anyone may send.
+    ("POST", "/reset-password"): lambda w, _: Body(
+        form={
+            "email": w.login_email,
+            "code": "AAAA-BBBB",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        }
+    ),
     ("POST", "/admin/accounts"): lambda w, _: Body(
         form={
             "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
