@@ -28,7 +28,9 @@ from schemas.rate_limits import Rate
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Unauthenticated writes that try a secret (a password, a reset code): held to the login rate.
-LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/password-resets", "/reset-password"})
+LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/password-resets", "/sign-in", "/reset-password"})
+# The console's stylesheet, script and icon: files on disk, fetched with every first page view.
+STATIC_PREFIX = "/static/"
 # Rules whose subject is the client address; the others count per principal. (Failed
 # authentication, also per address, is counted by api.middleware.auth, before the token is looked
 # up.)
@@ -41,7 +43,7 @@ Plan = tuple[str, Rate, bool] | None
 def rule_for(method: str, path_template: str, public: bool) -> str | None:
     if method == "OPTIONS" or path_template in UNLIMITED_PATHS:
         return None
-    if path_template == "/schema" or path_template.startswith("/schema/"):
+    if path_template == "/schema" or path_template.startswith(("/schema/", STATIC_PREFIX)):
         return None
     if public:
         if method in READ_METHODS:

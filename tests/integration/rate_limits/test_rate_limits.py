@@ -45,6 +45,7 @@ from storage.db.pool import SingleConnectionDatabase
 from storage.rate_limits.gcra import MemoryBuckets
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.support.assertions import assert_problem
+from tests.support.console import csrf_field
 from tests.support.helpers import PASSWORD, bearer, observer_report
 from tests.support.live_server import live_server
 from tests.support.photo_api import tiny_jpeg
@@ -315,6 +316,33 @@ async def test_login_attempts_are_limited_per_address(
         for _ in range(3):
             assert (await service.client.post("/v1/sessions", json=guess)).status_code == 401
         assert_rate_limited(await service.client.post("/v1/sessions", json=guess), retry_after=20)
+
+
+async def test_console_sign_in_shares_the_login_limit_and_answers_with_a_page(
+    start: Start, store: dict[str, str], conn: asyncpg.Connection
+) -> None:
+    """Guessing through the console's form costs the same bucket as through the API, and the
+    console's stylesheet and script are never limited (every page view fetches them)."""
+    async with start(rate_limit_sessions="3/minute", **store) as service:
+        client = service.client
+        form = await client.get("/sign-in")
+        guess = {
+            "email": "nobody@example.org",
+            "password": "wrong",
+            "_csrf_token": csrf_field(form.text),
+        }
+        for _ in range(2):
+            assert (await client.post("/sign-in", data=guess)).status_code == 401
+        api_guess = {"email": "nobody@example.org", "password": "wrong"}
+        assert (await client.post("/v1/sessions", json=api_guess)).status_code == 401
+        refused = await client.post("/sign-in", data=guess)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "Too many attempts" in refused.text
+        assert re.fullmatch(r"[1-9][0-9]*", refused.headers["retry-after"])
+        assert_rate_limited(await client.post("/v1/sessions", json=api_guess))
+        for _ in range(5):
+            assert (await client.get("/static/console.css")).status_code == 200
 
 
 async def test_failed_authentication_is_limited_per_address_before_any_lookup(
@@ -646,12 +674,18 @@ def test_every_route_counts_against_the_rule_meant_for_it(
         assert rules["GET", path] is None
     assert rules["POST", "/v1/password-resets"] == "sessions"
     assert rules["POST", "/v1/accounts/current/password"] == "writes"
-    # Unauthenticated writes are exactly the three with a rule of their own.
+    assert rules["POST", "/sign-in"] == "sessions"  # the console's login form
+    assert rules["POST", "/reset-password"] == "sessions"  # and its reset-code form
+    assert rules["GET", "/static/{file_path}"] is None
+    assert rules["GET", "/sign-in"] == "public_reads"
+    # Unauthenticated writes are exactly those with a rule of their own.
     unauthenticated_writes = {key for key, rule in rules.items() if rule in {"devices", "sessions"}}
     assert unauthenticated_writes == {
         ("POST", "/v1/devices"),
         ("POST", "/v1/sessions"),
         ("POST", "/v1/password-resets"),
+        ("POST", "/sign-in"),
+        ("POST", "/reset-password"),  # redeeming a reset code on the console's form
     }
 
 
