@@ -10,7 +10,9 @@ background folder and placing), on a real socket in this process; an admin signs
 console (an admin may open every console page) and each page in ``PAGES`` is requested
 ``--warmup`` times, then ``--runs`` times one after another. The time of a request is taken
 inside the app, from the request reaching it to the last byte handed to the server: session
-check, the statistics read and its audit record, and the template. p50, p95 and max are printed.
+check, the statistics read and its audit record, and the template. p50, p95 and max are printed,
+then the same for the month x area page over a period not asked before on each request (no
+table and no drawing kept: the cold path, the months' groups already placed).
 
 To time another page, add it to ``PAGES`` (a name and a path with its query), or call
 ``render_times(bench, path, runs)`` with a signed-in ``Bench``.
@@ -28,6 +30,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -55,6 +58,7 @@ PAGES: Final = [
 ]
 """(name, path) of every page timed. The lead's moderation queue goes here: /moderation."""
 TARGET_P95_MS: Final = 100.0
+FIRST_MONTH: Final = date(2024, 7, 1)  # the generated reports run two years from here
 EMAIL: Final = "bench-admin@example.org"
 
 
@@ -92,6 +96,22 @@ async def render_times(bench: Bench, path: str, runs: int) -> list[float]:
             raise RuntimeError(f"GET {path}: {response.status_code}\n{response.text[:2000]}")
         times.append(bench.served_ms[mark])
     return times
+
+
+def new_periods(runs: int) -> list[str]:
+    """The month x area page over ``runs`` periods of whole months never asked before in the
+    run (6 to 12 months from each month of the data): no table and no drawing is kept."""
+    paths = []
+    for length in range(6, 13):
+        for start in range(24 - length + 1):
+            month = FIRST_MONTH.month - 1 + start
+            first = date(FIRST_MONTH.year + month // 12, month % 12 + 1, 1)
+            month += length
+            end = date(FIRST_MONTH.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+            paths.append(f"/statistics?from={first}&to={end}&group_by=month&group_by=area")
+    if runs > len(paths):
+        raise ValueError(f"at most {len(paths)} new periods")
+    return paths[:runs]
 
 
 async def seed(settings: Settings, dsn: str, path: Path) -> None:
@@ -153,6 +173,11 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> None:
                     f"{page:<36}{size:>10,}{percentile(times, 0.5):>8.1f}{p95:>8.1f}"
                     f"{max(times):>8.1f}  {verdict} (first request {first[0]:.0f} ms)"
                 )
+            cold = [(await render_times(bench, path, 1))[0] for path in new_periods(args.runs)]
+            print(
+                f"{'month x area, a new period each':<36}{'':>10}{percentile(cold, 0.5):>8.1f}"
+                f"{percentile(cold, 0.95):>8.1f}{max(cold):>8.1f}"
+            )
             print(f"load: {os.getloadavg()[0]:.1f} (1 min average)")
     finally:
         await drop_database(server_url, name)
