@@ -102,14 +102,20 @@ async def api_get(console: LiveConsole, token: str, path: str, **params: Any) ->
     return response.json()
 
 
-async def publish_a_release(console: LiveConsole) -> str:
-    """A verified report and the releases ``serve`` would make 40 days from now (as the access
-    matrix's new_release_month does); the month ("YYYY-MM") of the first release."""
-    report = await console.report()
+async def publish_a_release(console: LiveConsole, reports: int = 1) -> str:
+    """``reports`` verified reports, each its own incident (a kilometre or more apart), and the
+    releases ``serve`` would make 40 days from now (as the access matrix's new_release_month
+    does); the month ("YYYY-MM") of the first release."""
+    device = await console.device()
+    ids = []
+    for number in range(reports):
+        place = {"lat": 40.60 + 0.02 * number, "lon": -74.0017}
+        ids.append(uuid.UUID((await console.report(device, fold=False, location=place))["id"]))
     async with console.owner() as conn:
         await conn.execute(
-            "update reports set status = 'verified', fold_pending_since = now() where id = $1",
-            uuid.UUID(report["id"]),
+            "update reports set status = 'verified', fold_pending_since = now()"
+            " where id = any($1::uuid[])",
+            ids,
         )
         settings = load_settings({}, receipt_key=TEST_RECEIPT_SEED)
         await make_releases(
