@@ -17,8 +17,8 @@ from playwright.async_api import Page, expect
 
 from schemas.auth import Role
 from tests.support.console_browser import sign_in
-from tests.support.console_flows import api_get
-from tests.support.helpers import bearer, observer_report
+from tests.support.console_flows import api_get, record_incidents
+from tests.support.helpers import bearer
 from tests.support.live_console import LiveConsole
 
 THRESHOLD = 5  # the lowest the settings allow: fewer reports make a shown cell
@@ -34,21 +34,6 @@ FILTERS = {"from": "2025-03-01", "to": "2025-04-30", "area_resolution": "7"}
 @pytest.fixture
 def console_settings() -> dict[str, object]:
     return {"rate_limits": "off", "suppression_threshold": THRESHOLD}
-
-
-async def record(
-    console: LiveConsole, token: str, area: str, start: datetime, answers: Sequence[dict[str, str]]
-) -> None:
-    """One report per answer, three hours apart (each its own incident), at ``area``."""
-    lat, lon = h3.cell_to_latlng(h3.cell_to_center_child(area, 9))
-    for number, answer in enumerate(answers):
-        body = observer_report(
-            location={"lat": lat, "lon": lon},
-            occurred_at=(start + timedelta(hours=3 * number)).isoformat(),
-            identification={**answer, "asked": "no", "response_when_asked": None},
-        )
-        response = await console.client.post("/v1/reports", json=body, headers=bearer(token))
-        assert response.status_code == 201, response.text
 
 
 async def apply_filters(
@@ -97,11 +82,10 @@ async def test_a_researcher_filters_and_downloads_what_the_api_gives(
     console: LiveConsole, page: Page, tmp_path: Path
 ) -> None:
     device = await console.device()
-    await record(console, device, AREA_X, MARCH, [NOT_IDENTIFIED] * 4 + [IDENTIFIED] * 2)
-    await record(console, device, AREA_Z, MARCH + timedelta(days=1), [IDENTIFIED] * 6)
-    await record(console, device, AREA_X, APRIL, [NOT_IDENTIFIED] * 5 + [IDENTIFIED])
-    await record(console, device, AREA_Z, APRIL + timedelta(days=1), [NOT_IDENTIFIED] * 2)
-    await console.fold()
+    await record_incidents(console, device, AREA_X, MARCH, [NOT_IDENTIFIED] * 4 + [IDENTIFIED] * 2)
+    await record_incidents(console, device, AREA_Z, MARCH + timedelta(days=1), [IDENTIFIED] * 6)
+    await record_incidents(console, device, AREA_X, APRIL, [NOT_IDENTIFIED] * 5 + [IDENTIFIED])
+    await record_incidents(console, device, AREA_Z, APRIL + timedelta(days=1), [NOT_IDENTIFIED] * 2)
     researcher = await console.staff(Role.researcher)
     token = await console.api_token(researcher)
     await sign_in(page, researcher)

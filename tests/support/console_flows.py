@@ -5,9 +5,11 @@ published release, and checks that images really loaded."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import h3
 from playwright.async_api import Dialog, Locator, Page, expect
 
 from schemas.settings import load_settings
@@ -16,7 +18,7 @@ from storage.reports.receipts import ReceiptSigner
 from storage.statistics.releases.maker import ReleasePolicy, make_releases
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.support.browser import tab_to
-from tests.support.helpers import bearer, officer_note
+from tests.support.helpers import bearer, observer_report, officer_note
 from tests.support.live_console import LiveConsole, StaffAccount
 
 SESSION_COOKIE = "plainsight_session"
@@ -130,3 +132,24 @@ async def publish_a_release(console: LiveConsole, reports: int = 1) -> str:
         )
     assert month is not None, "a verified report of this month makes a release 40 days on"
     return str(month)
+
+
+async def record_incidents(
+    console: LiveConsole,
+    token: str,
+    area: str,
+    start: datetime,
+    answers: Sequence[dict[str, str]],
+) -> None:
+    """One observer report per answer (identification fields), three hours apart so each is
+    an incident of its own, at the centre of H3 cell ``area``; folded afterwards."""
+    lat, lon = h3.cell_to_latlng(h3.cell_to_center_child(area, 9))
+    for number, answer in enumerate(answers):
+        body = observer_report(
+            location={"lat": lat, "lon": lon},
+            occurred_at=(start + timedelta(hours=3 * number)).isoformat(),
+            identification={**answer, "asked": "no", "response_when_asked": None},
+        )
+        response = await console.client.post("/v1/reports", json=body, headers=bearer(token))
+        assert response.status_code == 201, response.text
+    await console.fold()
