@@ -28,7 +28,7 @@ from schemas.rate_limits import Rate
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Unauthenticated writes that try a secret (a password, a reset code): held to the login rate.
-LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/password-resets", "/sign-in"})
+LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/password-resets", "/sign-in", "/reset-password"})
 # The console's stylesheet, script and icon: files on disk, fetched with every first page view.
 STATIC_PREFIX = "/static/"
 # Rules whose subject is the client address; the others count per principal. (Failed

@@ -14,7 +14,7 @@ from litestar import Request, delete, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
-from api import account_admin
+from api import account_admin, password_reset
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
 from api.middleware.auth import ACCOUNT_HOLDERS, ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
@@ -34,7 +34,6 @@ from schemas.auth import (
 from storage.accounts import password_resets, totp
 from storage.accounts import store as accounts
 from storage.audit import log as audit
-from storage.db.pool import Database
 from storage.errors import Conflict, Forbidden
 
 ADMIN_ONLY = frozenset({Role.admin})
@@ -241,25 +240,11 @@ async def redeem_reset(state: State, request: Request[Any, Any, Any]) -> None:
     """A wrong, expired or spent code, or another account's e-mail address, all answer the same
     400 ``reset_code_invalid``. Counted per client address like logging in."""
     data = await decode_json_body(request, PasswordReset)
-    db: Database = state.db
-    # Its own transaction, so a failed attempt is audited (committed) before the 400 goes out.
-    async with db.transaction() as conn:
-        try:
-            account = await password_resets.redeem_reset(
-                conn, email=data.email, code=data.code, new_password=data.new_password
-            )
-        except password_resets.ResetRefused as exc:
-            await audit.record(
-                conn,
-                actor=None,
-                action="account.reset_failed",
-                subject_type=None if exc.account_id is None else "account",
-                subject_id=None if exc.account_id is None else str(exc.account_id),
-            )
-        else:
-            await _record(conn, account, "account.reset_used", account.id)
-            _forget(state, account.id)
-            return
+    redeemed = await password_reset.redeem(
+        state, email=data.email, code=data.code, new_password=data.new_password
+    )
+    if redeemed is not None:
+        return
     raise InvalidInput(
         "$.code",
         "the reset code is not valid for this account (wrong, expired or already used)",

@@ -17,6 +17,13 @@ from api.web.session_cookie import cleared_session_cookie
 from api.web.templating import render
 
 HTML_OPT = "html"  # set on every route of the console router: errors are pages
+CONSOLE_PATH_PREFIXES = (
+    "/moderation/",
+    "/statistics/",
+    "/admin/",
+    "/public/",
+    "/static/",
+)
 CSRF_FAILED = "CSRF token verification failed"  # Litestar's CSRF middleware's detail
 KNOWN_STATUSES = frozenset({400, 403, 404, 409, 410, 429, 500, 503})
 
@@ -71,6 +78,10 @@ def api_or_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     between problem+json and a page is made here, from the route's ``HTML_OPT``."""
     handler = request.scope.get("route_handler")
     if handler is not None and handler.opt.get(HTML_OPT):
+        return console_error(request, exc)
+    if handler is None and request.url.path.startswith(CONSOLE_PATH_PREFIXES):
+        # No route matched (an unknown address, or a path parameter that did not parse) under
+        # one of the console's areas: a person in a browser typed or followed it.
         return console_error(request, exc)
     return _api_problem(request, exc)
 

@@ -24,6 +24,7 @@ from api.web.routes import (
     moderation,
     moderation_incidents,
     public,
+    reset_password,
     session,
     statistics,
 )
@@ -60,6 +61,7 @@ def console_router(settings: Settings, signer: ReceiptSigner) -> Router:
         *admin_accounts.ROUTES,
         *admin_audit.ROUTES,
         *public.ROUTES,
+        *reset_password.ROUTES,
         static,
     ]
     return Router(

@@ -199,6 +199,9 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/admin/accounts/{account_id}/reset"):       (NO,  NO,  NO,  NO,  NO,  YES),
     ("GET",    "/admin/audit"):                             (NO,  NO,  NO,  NO,  NO,  YES),
     ("POST",   "/admin/audit/verify"):                      (NO,  NO,  NO,  NO,  NO,  YES),
+    # Redeeming a reset code an admin issued: for anyone, as POST /v1/password-resets.
+    ("GET",    "/reset-password"):                          (YES, YES, YES, YES, YES, YES),
+    ("POST",   "/reset-password"):                          (YES, YES, YES, YES, YES, YES),
     # The public page: the public releases, in words, for everyone ("no auth" as the files).
     ("GET",    "/public"):                                  (YES, YES, YES, YES, YES, YES),
     ("GET",    "/public/releases/{month}"):                 (YES, YES, YES, YES, YES, YES),

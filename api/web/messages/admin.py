@@ -104,6 +104,40 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "al menos 12 caracteres al servicio (mayúsculas, espacios y guiones del código no "
         "importan). Todas las sesiones de la cuenta terminan.",
     },
+    "admin.reset_how_console": {
+        "en": "The holder can do it on this page of the service:",
+        "es": "El titular puede hacerlo en esta página del servicio:",
+    },
+    # --- redeeming a code (a public form) ---
+    "admin.redeem_title": {"en": "Set a new password", "es": "Fijar una nueva contraseña"},
+    "admin.redeem_intro": {
+        "en": "An administrator gave you a one-time code. Enter it with your e-mail address "
+        "and a new password. Every session of your account ends.",
+        "es": "Un administrador le dio un código de un solo uso. Ingréselo con su correo "
+        "electrónico y una nueva contraseña. Todas las sesiones de su cuenta terminan.",
+    },
+    "admin.redeem_code": {"en": "One-time code", "es": "Código de un solo uso"},
+    "admin.redeem_new_password": {
+        "en": "New password (at least 12 characters)",
+        "es": "Nueva contraseña (al menos 12 caracteres)",
+    },
+    "admin.redeem_button": {"en": "Set the password", "es": "Fijar la contraseña"},
+    "admin.redeem_failed": {
+        "en": "The password was not changed. Correct the fields marked below.",
+        "es": "No se cambió la contraseña. Corrija los campos señalados abajo.",
+    },
+    "admin.redeem_bad_code": {
+        "en": "Enter the code as the administrator gave it.",
+        "es": "Ingrese el código tal como se lo dio el administrador.",
+    },
+    "admin.redeem_refused": {
+        "en": "This code is not valid for this e-mail address: wrong, expired or already used.",
+        "es": "Este código no vale para este correo: es incorrecto, venció o ya se usó.",
+    },
+    "admin.redeem_done": {
+        "en": "Your password was changed. Sign in with the new one.",
+        "es": "Se cambió su contraseña. Inicie sesión con la nueva.",
+    },
     "admin.back_to_accounts": {"en": "Back to the accounts", "es": "Volver a las cuentas"},
     # --- the audit log ---
     "admin.audit_title": {"en": "Audit log", "es": "Registro de auditoría"},

@@ -66,6 +66,21 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "No area reached the threshold this month.",
         "es": "Ningún área llegó al umbral este mes.",
     },
+    "public.map_title": {
+        "en": "Map of the areas listed in {month}",
+        "es": "Mapa de las áreas listadas en {month}",
+    },
+    "public.map_description": {
+        "en": "Each listed area is a hexagon coloured by its share not identified; the same "
+        "figures are in the table below.",
+        "es": "Cada área listada es un hexágono coloreado según su proporción de no "
+        "identificados; las mismas cifras están en la tabla de abajo.",
+    },
+    "public.map_absent": {
+        "en": "Areas not drawn: no incidents, or a noisy total below {threshold} (not listed).",
+        "es": "Áreas sin dibujar: sin incidentes, o con un total con ruido menor que "
+        "{threshold} (no listadas).",
+    },
     "public.column_agency": {"en": "Agency", "es": "Agencia"},
     "public.column_masked": {"en": "Masking", "es": "Máscaras"},
     "public.column_area": {"en": "H3 cell", "es": "Celda H3"},

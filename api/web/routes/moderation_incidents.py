@@ -7,13 +7,19 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, get, post
-from litestar.datastructures import State
+from litestar.datastructures import FormMultiDict, State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.dependencies import Transaction
 from api.routes.moderation import known_incident
-from api.web.moderation.forms import FormError, merge_request, override_error, split_request
+from api.web.moderation.forms import (
+    MAX_FIELD,
+    FormError,
+    merge_request,
+    override_error,
+    split_request,
+)
 from api.web.moderation.pages import STAFF_PAGE, moderation_page
 from api.web.moderation.redirects import HOME, with_notice
 from schemas.auth import Principal
@@ -48,10 +54,8 @@ async def merge_form(
     try:
         other = merge_request(form).incident_id
         await overrides.merge_incidents(conn, request.user, this, other)
-    except FormError as error:
-        return await _incident_page(request, conn, this, merge_error=error)
-    except InvalidOverride as exc:
-        return await _incident_page(request, conn, this, merge_error=override_error(exc))
+    except (FormError, InvalidOverride) as exc:
+        return await _incident_page(request, conn, this, merge_error=_form_error(exc), sent=form)
     return Redirect(with_notice(incident_page_path(this), "merged"), status_code=303)
 
 
@@ -70,10 +74,8 @@ async def split_form(
     try:
         chosen = split_request(form).report_ids
         new_id = await overrides.split_incident(conn, request.user, this, chosen)
-    except FormError as error:
-        return await _incident_page(request, conn, this, split_error=error)
-    except InvalidOverride as exc:
-        return await _incident_page(request, conn, this, split_error=override_error(exc))
+    except (FormError, InvalidOverride) as exc:
+        return await _incident_page(request, conn, this, split_error=_form_error(exc), sent=form)
     return Redirect(
         with_notice(incident_page_path(this), "split", incident=new_id), status_code=303
     )
@@ -86,6 +88,7 @@ async def _incident_page(
     *,
     merge_error: FormError | None = None,
     split_error: FormError | None = None,
+    sent: FormMultiDict | None = None,
 ) -> Template:
     """404 for an unknown incident; each report shown is audited as read (as the API's)."""
     view = await incident_view(conn, known_incident(incident_id), request.user)
@@ -93,9 +96,20 @@ async def _incident_page(
     return moderation_page(
         request,
         "moderation/incident.html",
-        {"incident": view, "merge_error": merge_error, "split_error": split_error},
+        {
+            "incident": view,
+            "merge_error": merge_error,
+            "split_error": split_error,
+            # A refused form comes back as it was sent, to be corrected rather than retyped.
+            "merge_value": str(sent.get("incident_id") or "")[:MAX_FIELD] if sent else "",
+            "split_chosen": {str(v) for v in sent.getall("report_ids", [])} if sent else set(),
+        },
         status_code=422 if failed else 200,
     )
+
+
+def _form_error(exc: FormError | InvalidOverride) -> FormError:
+    return exc if isinstance(exc, FormError) else override_error(exc)
 
 
 ROUTES = [incident_page, merge_form, split_form]

@@ -8,6 +8,7 @@ itself, so a new version of the words or the templates is a new ETag too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -17,11 +18,14 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.params import FromPath
+from markupsafe import Markup
 
 from api.middleware.auth import PUBLIC_OPT
 from api.routes.conditional import not_modified
 from api.routes.releases import CHANGING, parse_month, parse_version, release_url
-from api.web.i18n import request_language
+from api.web.graphics.hex_map import CellRate, MapText, render_hex_map
+from api.web.graphics.wording import RateWording
+from api.web.i18n import Translator, request_language
 from api.web.templating import render
 from schemas.releases import Measurement, Release
 from storage.db.pool import Database
@@ -92,6 +96,38 @@ class Numbers:
         return self._local(f"{value * 100:.1f}") + (" %" if self.comma else "%")
 
 
+def area_map(release: Release, t: Translator, threshold: int | None, comma: bool) -> Markup:
+    """The listed areas as hexagons (the svg engineer's map): only the areas the release
+    lists are drawn, as in the table beside it."""
+    cells = [
+        CellRate(
+            cell=str(row.area),
+            rate=row.rate_not_identified,
+            ci_low=row.ci_low,
+            ci_high=row.ci_high,
+            total=row.total,
+        )
+        for row in release.tables.area
+    ]
+    wording = RateWording(
+        rate=t("public.column_rate"),
+        interval=t("public.column_interval"),
+        total=t("public.column_total"),
+        no_rate=t("public.no_rate"),
+        decimal_mark="," if comma else ".",
+        group_separator="." if comma else ",",
+    )
+    words = MapText(
+        title=t("public.map_title", month=release.meta.month),
+        description=t("public.map_description"),
+        legend_title=t("public.column_rate"),
+        absent_note=t("public.map_absent", threshold=threshold if threshold is not None else 0),
+        empty=t("public.no_areas"),
+        wording=wording,
+    )
+    return render_hex_map(cells, words, id_prefix="area-map")
+
+
 def _page(
     request: Request[Any, Any, Any],
     template: str,
@@ -101,8 +137,14 @@ def _page(
 ) -> Response[bytes]:
     """The page rendered here (not by the response) so that its ETag is its digest; a
     matching If-None-Match gets a 304 without the body."""
-    numbers = Numbers(request_language(request, use_cookie=False))
-    context = {**context, "number": numbers.number, "percent": numbers.percent}
+    lang = request_language(request, use_cookie=False)
+    numbers = Numbers(lang)
+    context = {
+        **context,
+        "number": numbers.number,
+        "percent": numbers.percent,
+        "area_map": functools.partial(area_map, t=Translator(lang), comma=numbers.comma),
+    }
     page = render(request, template, context, public=True, status_code=status_code)
     engine = request.app.template_engine
     if engine is None:  # create_app always configures one

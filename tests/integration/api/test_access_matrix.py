@@ -402,6 +402,15 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
     ("POST", "/moderation/incidents/{incident_id}/split"): lambda w, _: Body(
         form={"report_ids": str(uuid.uuid4())}
     ),
+    # A code that matches nothing: the refusal (400) of a form anyone may send.
+    ("POST", "/reset-password"): lambda w, _: Body(
+        form={
+            "email": w.login_email,
+            "code": "AAAA-BBBB",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        }
+    ),
     ("POST", "/admin/accounts"): lambda w, _: Body(
         form={
             "email": f"new-{uuid.uuid4().hex[:8]}@example.org",

@@ -675,6 +675,7 @@ def test_every_route_counts_against_the_rule_meant_for_it(
     assert rules["POST", "/v1/password-resets"] == "sessions"
     assert rules["POST", "/v1/accounts/current/password"] == "writes"
     assert rules["POST", "/sign-in"] == "sessions"  # the console's login form
+    assert rules["POST", "/reset-password"] == "sessions"  # and its reset-code form
     assert rules["GET", "/static/{file_path}"] is None
     assert rules["GET", "/sign-in"] == "public_reads"
     # Unauthenticated writes are exactly those with a rule of their own.
@@ -684,6 +685,7 @@ def test_every_route_counts_against_the_rule_meant_for_it(
         ("POST", "/v1/sessions"),
         ("POST", "/v1/password-resets"),
         ("POST", "/sign-in"),
+        ("POST", "/reset-password"),  # redeeming a reset code on the console's form
     }
 
 

@@ -517,3 +517,80 @@ async def test_verifying_the_chain_says_ok_then_where_it_breaks(api: Api) -> Non
         await api.conn.fetchval("select count(*) from audit_log where action like 'audit.verif%'")
         == 0
     )
+
+
+# --- redeeming a code on the console's form -------------------------------------------------
+
+
+async def issued_code(api: Api, email: str) -> str:
+    account_id = await account_id_of(api.conn, email)
+    async with admin_console(api) as admin:
+        page = await post_form(
+            admin.client, "/admin/accounts", f"/admin/accounts/{account_id}/reset", {}
+        )
+    assert 'href="/reset-password"' in page.text
+    match = RESET_CODE.search(page.text)
+    assert match is not None
+    return match[1]
+
+
+def reset_form(email: str, code: str, password: str = NEW_PASSWORD) -> dict[str, str]:
+    return {"email": email, "code": code, "password": password, "confirm": password}
+
+
+async def test_the_code_redeems_on_the_reset_password_page(api: Api) -> None:
+    email = await staff_email(api, Role.moderator)
+    code = await issued_code(api, email)
+    async with httpx.AsyncClient(base_url=str(api.client.base_url), timeout=10.0) as visitor:
+        # As a person types it: lower case, spaces instead of dashes.
+        typed = code.lower().replace("-", " ")
+        done = await post_form(
+            visitor, "/reset-password", "/reset-password", reset_form(email, typed)
+        )
+        assert (done.status_code, done.headers["location"]) == (303, "/reset-password?done=1")
+        page = await visitor.get(done.headers["location"])
+        assert 'id="reset-done"' in page.text
+        assert (await sign_in(visitor, email, NEW_PASSWORD)).status_code == 303
+        again = await post_form(
+            visitor,
+            "/reset-password",
+            "/reset-password",
+            reset_form(email, code, NEW_PASSWORD + "!"),
+        )
+    assert again.status_code == 400
+    assert 'id="reset-code-field-error"' in again.text
+    assert "already used" in again.text
+    account_id = await account_id_of(api.conn, email)
+    entries = await entries_about(api.conn, account_id)
+    actions = [e["action"] for e in entries if e["action"].startswith("account.reset")]
+    assert actions == ["account.reset_issued", "account.reset_used", "account.reset_failed"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "status"),
+    [
+        ({"code": "WRONG-CODE"}, "code", 400),
+        ({"email": "someone-else@example.org"}, "code", 400),
+        ({"email": "not-an-address"}, "email", 422),
+        ({"password": "short", "confirm": "short"}, "password", 422),
+        ({"confirm": "something else entirely"}, "confirm", 422),
+    ],
+    ids=["wrong-code", "other-address", "bad-address", "short-password", "confirm"],
+)
+async def test_the_reset_password_page_refuses_bad_input_beside_the_field(
+    api: Api, change: dict[str, str], field: str, status: int
+) -> None:
+    email = await staff_email(api, Role.researcher)
+    code = await issued_code(api, email)
+    async with httpx.AsyncClient(base_url=str(api.client.base_url), timeout=10.0) as visitor:
+        page = await post_form(
+            visitor, "/reset-password", "/reset-password", {**reset_form(email, code), **change}
+        )
+        assert page.status_code == status
+        field_id = {"code": "reset-code-field", "password": "reset-password-field"}.get(
+            field, f"reset-{field}"
+        )
+        assert f'id="{field_id}-error"' in page.text
+        assert NEW_PASSWORD not in page.text
+        # Nothing changed: the old password still signs in.
+        assert (await api_session(api, email)).status_code == 201

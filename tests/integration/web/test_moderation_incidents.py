@@ -132,6 +132,7 @@ async def test_bad_merges_and_splits_show_the_form_again_naming_the_field(api: A
             assert "<code>incident_id</code>" in response.text
             assert words in response.text, value
             assert 'aria-describedby="merge-error"' in response.text
+            assert f'required value="{value}"' in response.text  # kept, to be corrected
         for chosen, words in (
             ([], "length &gt;= 1"),
             ([first, second], "must leave at least one report"),
@@ -146,7 +147,8 @@ async def test_bad_merges_and_splits_show_the_form_again_naming_the_field(api: A
             assert '<p class="error" role="alert" id="split-error">' in response.text
             assert "<code>report_ids</code>" in response.text
             assert words in response.text, chosen
-        # Nothing moved.
+            for report_id in {first, second} & set(chosen):
+                assert f'value="{report_id}" checked>' in response.text  # Nothing moved.
         assert {await incident_of(api, r) for r in (first, second)} == {incident_id}
         assert await audit_entries(api, console.account_id, "incident.merged") == []
         assert await audit_entries(api, console.account_id, "incident.split") == []

@@ -46,11 +46,16 @@ async def test_unknown_reports_photos_and_devices_are_not_found(api: Api) -> Non
             response = await post_page_form(console.client, here, action, form)
             assert response.status_code == 404, action
             assert is_page(response)
-        # As the API answers a path parameter that does not parse: 422 naming it. (No route
-        # matched, so the answer is the app's problem+json rather than a page.)
+        # As the API answers a path parameter that does not parse: 422 naming it, as a page.
         malformed = await console.client.get("/moderation/reports/not-a-uuid")
         assert malformed.status_code == 422
         assert "report_id" in malformed.text
+        assert is_page(malformed)
+        unknown = await console.client.get("/moderation/no/such/page")
+        assert unknown.status_code == 404
+        assert is_page(unknown)
+        api_unknown = await console.client.get("/v1/no-such-endpoint")
+        assert api_unknown.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_a_withdrawn_report_is_gone(api: Api) -> None:

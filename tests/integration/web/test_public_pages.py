@@ -147,6 +147,12 @@ async def test_the_page_in_spanish_shows_the_api_release_numbers(
     assert busy in listed_areas, "30 incidents at ε = 10 reach the area threshold"
     areas = table(page.text, "table-area")
     assert set(areas) == listed_areas
+    # The same areas drawn as hexagons, titled in Spanish; nothing else is drawn.
+    figure = page.text[page.text.index('id="area-map-figure"') : page.text.index("</figure>")]
+    assert "ps-hex-map" in figure
+    assert f"Mapa de las áreas listadas en {MONTH_LABEL}" in figure
+    assert figure.count("<polygon") == len(listed_areas)
+    assert all(area in figure for area in listed_areas)
     for row in tables["area"]:
         assert_row_matches(areas[row["area"]], row, spanish_percent)
 
