@@ -70,12 +70,14 @@ async def test_a_moderator_works_through_the_queue_by_keyboard(
     await expect(first_item).to_contain_text("Seen from the bus stop.")
     # The photo with its provenance flags, and the other report's copy as a near duplicate.
     await assert_images_loaded(first_item.locator(f"img[src='/moderation/photos/{photo}']"))
-    await expect(first_item.locator(".flags .flag")).to_have_count(6)
+    flags = first_item.locator(".flags .flag")
+    await expect(flags).to_have_count(6)
+    for number in range(6):
+        await expect(flags.nth(number)).to_be_visible()
     await assert_images_loaded(first_item.locator(f"img[src='/moderation/photos/{copy}']"))
     await assert_images_loaded(page.locator(f"#report-{elsewhere} img"))
 
     # Verify the first: one key press on its button.
-    await page.keyboard.press("Home")
     await tab_to(page, page.locator(f"#verify-{first}"))
     async with page.expect_navigation():
         await page.keyboard.press("Enter")
@@ -83,9 +85,14 @@ async def test_a_moderator_works_through_the_queue_by_keyboard(
     assert await queue_ids(page) == [note, second, elsewhere]
     assert (await api_get(console, token, f"/v1/reports/{first}"))["status"] == "verified"
 
-    # Reject the copy as a duplicate: the reason chosen with the arrow keys.
+    # Reject the copy as a duplicate. Without a reason the browser keeps the form (the field
+    # is required) and takes the reader to it; the reason is then chosen with the arrow keys.
     reason = page.locator(f"#reason-{elsewhere}")
-    await tab_to(page, reason, limit=120)
+    await tab_to(page, page.locator(f"#reject-{elsewhere}"), limit=120)
+    await page.keyboard.press("Enter")
+    await expect(reason).to_be_focused()
+    assert await reason.evaluate("(field) => field.validity.valueMissing")
+    assert (await api_get(console, token, f"/v1/reports/{elsewhere}"))["status"] == "pending"
     for _ in range(12):
         if await reason.input_value() == "duplicate":
             break

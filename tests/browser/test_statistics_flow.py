@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from schemas.auth import Role
+from tests.browser.conftest import ExpectConsoleError
 from tests.support.console_browser import sign_in
 from tests.support.console_flows import api_get, record_incidents
 from tests.support.helpers import bearer
@@ -79,7 +80,7 @@ def csv_rows(text: str) -> list[list[str]]:
 
 
 async def test_a_researcher_filters_and_downloads_what_the_api_gives(
-    console: LiveConsole, page: Page, tmp_path: Path
+    console: LiveConsole, page: Page, tmp_path: Path, expect_console_error: ExpectConsoleError
 ) -> None:
     device = await console.device()
     await record_incidents(console, device, AREA_X, MARCH, [NOT_IDENTIFIED] * 4 + [IDENTIFIED] * 2)
@@ -90,6 +91,20 @@ async def test_a_researcher_filters_and_downloads_what_the_api_gives(
     token = await console.api_token(researcher)
     await sign_in(page, researcher)
     await expect(page).to_have_url(f"{console.base_url}/statistics")
+
+    # A period that ends before it starts: the form comes back with the fault beside it.
+    expect_console_error(page, r"status of 422")
+    await page.locator("#filter-from").fill("2025-05-01")
+    await page.locator("#filter-to").fill("2025-03-01")
+    async with page.expect_navigation() as navigation:
+        await page.locator("#apply-filters").click()
+    refused = await navigation.value
+    assert refused is not None
+    assert refused.status == 422
+    await expect(page.locator("#filters-invalid")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await expect(page.locator("[aria-invalid=true]")).to_have_count(1)
+    await expect(page.locator("#statistics-table")).to_have_count(0)
 
     # By month: the table has the API's months, the chart draws the rate line, no map.
     by_month = ["month"]
