@@ -1,7 +1,7 @@
 """Refused where they must be, in the browser: a researcher's session on the moderators' and
 admins' pages gets the 403 page; an observer's device token, planted as the session cookie,
-opens no console page (the 403 page); no session at all leads to the sign-in page, coming
-back afterwards."""
+gets the 403 page too (the sign-in page once the device is revoked); no session at all leads
+to the sign-in page, coming back afterwards."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from playwright.async_api import Page, Response, expect
 from schemas.auth import Role
 from tests.browser.conftest import ExpectConsoleError
 from tests.support.console_browser import sign_in
-from tests.support.console_flows import plant_session
+from tests.support.console_flows import SESSION_COOKIE, plant_session
 from tests.support.live_console import LiveConsole
 
 FORBIDDEN = r"status of 403"
@@ -68,6 +68,17 @@ async def test_an_observer_device_token_opens_no_console_page(
     # The token itself still works for the app's API: only the console refuses it.
     mine = await console.client.get("/v1/reports", headers={"Authorization": f"Bearer {token}"})
     assert mine.status_code == 200, mine.text
+    # Once the device is revoked its token is no session at all: the sign-in page, and the
+    # planted cookie is cleared.
+    revoked = await console.client.delete(
+        "/v1/devices/current", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert revoked.is_success, revoked.text
+    await opened(page, "/moderation")
+    await expect(page).to_have_url(f"{console.base_url}/sign-in?next=/moderation")
+    await expect(page.locator("#password")).to_be_visible()
+    names = {cookie.get("name") for cookie in await page.context.cookies()}
+    assert SESSION_COOKIE not in names, names
 
 
 async def test_no_session_leads_to_sign_in_and_back(console: LiveConsole, page: Page) -> None:
