@@ -16,7 +16,7 @@ from storage.accounts import store as accounts
 from storage.audit import log as audit
 
 
-async def _record(
+async def record_account_event(
     conn: asyncpg.Connection,
     actor: Principal,
     action: str,
@@ -40,7 +40,7 @@ async def create_account(
     view = await accounts.create_account(
         conn, email=data.email, role=data.role, password=data.password
     )
-    await _record(conn, actor, "account.created", view.id, role=view.role.value)
+    await record_account_event(conn, actor, "account.created", view.id, role=view.role.value)
     return view
 
 
@@ -50,7 +50,7 @@ async def disable_account(
     """Disable the account and end its sessions in every process (NotFound when unknown).
     An admin may disable its own account, as the API always allowed: it then signs out."""
     view = await accounts.disable_account(conn, account_id)
-    await _record(conn, actor, "account.disabled", account_id, role=view.role.value)
+    await record_account_event(conn, actor, "account.disabled", account_id, role=view.role.value)
     state.principals.forget(account_id)
     return view
 
@@ -60,7 +60,7 @@ async def enable_account(
 ) -> AccountView:
     """Let a disabled account sign in again; its old sessions stay ended."""
     view = await accounts.enable_account(conn, account_id)
-    await _record(conn, actor, "account.enabled", account_id, role=view.role.value)
+    await record_account_event(conn, actor, "account.enabled", account_id, role=view.role.value)
     return view
 
 
@@ -71,5 +71,7 @@ async def issue_reset(
     unused one (NotFound when unknown, Conflict when disabled). Show it once; never log it."""
     lifetime = timedelta(hours=state.settings.password_reset_hours)
     issued = await password_resets.issue_reset(conn, account_id, lifetime=lifetime)
-    await _record(conn, actor, "account.reset_issued", account_id, role=issued.role.value)
+    await record_account_event(
+        conn, actor, "account.reset_issued", account_id, role=issued.role.value
+    )
     return issued

@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from api import account_admin, password_reset
+from api.account_admin import record_account_event
 from api.dependencies import Transaction, decode_json_body
 from api.errors import InvalidInput
 from api.middleware.auth import ACCOUNT_HOLDERS, ENROLMENT_OPT, PUBLIC_OPT, ROLES_OPT, bearer_token
@@ -33,7 +34,6 @@ from schemas.auth import (
 )
 from storage.accounts import password_resets, totp
 from storage.accounts import store as accounts
-from storage.audit import log as audit
 from storage.errors import Conflict, Forbidden
 
 ADMIN_ONLY = frozenset({Role.admin})
@@ -42,19 +42,6 @@ WRONG_CODE = "the code is not valid (wrong, expired or already used)"
 
 class SecondFactorMandatory(Forbidden):
     code = "totp_required_for_role"
-
-
-async def _record(
-    conn: Any, actor: Principal | None, action: str, account_id: uuid.UUID, **details: object
-) -> None:
-    await audit.record(
-        conn,
-        actor=actor,
-        action=action,
-        subject_type="account",
-        subject_id=str(account_id),
-        details=details or None,
-    )
 
 
 def _forget(state: State, account_id: uuid.UUID) -> None:
@@ -98,7 +85,7 @@ async def confirm_totp(
     if not await totp.confirm_enrolment(conn, account_id, data.code):
         raise InvalidInput("$.code", WRONG_CODE, code="totp_invalid")
     await accounts.notify_revoked(conn, account_id)
-    await _record(conn, request.user, "account.totp_enabled", account_id)
+    await record_account_event(conn, request.user, "account.totp_enabled", account_id)
     _forget(state, account_id)
 
 
@@ -126,7 +113,7 @@ async def disable_totp(
         raise InvalidInput("$.code", WRONG_CODE, code="totp_invalid")
     await totp.remove(conn, user.id)
     await accounts.notify_revoked(conn, user.id)
-    await _record(conn, user, "account.totp_disabled", user.id)
+    await record_account_event(conn, user, "account.totp_disabled", user.id)
     _forget(state, user.id)
 
 
@@ -162,7 +149,7 @@ async def change_password(
         raise InvalidInput(
             "$.current_password", "the current password is not correct", code="wrong_password"
         ) from None
-    await _record(conn, user, "account.password_changed", user.id)
+    await record_account_event(conn, user, "account.password_changed", user.id)
     _forget(state, user.id)
 
 
@@ -220,7 +207,7 @@ async def remove_totp(
     view = await accounts.account_view(conn, account_id)
     if removed:
         await accounts.notify_revoked(conn, account_id)
-        await _record(conn, request.user, "account.totp_removed", account_id)
+        await record_account_event(conn, request.user, "account.totp_removed", account_id)
         _forget(state, account_id)
     return view
 
