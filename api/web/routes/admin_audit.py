@@ -22,8 +22,7 @@ from litestar.datastructures import State
 from litestar.response import Template
 
 from api.dependencies import Transaction
-from api.middleware.auth import CONSOLE_OPT, ROLES_OPT
-from api.routes.accounts import ADMIN_ONLY
+from api.web.routes.admin_accounts import ADMIN_PAGE
 from api.web.templating import render
 from schemas.auth import Principal
 from storage.audit import log as audit
@@ -36,7 +35,6 @@ from storage.audit.checkpoints import (
 from storage.audit.listing import AuditFilters, list_entries
 from storage.db.pool import Database
 
-ADMIN_PAGE: Final = {CONSOLE_OPT: True, ROLES_OPT: ADMIN_ONLY}
 AUDIT_PATH: Final = "/admin/audit"
 PAGE_SIZE: Final = 50
 MAX_TEXT: Final = 200
