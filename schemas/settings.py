@@ -47,6 +47,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_PHOTOS_PER_REPORT": "photos_per_report",
     "PLAINSIGHT_MAX_PHOTO_BYTES": "max_photo_bytes",
     "PLAINSIGHT_MAX_PHOTO_PIXELS": "max_photo_pixels",
+    "PLAINSIGHT_MAX_VIDEO_SECONDS": "max_video_seconds",
+    "PLAINSIGHT_MAX_VIDEO_PIXELS": "max_video_pixels",
+    "PLAINSIGHT_MAX_VIDEO_BYTES": "max_video_bytes",
     "PLAINSIGHT_PHOTO_WORKERS": "photo_workers",
     "PLAINSIGHT_PHOTO_QUEUE": "photo_queue",
     "PLAINSIGHT_C2PA_TRUST_ANCHORS": "c2pa_trust_anchors",
@@ -127,6 +130,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     photos_per_report: Annotated[int, Meta(ge=1, le=100)] = 10
     max_photo_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 20 * 1024 * 1024
     max_photo_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 40_000_000
+    max_video_seconds: Annotated[float, Meta(ge=1, le=4 * 3600)] = 600.0
+    """A longer video is refused (422 ``video_too_long``)."""
+    max_video_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 3840 * 2160
+    """Width x height of the main video stream; a larger one is refused (422
+    ``video_resolution_too_large``). The default admits 4K UHD in either orientation."""
+    max_video_bytes: Annotated[int, Meta(ge=1024 * 1024, le=64 * 1024**3)] = 2 * 1024**3
+    """An uploaded video file larger than this is refused (413 ``video_too_big``)."""
     photo_workers: Annotated[int, Meta(ge=0, le=64)] = 0
     """Worker processes that decode and re-encode photos; 0: half the CPUs (at least one)."""
     photo_queue: Annotated[int, Meta(ge=0, le=1000)] = 8
