@@ -239,11 +239,27 @@ def _codec_name(stream: Any) -> str:
 
 
 def _declared_seconds(container: Any, video: Any) -> float | None:
-    if video.duration is not None and video.time_base is not None:
-        return float(video.duration * video.time_base)
+    """How long the file says its video lasts (for the duration limit, before reading it)."""
+    own = _stream_seconds(video)
+    if own is not None:
+        return own
     if container.duration is not None:
         return float(container.duration) / av.time_base
     return None
+
+
+def _stream_seconds(stream: Any) -> float | None:
+    """A stream's declared length: its own duration (MP4/MOV), or the ``DURATION`` tag
+    FFmpeg and most muxers write per Matroska track; None when it declares none."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    text = str(stream.metadata.get("DURATION", "") or stream.metadata.get("duration", ""))
+    hours, _, rest = text.partition(":")
+    minutes, _, seconds = rest.partition(":")
+    try:
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def _tags(container: Any, plan: _Plan) -> VideoTags:
@@ -363,12 +379,13 @@ def _remux(container: Any, plan: _Plan, out_path: Path, limits: VideoLimits) -> 
         with contextlib.suppress(Exception):
             output.close()
         raise
-    _check_complete(plan, inputs, packets, starts, ends)
+    _check_complete(container, plan, inputs, packets, starts, ends)
     length = max(ends[i] - starts.get(i, 0.0) for i in ends)
     return length
 
 
 def _check_complete(
+    container: Any,
     plan: _Plan,
     inputs: list[Any],
     packets: dict[int, int],
@@ -382,12 +399,24 @@ def _check_complete(
         # data is cut short.
         if stream.frames > 0 and packets[stream.index] < stream.frames:
             raise UndecodableVideo("the video is truncated (samples missing from the file)")
-    declared = plan.declared_seconds
-    if declared is not None and declared > 0:
-        video = plan.video.index
-        length = ends[video] - starts.get(video, 0.0)
-        if length + max(_TRUNCATION_SLACK_S, 0.02 * declared) < declared:
-            raise UndecodableVideo("the video is truncated (shorter than it declares)")
+    # Matroska has no sample index: compare each stream's packets with its declared length
+    # (or, when the file holds only the kept streams, with the file's).
+    declared_any = False
+    for stream in inputs:
+        declared = _stream_seconds(stream)
+        if declared is None or declared <= 0:
+            continue
+        declared_any = True
+        _check_length(ends[stream.index] - starts.get(stream.index, 0.0), declared)
+    only_kept = len(inputs) == len(container.streams)
+    if not declared_any and only_kept and container.duration is not None:
+        length = max(ends[i] - starts.get(i, 0.0) for i in ends)
+        _check_length(length, float(container.duration) / av.time_base)
+
+
+def _check_length(length: float, declared: float) -> None:
+    if length + max(_TRUNCATION_SLACK_S, 0.02 * declared) < declared:
+        raise UndecodableVideo("the video is truncated (shorter than it declares)")
 
 
 def _digest(path: Path) -> tuple[str, int]:
@@ -405,20 +434,38 @@ def _digest(path: Path) -> tuple[str, int]:
 
 def poster_frame(path: Path) -> Image.Image:
     """The first decodable frame of the video stream as an upright RGB image (turned by the
-    stream's display matrix, as a player shows it). Raises ``UndecodableVideo``."""
+    stream's display matrix, as a player shows it). Raises ``UndecodableVideo``.
+
+    Decoded on this thread only: one frame gains nothing from FFmpeg's frame threads, and a
+    frame-threaded decoder freed after its container was closed (by a packet or frame still
+    referenced when the ``with`` ends) deadlocks in ``avcodec_free_context``."""
+    found: tuple[Image.Image, float] | None = None
     try:
-        with av.open(str(path), mode="r") as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for count, packet in enumerate(container.demux(stream)):
-                if count > _POSTER_PACKETS:
-                    break
-                for frame in packet.decode():
-                    image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
-                    return _upright(image, frame.rotation)
+        container = av.open(str(path), mode="r")
     except av.error.FFmpegError as error:
         raise UndecodableVideo("the video's frames cannot be decoded") from error
-    raise UndecodableVideo("the video's frames cannot be decoded")
+    try:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        found = _first_frame(container, stream)
+    except av.error.FFmpegError as error:
+        raise UndecodableVideo("the video's frames cannot be decoded") from error
+    finally:
+        container.close()
+    if found is None:
+        raise UndecodableVideo("the video's frames cannot be decoded")
+    image, rotation = found
+    return _upright(image, rotation)
+
+
+def _first_frame(container: Any, stream: Any) -> tuple[Image.Image, float] | None:
+    for count, packet in enumerate(container.demux(stream)):
+        if count > _POSTER_PACKETS:
+            return None
+        for frame in packet.decode():
+            image: Image.Image = frame.to_image()
+            return image, float(frame.rotation)
+    return None
 
 
 def _upright(image: Image.Image, rotation: float) -> Image.Image:

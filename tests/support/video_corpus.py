@@ -232,6 +232,22 @@ class VideoCorpus:
         return path
 
     @functools.cached_property
+    def webm_long_audio(self) -> Path:
+        """WebM whose Opus audio runs a second past its 2-second VP9 video (as a recording
+        stopped late does), with a subtitle cue after the end: complete, not truncated."""
+        path = self._path("long_audio.webm")
+        subtitles = self._path("late.vtt")
+        subtitles.write_text("WEBVTT\n\n00:00:02.500 --> 00:00:04.000\nlate cue\n")
+        ffmpeg(
+            "-f", "lavfi", "-i", _VIDEO_SRC,
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3",
+            "-i", str(subtitles), "-map", "0:v", "-map", "1:a", "-map", "2:s",
+            "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k",
+            "-c:a", "libopus", "-b:a", "48k", "-c:s", "webvtt", "-f", "webm", str(path),
+        )  # fmt: skip
+        return path
+
+    @functools.cached_property
     def av1_mp4(self) -> Path:
         """AV1 (SVT-AV1) + Opus in MP4."""
         path = self._path("av1.mp4")

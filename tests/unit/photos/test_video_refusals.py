@@ -81,6 +81,15 @@ def test_truncated_just_before_the_end_is_422(videos: VideoCorpus, tmp_path: Pat
     assert type(refuse(cut, out)) is UndecodableVideo
 
 
+def test_audio_longer_than_video_is_not_truncation(videos: VideoCorpus, tmp_path: Path) -> None:
+    result = process_video(
+        videos.webm_long_audio, tmp_path, occurred_at=REPORTED, report_cell=NYC_CELL,
+        limits=LIMITS,
+    )  # fmt: skip
+    assert result.video.content_type == "video/webm"
+    assert result.video.duration_ms == pytest.approx(3000, abs=60)
+
+
 def test_empty_file_is_415(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

@@ -1,0 +1,213 @@
+"""Video benchmark: remuxing a phone video against copying the file, and a worker's memory.
+
+    python -m tests.benchmarks.video_remux [--repeat 5] [--big-mb 1024] [--dir DIR]
+                                           [--parts 1,2] [--json FILE]
+
+Part 1 times ``storage.photos.video.sanitise_video`` (the remux: stream choice, checks, packet
+copy into a tag-free MP4, sha256 of the result) and ``process_video`` (the same plus provenance
+and the poster frame's hashes) on a 1080p, 60-second phone-like H.264 + AAC MOV (QuickTime Keys
+location, make, model, a timecode track), against ``shutil.copyfile`` of the same file to the
+same directory, interleaved, in this process. Target: remux <= 1.5x the copy.
+
+Part 2 remuxes a video of about ``--big-mb`` MB (the 1080p file looped with ffmpeg's stream
+copy, so it stays a real H.264 + AAC MOV) in a fresh spawned process and reads that process's
+peak resident memory (``ru_maxrss``) before and after. Target: <= 150 MB.
+
+The test videos are generated once into ``--dir`` (default: a ``plainsight-video-bench`` folder
+in the system temp directory) with the ffmpeg CLI (``-preset ultrafast``) and reused by later
+runs. Exit status 1 when a run is invalid (a wrong answer, a crashed child), never because a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import h3
+
+from storage.photos.video import VideoLimits, process_video, sanitise_video
+
+COPY_RATIO_TARGET: Final = 1.5
+RSS_TARGET_MB: Final = 150
+LIMITS: Final = VideoLimits(max_seconds=4 * 3600, max_pixels=3840 * 2160, max_bytes=64 * 1024**3)
+REPORTED: Final = datetime(2025, 11, 14, 19, 30, tzinfo=UTC)
+CELL: Final = h3.latlng_to_cell(40.7128, -74.0060, 9)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
+        check=True,
+        timeout=3600,
+    )
+
+
+def phone_video(root: Path) -> Path:
+    """1080p30, 60 s, H.264 (ultrafast) + AAC in a MOV with iPhone-like metadata."""
+    path = root / "phone-1080p-60s.mov"
+    if path.exists():
+        return path
+    partial = root / "partial.mov"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=60",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60",
+        "-b:v", "16M", "-maxrate", "16M", "-bufsize", "32M",
+        "-c:a", "aac", "-b:a", "128k", "-timecode", "10:00:00:00",
+        "-metadata", "creation_time=2025-11-14T19:30:00Z",
+        "-metadata", "com.apple.quicktime.location.ISO6709=+40.7128-074.0060+010.000/",
+        "-metadata", "com.apple.quicktime.make=Apple",
+        "-metadata", "com.apple.quicktime.model=iPhone 15 Pro",
+        "-movflags", "use_metadata_tags", "-f", "mov", str(partial),
+    )  # fmt: skip
+    partial.rename(path)
+    return path
+
+
+def big_video(root: Path, source: Path, megabytes: int) -> Path:
+    """``source`` looped (stream copy, no encoding) to at least ``megabytes`` MB."""
+    path = root / f"phone-{megabytes}mb.mov"
+    if path.exists():
+        return path
+    loops = max(0, -(-megabytes * 1024 * 1024 // source.stat().st_size) - 1)
+    partial = root / "partial-big.mov"
+    ffmpeg(
+        "-stream_loop", str(loops), "-i", str(source), "-map", "0:v", "-map", "0:a",
+        "-c", "copy", "-f", "mov", str(partial),
+    )  # fmt: skip
+    partial.rename(path)
+    return path
+
+
+def part_remux_vs_copy(source: Path, work: Path, repeat: int) -> dict[str, Any]:
+    copy_times: list[float] = []
+    remux_times: list[float] = []
+    process_times: list[float] = []
+    size = source.stat().st_size
+    # Warm the page cache once for both sides, then interleave.
+    shutil.copyfile(source, work / "warm.mov")
+    (work / "warm.mov").unlink()
+    digests = set()
+    target = work / "copy.mov"
+    for _ in range(repeat):
+        began = time.perf_counter()
+        shutil.copyfile(source, target)
+        copy_times.append(time.perf_counter() - began)
+        target.unlink()
+
+        began = time.perf_counter()
+        remuxed = sanitise_video(source, work, LIMITS)
+        remux_times.append(time.perf_counter() - began)
+        digests.add(remuxed.sha256)
+        remuxed.path.unlink()
+
+        began = time.perf_counter()
+        processed = process_video(
+            source, work, occurred_at=REPORTED, report_cell=CELL, limits=LIMITS
+        )
+        process_times.append(time.perf_counter() - began)
+        digests.add(processed.video.sha256)
+        if not processed.provenance.had_gps:
+            raise SystemExit("invalid run: the planted location was not seen")
+        processed.video.path.unlink()
+    if len(digests) != 1:
+        raise SystemExit(f"invalid run: {len(digests)} different outputs for one input")
+    copy = statistics.median(copy_times)
+    remux = statistics.median(remux_times)
+    full = statistics.median(process_times)
+    return {
+        "size_mb": round(size / 1024**2, 1),
+        "copy_ms": round(copy * 1000, 1),
+        "remux_ms": round(remux * 1000, 1),
+        "process_video_ms": round(full * 1000, 1),
+        "remux_over_copy": round(remux / copy, 2),
+        "process_over_copy": round(full / copy, 2),
+        "copy_mb_per_s": round(size / 1024**2 / copy),
+        "remux_mb_per_s": round(size / 1024**2 / remux),
+    }
+
+
+def _child(source: str, work: str, queue: Any) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = sanitise_video(Path(source), Path(work), LIMITS)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put((before, after, result.size, result.duration_ms))
+    result.path.unlink()
+
+
+def part_memory(source: Path, work: Path) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(str(source), str(work), queue))
+    start = time.perf_counter()
+    child.start()
+    before, after, size, duration_ms = queue.get(timeout=3600)
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"invalid run: the child exited with {child.exitcode}")
+    return {
+        "input_mb": round(source.stat().st_size / 1024**2),
+        "output_mb": round(size / 1024**2),
+        "duration_s": round(duration_ms / 1000),
+        "rss_before_mb": round(before / 1024, 1),
+        "peak_rss_mb": round(after / 1024, 1),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--big-mb", type=int, default=1024)
+    parser.add_argument(
+        "--dir", type=Path, default=Path(tempfile.gettempdir()) / "plainsight-video-bench"
+    )
+    parser.add_argument("--parts", default="1,2")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    parts = {int(p) for p in args.parts.split(",")}
+    args.dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=args.dir))
+    figures: dict[str, Any] = {"load_before": os.getloadavg()}
+    try:
+        source = phone_video(args.dir)
+        if 1 in parts:
+            figures["remux_vs_copy"] = one = part_remux_vs_copy(source, work, args.repeat)
+            print(
+                f"1080p 60 s phone MOV, {one['size_mb']} MB (median of {args.repeat}): "
+                f"copy {one['copy_ms']} ms, remux {one['remux_ms']} ms "
+                f"({one['remux_over_copy']}x, target <= {COPY_RATIO_TARGET}x), "
+                f"process_video {one['process_video_ms']} ms ({one['process_over_copy']}x)"
+            )
+        if 2 in parts:
+            big = big_video(args.dir, source, args.big_mb)
+            figures["memory"] = two = part_memory(big, work)
+            print(
+                f"{two['input_mb']} MB / {two['duration_s']} s video remuxed in a spawned "
+                f"process in {two['seconds']} s: peak RSS {two['peak_rss_mb']} MB "
+                f"(after imports {two['rss_before_mb']} MB; target <= {RSS_TARGET_MB} MB)"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    figures["load_after"] = os.getloadavg()
+    print(f"load average before {figures['load_before']}, after {figures['load_after']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
