@@ -62,7 +62,6 @@ _WEBM_VIDEO: Final = frozenset({"vp9", "av1"})
 # ``hvc1`` (parameter sets in the sample entry), FFmpeg's default for MP4 is ``hev1``.
 _KEPT_CODEC_TAGS: Final = frozenset({"avc1", "avc3", "hvc1", "hev1"})
 _HEAD_BYTES: Final = 64
-_COPY_CHUNK: Final = 1024 * 1024
 # A file may end this much (or 2 % of its length) short of its declared duration before it is
 # taken to be truncated: encoders round the last frame's duration.
 _TRUNCATION_SLACK_S: Final = 0.5
@@ -321,9 +320,11 @@ def _output_options(plan: _Plan) -> dict[str, str]:
     options = {"fflags": "+bitexact"}
     if plan.webm:
         return options
-    counts = [s.frames for s in (plan.video, plan.audio) if s is not None]
+    kept = [s for s in (plan.video, plan.audio) if s is not None]
+    counts = [s.frames for s in kept]
     if all(count > 0 for count in counts):
-        moov = _MOOV_FIXED_BYTES + _MOOV_BYTES_PER_PACKET * sum(counts)
+        extradata = sum(s.codec_context.extradata_size for s in kept)  # avcC/hvcC/esds...
+        moov = _MOOV_FIXED_BYTES + extradata + _MOOV_BYTES_PER_PACKET * sum(counts)
         options["moov_size"] = str(moov)
     else:  # the index size is unknown up front: move it to the start after writing
         options["movflags"] = "+faststart"
@@ -420,12 +421,11 @@ def _check_length(length: float, declared: float) -> None:
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
+    """sha256 and size of the written file, read back in chunks (``file_digest`` reuses one
+    buffer, and the file is still in the page cache)."""
     with path.open("rb") as file:
-        while chunk := file.read(_COPY_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+        digest = hashlib.file_digest(file, "sha256")
+        size = file.tell()
     return digest.hexdigest(), size
 
 
