@@ -232,6 +232,14 @@ class VideoCorpus:
         return path
 
     @functools.cached_property
+    def h264_mkv(self) -> Path:
+        """The Android MP4's streams copied into Matroska (no sample index: the remux cannot
+        size the MP4 index up front), with its tags."""
+        path = self._path("h264_aac.mkv")
+        ffmpeg("-i", str(self.android_mp4), "-c", "copy", "-f", "matroska", str(path))
+        return path
+
+    @functools.cached_property
     def webm_long_audio(self) -> Path:
         """WebM whose Opus audio runs a second past its 2-second VP9 video (as a recording
         stopped late does), with a subtitle cue after the end: complete, not truncated."""

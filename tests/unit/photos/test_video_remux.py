@@ -6,6 +6,7 @@ duration, and byte-identical output for the same input."""
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 import shutil
 from collections import Counter
@@ -39,6 +40,7 @@ ACCEPTED: Final = {
     "faststart_mp4": ("video/mp4", "h264", "aac"),
     "silent_mp4": ("video/mp4", "h264", None),
     "webm": ("video/webm", "vp9", "opus"),
+    "h264_mkv": ("video/mp4", "h264", "aac"),
     "av1_mp4": ("video/mp4", "av1", "opus"),
 }
 # Planted in the corpus by ffmpeg/exiftool; none may survive in the stored bytes.
@@ -199,7 +201,7 @@ def test_result_describes_the_stored_file(videos: VideoCorpus, out_dir: Path, na
 def test_mp4_index_is_first_for_playback(videos: VideoCorpus, out_dir: Path) -> None:
     """Players can start before the whole file arrives: ``moov`` comes before ``mdat``, for
     inputs with their index at the end (Android) and at the start."""
-    for name in ("android_mp4", "faststart_mp4", "iphone_hevc_mov"):
+    for name in ("android_mp4", "faststart_mp4", "iphone_hevc_mov", "h264_mkv"):
         data = processed(videos, out_dir, name).video.path.read_bytes()
         assert 0 < data.index(b"moov") < data.index(b"mdat")
 
@@ -256,6 +258,12 @@ def test_sanitised_output_is_a_fixed_point(videos: VideoCorpus, tmp_path: Path) 
     assert again.provenance.had_gps is False
     assert again.provenance.capture_time_consistent is None
     assert (again.phash, again.dhash) == (first.phash, first.dhash)
+
+
+def test_result_crosses_process_boundaries(videos: VideoCorpus, out_dir: Path) -> None:
+    """It is made in a worker process: it must pickle, unchanged."""
+    result = processed(videos, out_dir, "iphone_h264_mov")
+    assert pickle.loads(pickle.dumps(result)) == result  # noqa: S301  (our own bytes)
 
 
 def test_source_file_is_left_untouched(videos: VideoCorpus, tmp_path: Path) -> None:
