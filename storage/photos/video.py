@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import mmap
 import os
 import tempfile
 from collections.abc import Iterator
@@ -72,6 +73,7 @@ _TRUNCATION_SLACK_S: Final = 0.5
 _MOOV_BYTES_PER_PACKET: Final = 48
 _MOOV_FIXED_BYTES: Final = 16 * 1024
 _POSTER_PACKETS: Final = 600
+_HASH_WINDOW: Final = 8 * 1024 * 1024  # a multiple of mmap.ALLOCATIONGRANULARITY
 
 av.logging.set_level(av.logging.PANIC)  # FFmpeg's own log would go to stderr, unstructured
 log = logging.getLogger(__name__)
@@ -421,11 +423,16 @@ def _check_length(length: float, declared: float) -> None:
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    """sha256 and size of the written file, read back in chunks (``file_digest`` reuses one
-    buffer, and the file is still in the page cache)."""
+    """sha256 and size of the written file, hashed straight from the page cache through
+    read-only mappings of ``_HASH_WINDOW`` bytes at a time: no copies into Python buffers,
+    and (mapped pages count as resident) never more than one window of the file resident."""
+    digest = hashlib.sha256()
     with path.open("rb") as file:
-        digest = hashlib.file_digest(file, "sha256")
-        size = file.tell()
+        size = os.fstat(file.fileno()).st_size
+        for offset in range(0, size, _HASH_WINDOW):
+            length = min(_HASH_WINDOW, size - offset)
+            with mmap.mmap(file.fileno(), length, offset=offset, access=mmap.ACCESS_READ) as window:
+                digest.update(window)
     return digest.hexdigest(), size
 
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 import h3
 import pytest
 
+from storage.photos import video as video_module
 from storage.photos.video import ProcessedVideo, VideoLimits, process_video, sanitise_video
 from tests.support.video_corpus import (
     NYC_LATLON,
@@ -270,3 +271,13 @@ def test_source_file_is_left_untouched(videos: VideoCorpus, tmp_path: Path) -> N
     before = hashlib.sha256(videos.android_mp4.read_bytes()).hexdigest()
     sanitise_video(videos.android_mp4, tmp_path, LIMITS)
     assert hashlib.sha256(videos.android_mp4.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("extra", [0, 1, 12_345])
+def test_digest_of_files_larger_than_one_hash_window(tmp_path: Path, extra: int) -> None:
+    """The stored file's sha256 is read in mapped windows; across their edges it must equal
+    hashlib's over the whole bytes."""
+    data = bytes(range(256)) * (2 * 8 * 1024 * 1024 // 256) + b"\x07" * extra
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    assert video_module._digest(path) == (hashlib.sha256(data).hexdigest(), len(data))
