@@ -297,7 +297,13 @@ def _sanitise(
         os.close(fd)
         out_path = Path(name)
         try:
-            end_seconds = _remux(container, plan, out_path, limits)
+            try:
+                end_seconds = _remux(container, plan, out_path, limits, reserve=True)
+            except _ReserveTooSmall:
+                # Rare: the index outgrew its reserve. Write again, moving it afterwards.
+                with _open_input(src) as again:
+                    plan = _plan(again, bmff, limits)
+                    end_seconds = _remux(again, plan, out_path, limits, reserve=False)
         except BaseException:
             out_path.unlink(missing_ok=True)
             raise
@@ -318,13 +324,17 @@ def _sanitise(
     return sanitised, tags, bmff
 
 
-def _output_options(plan: _Plan) -> dict[str, str]:
+class _ReserveTooSmall(Exception):
+    """The MP4 index did not fit the space reserved for it at the start of the file."""
+
+
+def _output_options(plan: _Plan, *, reserve: bool) -> dict[str, str]:
     options = {"fflags": "+bitexact"}
     if plan.webm:
         return options
     kept = [s for s in (plan.video, plan.audio) if s is not None]
     counts = [s.frames for s in kept]
-    if all(count > 0 for count in counts):
+    if reserve and all(count > 0 for count in counts):
         extradata = sum(s.codec_context.extradata_size for s in kept)  # avcC/hvcC/esds...
         moov = _MOOV_FIXED_BYTES + extradata + _MOOV_BYTES_PER_PACKET * sum(counts)
         options["moov_size"] = str(moov)
@@ -333,15 +343,18 @@ def _output_options(plan: _Plan) -> dict[str, str]:
     return options
 
 
-def _remux(container: Any, plan: _Plan, out_path: Path, limits: VideoLimits) -> float:
+def _remux(
+    container: Any, plan: _Plan, out_path: Path, limits: VideoLimits, *, reserve: bool
+) -> float:
     """Copy the kept streams' packets; returns the end time (seconds) of the longest stream."""
     inputs = [s for s in (plan.video, plan.audio) if s is not None]
+    options = _output_options(plan, reserve=reserve)
     try:
         output = av.open(
             str(out_path),
             mode="w",
             format="webm" if plan.webm else "mp4",
-            container_options=_output_options(plan),
+            container_options=options,
         )
     except av.error.FFmpegError as error:  # pragma: no cover - fixed formats
         raise UndecodableVideo("the video could not be written") from error
@@ -375,9 +388,14 @@ def _remux(container: Any, plan: _Plan, out_path: Path, limits: VideoLimits) -> 
                         raise VideoTooLong(f"the video lasts more than {limits.max_seconds:g} s")
                 packet.stream = mapping[index]
                 output.mux(packet)
-            output.close()
         except av.error.FFmpegError as error:
             raise UndecodableVideo("the video is truncated or corrupt") from error
+        try:
+            output.close()  # writes the index
+        except av.error.FFmpegError as error:
+            if "moov_size" in options:
+                raise _ReserveTooSmall from error
+            raise UndecodableVideo("the video could not be written") from error
     except BaseException:
         with contextlib.suppress(Exception):
             output.close()

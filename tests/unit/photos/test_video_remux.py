@@ -281,3 +281,22 @@ def test_digest_of_files_larger_than_one_hash_window(tmp_path: Path, extra: int)
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     assert video_module._digest(path) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_index_outgrowing_its_reserve_is_written_after_all(
+    videos: VideoCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the MP4 index does not fit the space reserved for it at the start, the file is
+    written again with the index moved to the front afterwards: the same stored streams."""
+    normal = sanitise_video(videos.android_mp4, tmp_path, LIMITS)
+    monkeypatch.setattr(video_module, "_MOOV_FIXED_BYTES", 64)
+    monkeypatch.setattr(video_module, "_MOOV_BYTES_PER_PACKET", 0)
+    retried = sanitise_video(videos.android_mp4, tmp_path, LIMITS)
+    assert sorted(tmp_path.iterdir()) == sorted([normal.path, retried.path])  # no leftovers
+    data = retried.path.read_bytes()
+    assert 0 < data.index(b"moov") < data.index(b"mdat")
+    # Written without the reserve's padding: smaller than the normal output, the same media.
+    assert retried.size < normal.size - 1000
+    indexes = [0, 1]
+    assert packet_summary(retried.path, indexes) == packet_summary(normal.path, indexes)
+    assert ffprobe(retried.path)["format"]["duration"] == ffprobe(normal.path)["format"]["duration"]
