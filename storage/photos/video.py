@@ -10,6 +10,11 @@ chapters, no XMP/uuid boxes, no data, subtitle or timed-metadata track, and writ
 (no muxer version, no creation time, no random segment id) so the same upload always gives the
 same bytes. Everything else is refused with the ``PhotoRejected`` family (formats.py).
 
+Kept on purpose: each track's display matrix (a portrait video stays portrait). Not touched,
+since nothing is re-encoded: what an encoder wrote inside the coded streams themselves (e.g.
+x264's settings in an H.264 SEI message, FFmpeg's name in an AAC fill element); what phones'
+hardware encoders put there has not been surveyed.
+
 CPU- and I/O-bound: run ``process_video`` in the photo worker pool.
 """
 
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import mmap
 import os
 import tempfile
@@ -76,7 +80,6 @@ _POSTER_PACKETS: Final = 600
 _HASH_WINDOW: Final = 8 * 1024 * 1024  # a multiple of mmap.ALLOCATIONGRANULARITY
 
 av.logging.set_level(av.logging.PANIC)  # FFmpeg's own log would go to stderr, unstructured
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
