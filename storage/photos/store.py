@@ -269,4 +269,5 @@ def _view(row: asyncpg.Record) -> PhotoView:
         sha256=row["sha256"],
         phash=int_to_hash(row["phash"]),
         provenance=msgspec.json.decode(row["provenance"], type=Provenance),
+        duration_ms=row["duration_ms"],
     )
