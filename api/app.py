@@ -45,6 +45,8 @@ from storage.db.embedded import EmbeddedPostgres
 from storage.db.migrations import migrate
 from storage.db.pool import Database, PooledDatabase, connect
 from storage.db.roles import prepare_service_database
+from storage.evidence.sealer import EvidenceSealer
+from storage.evidence.store import open_sealed_store
 from storage.incidents.grouping import GroupingRule
 from storage.photos.blobs import open_blob_store
 from storage.reports.receipts import ReceiptSigner
@@ -86,6 +88,9 @@ def create_app(
     )
 
     signer = receipt_signer(settings)
+    # Opened either way: originals sealed while recipients were set are still purged with
+    # their photos after sealing is turned off.
+    sealed_originals = open_sealed_store(settings)
     state = State(
         {
             "settings": settings,
@@ -93,6 +98,10 @@ def create_app(
             "principals": PrincipalCache(settings.auth_cache_seconds),
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
+            "sealed_originals": sealed_originals,
+            # None unless PLAINSIGHT_EVIDENCE_RECIPIENTS is set: then nothing of an original
+            # is kept (storage/evidence).
+            "evidence": EvidenceSealer.from_settings(settings, sealed_originals),
             "stats_tables": TableCache(),
             "grouping": grouping_rule(settings),
             "rate_limiter": limiter,
@@ -109,6 +118,7 @@ def create_app(
             if own_workers:
                 workers.close()
             await app.state.blobs.close()
+            await app.state.sealed_originals.close()
 
     @asynccontextmanager
     async def limiter_lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -149,7 +159,12 @@ def create_app(
                         settings.timezone,
                         threshold=settings.suppression_threshold,
                     ),
-                    background_retention(app.state.db, app.state.blobs, settings.retention_days),
+                    background_retention(
+                        app.state.db,
+                        app.state.blobs,
+                        settings.retention_days,
+                        sealed=app.state.sealed_originals,
+                    ),
                     background_releases(
                         app.state.db,
                         ReleasePolicy.from_settings(settings),
