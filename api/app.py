@@ -31,6 +31,7 @@ from api.routes import (
     releases,
     reports,
     stats,
+    uploads,
 )
 from api.routes.metrics import ROUTES as METRICS_ROUTES
 from api.tasks.photo_workers import PhotoWorkers
@@ -50,6 +51,7 @@ from storage.photos.blobs import open_blob_store
 from storage.reports.receipts import ReceiptSigner
 from storage.statistics.published import TableCache
 from storage.statistics.releases.maker import ReleasePolicy
+from storage.uploads.area import open_upload_area
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations
@@ -93,6 +95,7 @@ def create_app(
             "principals": PrincipalCache(settings.auth_cache_seconds),
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
+            "uploads": open_upload_area(settings),
             "stats_tables": TableCache(),
             "grouping": grouping_rule(settings),
             "rate_limiter": limiter,
@@ -175,6 +178,7 @@ def create_app(
             *account_security.ROUTES,
             *reports.ROUTES,
             *photos.ROUTES,
+            *uploads.ROUTES,
             *stats.ROUTES,
             *releases.ROUTES,
             *moderation.ROUTES,
@@ -182,6 +186,8 @@ def create_app(
             console_router(settings, signer),
         ],
         lifespan=[photo_lifespan, limiter_lifespan, lifespan],
+        # Tus-Resumable on every answer of the tus routes, refusals by middleware included.
+        before_send=[uploads.tus_response_headers],
         state=state,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS_WITH_PAGES,
