@@ -296,13 +296,22 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import apply_migrations, grouping_rule
     from storage.photos.blobs import open_blob_store
     from storage.photos.store import collect_garbage
+    from storage.uploads.area import open_upload_area
+    from storage.uploads.sweep import sweep_uploads
 
-    async def collect(dsn: str) -> tuple[int, int, int]:
+    async def collect(dsn: str) -> tuple[int, int, int, int]:
         await apply_migrations(dsn, grouping_rule(settings))
         blobs = open_blob_store(settings)
         conn = await connect(dsn)
         try:
             swept = await blobs.sweep_temporary(timedelta(minutes=args.temp_age_minutes))
+            # Resumable uploads past their expiry, and their bytes (bytes without a row once
+            # they are as old as an upload can get).
+            expired = await sweep_uploads(
+                conn,
+                open_upload_area(settings),
+                orphan_age=timedelta(hours=settings.upload_expiry_hours),
+            )
             with tqdm(desc="checking stored photos", unit=" blobs", file=sys.stderr) as bar:
 
                 def progress(checked: int, deleted: int) -> None:
@@ -313,13 +322,13 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await conn.close()
             await blobs.close()
-        return checked, deleted, swept
+        return checked, deleted, swept, expired
 
     with database_url(settings) as dsn:
-        checked, deleted, swept = asyncio.run(collect(dsn))
+        checked, deleted, swept, expired = asyncio.run(collect(dsn))
     print(
         f"plainsight: checked {checked} stored photos, deleted {deleted} orphans "
-        f"and {swept} unfinished uploads"
+        f"and {swept} unfinished uploads; deleted {expired} expired resumable uploads"
     )
     return 0
 
