@@ -12,13 +12,13 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from api.dependencies import Transaction
+from api.media_ingest import UploadedOriginal, ingest_upload
 from api.middleware.auth import ROLES_OPT, STAFF
 from api.openapi import REQUEST_CONTENT_OPT
 from api.problems import problem_specs
 from api.routes.conditional import not_modified
 from api.routes.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
 from api.routes.reports import OWNERS, READERS
-from api.tasks.photo_workers import PhotoWorkers
 from schemas.auth import Principal
 from schemas.photos import PhotoView, SimilarPhotos
 from schemas.settings import Settings
@@ -70,22 +70,10 @@ async def upload_photo(
     db: Database = state.db
     async with db.acquire() as conn:
         # Checked before reading the body: a stranger's upload is refused before it costs.
-        occurred_at, cell = await photos.upload_target(conn, request.user, report_id)
+        await photos.upload_target(conn, request.user, report_id)
     data = await read_photo_upload(request, settings.max_photo_bytes)
-    workers: PhotoWorkers = state.photo_workers
-    processed = await workers.process(data, occurred_at=occurred_at, report_cell=cell)
-    del data  # the original bytes (metadata and all) are not kept a moment longer
-    blobs: BlobStore = state.blobs
-    async with db.transaction() as conn:
-        # Still there, still theirs, and locked: a withdrawal or another upload waits for us.
-        await photos.upload_target(conn, request.user, report_id, lock=True)
-        stored = await photos.store_photo(
-            conn,
-            blobs,
-            report_id=report_id,
-            photo=processed,
-            max_photos=settings.photos_per_report,
-        )
+    stored = await ingest_upload(state, request.user, report_id, UploadedOriginal(data=data))
+    del data
     return Response(stored.view, status_code=201 if stored.created else 200)
 
 
