@@ -34,6 +34,7 @@ TITLES = {
     410: "Gone",
     413: "Payload too large",
     415: "Unsupported media type",
+    416: "Range not satisfiable",
     422: "Invalid input",
     429: "Too many requests",
     500: "Internal server error",
