@@ -26,6 +26,7 @@ from api.tasks.photo_workers import PhotoWorkers
 from schemas.auth import Principal
 from schemas.settings import Settings
 from storage.db.pool import Database
+from storage.evidence.sealer import EvidenceSealer
 from storage.photos import store as photos
 from storage.photos.blobs import BlobStore
 from storage.photos.store import StoredPhoto
@@ -90,24 +91,33 @@ async def ingest_upload(
         replay = await photos.replayed_photo(conn, report_id, digest)
     if replay is not None:
         return StoredPhoto(replay, created=False)
-    # SEALING (evidence): seal the original here - after the replay check, before any
-    # processing of its bytes.
-    data = await _original_bytes(original)
-    workers: PhotoWorkers = state.photo_workers
-    processed = await workers.process(data, occurred_at=occurred_at, report_cell=cell)
-    del data  # the original bytes (metadata and all) are not kept a moment longer
-    blobs: BlobStore = state.blobs
-    async with db.transaction() as conn:
-        # Still there, still theirs, and locked: a withdrawal or another upload waits for us.
-        await photos.upload_target(conn, principal, report_id, lock=True)
-        stored = await photos.store_photo(
-            conn,
-            blobs,
-            report_id=report_id,
-            photo=processed,
-            upload_digest=digest,
-            max_photos=settings.photos_per_report,
-        )
-        # SEALED RECORD (evidence): write the sealed original's record here, in this
-        # transaction, once the row exists (only for a created photo).
+    # Sealed after the replay check, before any processing of the original's bytes.
+    evidence: EvidenceSealer | None = state.evidence
+    sealed = None if evidence is None else await evidence.seal(original)
+    try:
+        data = await _original_bytes(original)
+        workers: PhotoWorkers = state.photo_workers
+        processed = await workers.process(data, occurred_at=occurred_at, report_cell=cell)
+        del data  # the original bytes (metadata and all) are not kept a moment longer
+        blobs: BlobStore = state.blobs
+        async with db.transaction() as conn:
+            # Still there, still theirs, and locked: a withdrawal or another upload waits for us.
+            await photos.upload_target(conn, principal, report_id, lock=True)
+            stored = await photos.store_photo(
+                conn,
+                blobs,
+                report_id=report_id,
+                photo=processed,
+                upload_digest=digest,
+                max_photos=settings.photos_per_report,
+            )
+            # The sealed original's record, in the row's transaction (a created photo only).
+            if evidence is not None and sealed is not None and stored.created:
+                await evidence.record(conn, stored.view.id, sealed)
+    except BaseException:
+        if evidence is not None and sealed is not None:
+            await evidence.discard(sealed)  # refused or failed: no row will refer to it
+        raise
+    if evidence is not None and sealed is not None and not stored.created:
+        await evidence.discard(sealed)  # a concurrent replay: the first upload's seal stands
     return stored
