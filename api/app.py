@@ -31,6 +31,7 @@ from api.routes import (
     releases,
     reports,
     stats,
+    uploads,
 )
 from api.routes.metrics import ROUTES as METRICS_ROUTES
 from api.tasks.photo_workers import PhotoWorkers
@@ -52,6 +53,7 @@ from storage.photos.blobs import open_blob_store
 from storage.reports.receipts import ReceiptSigner
 from storage.statistics.published import TableCache
 from storage.statistics.releases.maker import ReleasePolicy
+from storage.uploads.area import open_upload_area
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations
@@ -102,6 +104,7 @@ def create_app(
             # None unless PLAINSIGHT_EVIDENCE_RECIPIENTS is set: then nothing of an original
             # is kept (storage/evidence).
             "evidence": EvidenceSealer.from_settings(settings, sealed_originals),
+            "uploads": open_upload_area(settings),
             "stats_tables": TableCache(),
             "grouping": grouping_rule(settings),
             "rate_limiter": limiter,
@@ -190,6 +193,7 @@ def create_app(
             *account_security.ROUTES,
             *reports.ROUTES,
             *photos.ROUTES,
+            *uploads.ROUTES,
             *stats.ROUTES,
             *releases.ROUTES,
             *moderation.ROUTES,
@@ -197,6 +201,8 @@ def create_app(
             console_router(settings, signer),
         ],
         lifespan=[photo_lifespan, limiter_lifespan, lifespan],
+        # Tus-Resumable on every answer of the tus routes, refusals by middleware included.
+        before_send=[uploads.tus_response_headers],
         state=state,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS_WITH_PAGES,

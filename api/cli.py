@@ -308,14 +308,23 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from storage.evidence.store import open_sealed_store
     from storage.photos.blobs import open_blob_store
     from storage.photos.store import collect_garbage
+    from storage.uploads.area import open_upload_area
+    from storage.uploads.sweep import sweep_uploads
 
-    async def collect(dsn: str) -> tuple[int, int, int, SealedGarbage]:
+    async def collect(dsn: str) -> tuple[int, int, int, int, SealedGarbage]:
         await apply_migrations(dsn, grouping_rule(settings))
         blobs = open_blob_store(settings)
         sealed = open_sealed_store(settings)
         conn = await connect(dsn)
         try:
             swept = await blobs.sweep_temporary(timedelta(minutes=args.temp_age_minutes))
+            # Resumable uploads past their expiry, and their bytes (bytes without a row once
+            # they are as old as an upload can get).
+            expired = await sweep_uploads(
+                conn,
+                open_upload_area(settings),
+                orphan_age=timedelta(hours=settings.upload_expiry_hours),
+            )
             with tqdm(desc="checking stored photos", unit=" blobs", file=sys.stderr) as bar:
 
                 def progress(checked: int, deleted: int) -> None:
@@ -340,16 +349,16 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
             await conn.close()
             await blobs.close()
             await sealed.close()
-        return checked, deleted, swept, sealed_summary
+        return checked, deleted, swept, expired, sealed_summary
 
     if args.sealed_orphan_minutes < 0 or args.temp_age_minutes < 0:
         print("plainsight: ages in minutes must not be negative", file=sys.stderr)
         return EXIT_USAGE
     with database_url(settings) as dsn:
-        checked, deleted, swept, sealed_summary = asyncio.run(collect(dsn))
+        checked, deleted, swept, expired, sealed_summary = asyncio.run(collect(dsn))
     print(
         f"plainsight: checked {checked} stored photos, deleted {deleted} orphans "
-        f"and {swept} unfinished uploads"
+        f"and {swept} unfinished uploads; deleted {expired} expired resumable uploads"
     )
     print(
         f"plainsight: checked {sealed_summary.checked} sealed originals, deleted "

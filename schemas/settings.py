@@ -48,6 +48,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_PHOTOS_PER_REPORT": "photos_per_report",
     "PLAINSIGHT_MAX_PHOTO_BYTES": "max_photo_bytes",
     "PLAINSIGHT_MAX_PHOTO_PIXELS": "max_photo_pixels",
+    "PLAINSIGHT_MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "PLAINSIGHT_UPLOADS_IN_FLIGHT": "uploads_in_flight",
+    "PLAINSIGHT_UPLOAD_EXPIRY_HOURS": "upload_expiry_hours",
     "PLAINSIGHT_PHOTO_WORKERS": "photo_workers",
     "PLAINSIGHT_PHOTO_QUEUE": "photo_queue",
     "PLAINSIGHT_C2PA_TRUST_ANCHORS": "c2pa_trust_anchors",
@@ -130,6 +133,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     photos_per_report: Annotated[int, Meta(ge=1, le=100)] = 10
     max_photo_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 20 * 1024 * 1024
     max_photo_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 40_000_000
+    max_upload_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024**3)] = 1024**3
+    """The largest resumable (tus) upload, announced as ``Tus-Max-Size``: a creation with a
+    larger ``Upload-Length`` answers 413."""
+    uploads_in_flight: Annotated[int, Meta(ge=1, le=100)] = 4
+    """Unfinished, unexpired resumable uploads one device (or account) may have at a time;
+    creating one more answers 429."""
+    upload_expiry_hours: Annotated[int, Meta(ge=1, le=24 * 14)] = 24
+    """A resumable upload must be completed this long after its creation (``Upload-Expires``);
+    afterwards it answers 410 and ``plainsight gc`` deletes its bytes."""
     photo_workers: Annotated[int, Meta(ge=0, le=64)] = 0
     """Worker processes that decode and re-encode photos; 0: half the CPUs (at least one)."""
     photo_queue: Annotated[int, Meta(ge=0, le=1000)] = 8
