@@ -271,6 +271,15 @@ def _rebuild(source: Image.Image, target: tuple[int, int], orientation: int) -> 
     src_w, src_h = source.size
     out_w, out_h = target
     swaps = method in _SWAPS_AXES
+    if direct and source.size == target and method is not None:
+        # The common phone photo: RGB, within the cap, rotated. One whole-image transpose
+        # (cache-blocked in Pillow) instead of bands: pasting 64-pixel-wide columns into the
+        # output touches every row of it once per band, which cost ~3x the transpose itself.
+        # ``transpose`` returns a fresh image of pixels only (a plain Image, not the JPEG
+        # file object) whose ``info`` is a copy of the source's: emptied here.
+        upright = source.transpose(method)
+        upright.info = {}
+        return upright
     # Left unfilled: the bands below overwrite every pixel (filling first cost ~5 ms at 12 MP).
     out = Image.new("RGB", (out_h, out_w) if swaps else target, None)
     if direct and method is None and source.size == target:
