@@ -1,5 +1,6 @@
-"""The whole photo pipeline for one upload, as one pure function (no I/O): sanitise, then read
-provenance from the original bytes, then hash the upright image.
+"""The whole photo pipeline for one upload, as one pure function (no I/O): sanitise; once the
+upload has decoded, provenance from the original bytes and hashes of the upright image are
+computed in a helper thread while the sanitiser encodes.
 
 It runs in a worker process (``api.tasks.photo_workers``), so everything it returns is picklable.
 Sanitising comes first so that hostile or unsupported bytes are refused (415/422) before any
@@ -8,10 +9,13 @@ more work is spent on them.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from PIL import Image
 from PIL import _imaging as pillow_core
 
 from schemas.photos import Provenance
@@ -47,15 +51,43 @@ def process_photo(
 ) -> ProcessedPhoto:
     """Raises ``PhotoRejected`` subclasses (415/422) for bytes that are not an allowed image."""
     keep_pillow_blocks()
-    result = sanitise_with_image(data, max_pixels=max_pixels)
-    provenance = read_provenance(
-        data,
-        occurred_at=occurred_at,
-        report_cell=report_cell,
-        c2pa_trust_anchors=c2pa_trust_anchors,
-    )
-    phash, dhash = perceptual_hashes(result.image)
+    side: list[Future[tuple[Provenance, tuple[str, str]]]] = []
+
+    def provenance_and_hashes(upright: Image.Image) -> tuple[Provenance, tuple[str, str]]:
+        provenance = read_provenance(
+            data,
+            occurred_at=occurred_at,
+            report_cell=report_cell,
+            c2pa_trust_anchors=c2pa_trust_anchors,
+        )
+        return provenance, perceptual_hashes(upright)
+
+    def start_side_work(upright: Image.Image) -> None:
+        # Once the upload has decoded (hostile or unsupported bytes are refused before any
+        # more work), provenance and hashes run in a helper thread while this one encodes:
+        # the encoder, Pillow's reduce and hashlib release the GIL.
+        side.append(_helper().submit(provenance_and_hashes, upright))
+
+    try:
+        result = sanitise_with_image(data, max_pixels=max_pixels, before_encoding=start_side_work)
+    finally:
+        if side:
+            wait(side)  # never leave the helper working on this photo after returning
+    provenance, (phash, dhash) = side[0].result()
     return ProcessedPhoto(image=result.sanitised, provenance=provenance, phash=phash, dhash=dhash)
+
+
+_helper_pool: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One helper thread per process, started on first use."""
+    global _helper_pool
+    with _helper_lock:
+        if _helper_pool is None:
+            _helper_pool = ThreadPoolExecutor(1, thread_name_prefix="photo-pipeline")
+        return _helper_pool
 
 
 def keep_pillow_blocks() -> None:
