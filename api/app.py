@@ -31,6 +31,7 @@ from api.routes import (
     releases,
     reports,
     stats,
+    uploads,
 )
 from api.routes.metrics import ROUTES as METRICS_ROUTES
 from api.tasks.photo_workers import PhotoWorkers
@@ -45,11 +46,14 @@ from storage.db.embedded import EmbeddedPostgres
 from storage.db.migrations import migrate
 from storage.db.pool import Database, PooledDatabase, connect
 from storage.db.roles import prepare_service_database
+from storage.evidence.sealer import EvidenceSealer
+from storage.evidence.store import open_sealed_store
 from storage.incidents.grouping import GroupingRule
 from storage.photos.blobs import open_blob_store
 from storage.reports.receipts import ReceiptSigner
 from storage.statistics.published import TableCache
 from storage.statistics.releases.maker import ReleasePolicy
+from storage.uploads.area import open_upload_area
 
 log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations
@@ -86,6 +90,9 @@ def create_app(
     )
 
     signer = receipt_signer(settings)
+    # Opened either way: originals sealed while recipients were set are still purged with
+    # their photos after sealing is turned off.
+    sealed_originals = open_sealed_store(settings)
     state = State(
         {
             "settings": settings,
@@ -93,6 +100,11 @@ def create_app(
             "principals": PrincipalCache(settings.auth_cache_seconds),
             "photo_workers": workers,
             "blobs": open_blob_store(settings),
+            "sealed_originals": sealed_originals,
+            # None unless PLAINSIGHT_EVIDENCE_RECIPIENTS is set: then nothing of an original
+            # is kept (storage/evidence).
+            "evidence": EvidenceSealer.from_settings(settings, sealed_originals),
+            "uploads": open_upload_area(settings),
             "stats_tables": TableCache(),
             "grouping": grouping_rule(settings),
             "rate_limiter": limiter,
@@ -109,6 +121,7 @@ def create_app(
             if own_workers:
                 workers.close()
             await app.state.blobs.close()
+            await app.state.sealed_originals.close()
 
     @asynccontextmanager
     async def limiter_lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -149,7 +162,12 @@ def create_app(
                         settings.timezone,
                         threshold=settings.suppression_threshold,
                     ),
-                    background_retention(app.state.db, app.state.blobs, settings.retention_days),
+                    background_retention(
+                        app.state.db,
+                        app.state.blobs,
+                        settings.retention_days,
+                        sealed=app.state.sealed_originals,
+                    ),
                     background_releases(
                         app.state.db,
                         ReleasePolicy.from_settings(settings),
@@ -175,6 +193,7 @@ def create_app(
             *account_security.ROUTES,
             *reports.ROUTES,
             *photos.ROUTES,
+            *uploads.ROUTES,
             *stats.ROUTES,
             *releases.ROUTES,
             *moderation.ROUTES,
@@ -182,6 +201,8 @@ def create_app(
             console_router(settings, signer),
         ],
         lifespan=[photo_lifespan, limiter_lifespan, lifespan],
+        # Tus-Resumable on every answer of the tus routes, refusals by middleware included.
+        before_send=[uploads.tus_response_headers],
         state=state,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS_WITH_PAGES,

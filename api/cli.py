@@ -1,5 +1,5 @@
 """The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
-verify, audit checkpoint, retention run, releases make."""
+verify, audit checkpoint, retention run, releases make, evidence export."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from types import FrameType
 
 import msgspec
 
+from api.evidence_export import add_evidence_parser
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
 from schemas.codes import ReportStatus
@@ -90,6 +91,13 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
         type=int,
         default=60,
         help="also delete unfinished uploads older than this (filesystem store; default 60)",
+    )
+    gc.add_argument(
+        "--sealed-orphan-minutes",
+        type=int,
+        default=60,
+        help="delete sealed originals that no photo refers to once they are this old "
+        "(default 60; a younger one may belong to an upload still being processed)",
     )
     gc.set_defaults(handler=run_gc)
 
@@ -196,6 +204,8 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
         "every PLAINSIGHT_RELEASE_CHECK_MINUTES)",
     )
     make.set_defaults(handler=run_releases_make)
+
+    add_evidence_parser(commands)
     return parser
 
 
@@ -294,15 +304,27 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
+    from storage.evidence.sealer import SealedGarbage, collect_sealed_garbage
+    from storage.evidence.store import open_sealed_store
     from storage.photos.blobs import open_blob_store
     from storage.photos.store import collect_garbage
+    from storage.uploads.area import open_upload_area
+    from storage.uploads.sweep import sweep_uploads
 
-    async def collect(dsn: str) -> tuple[int, int, int]:
+    async def collect(dsn: str) -> tuple[int, int, int, int, SealedGarbage]:
         await apply_migrations(dsn, grouping_rule(settings))
         blobs = open_blob_store(settings)
+        sealed = open_sealed_store(settings)
         conn = await connect(dsn)
         try:
             swept = await blobs.sweep_temporary(timedelta(minutes=args.temp_age_minutes))
+            # Resumable uploads past their expiry, and their bytes (bytes without a row once
+            # they are as old as an upload can get).
+            expired = await sweep_uploads(
+                conn,
+                open_upload_area(settings),
+                orphan_age=timedelta(hours=settings.upload_expiry_hours),
+            )
             with tqdm(desc="checking stored photos", unit=" blobs", file=sys.stderr) as bar:
 
                 def progress(checked: int, deleted: int) -> None:
@@ -310,16 +332,38 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
                     bar.set_postfix(deleted=deleted, refresh=False)
 
                 checked, deleted = await collect_garbage(conn, blobs, progress=progress)
+            with tqdm(desc="checking sealed originals", unit=" blobs", file=sys.stderr) as bar:
+
+                def sealed_progress(checked: int, deleted: int) -> None:
+                    bar.update(1)
+                    bar.set_postfix(deleted=deleted, refresh=False)
+
+                sealed_summary = await collect_sealed_garbage(
+                    conn,
+                    sealed,
+                    orphan_age=timedelta(minutes=args.sealed_orphan_minutes),
+                    scratch_age=timedelta(minutes=args.temp_age_minutes),
+                    progress=sealed_progress,
+                )
         finally:
             await conn.close()
             await blobs.close()
-        return checked, deleted, swept
+            await sealed.close()
+        return checked, deleted, swept, expired, sealed_summary
 
+    if args.sealed_orphan_minutes < 0 or args.temp_age_minutes < 0:
+        print("plainsight: ages in minutes must not be negative", file=sys.stderr)
+        return EXIT_USAGE
     with database_url(settings) as dsn:
-        checked, deleted, swept = asyncio.run(collect(dsn))
+        checked, deleted, swept, expired, sealed_summary = asyncio.run(collect(dsn))
     print(
         f"plainsight: checked {checked} stored photos, deleted {deleted} orphans "
-        f"and {swept} unfinished uploads"
+        f"and {swept} unfinished uploads; deleted {expired} expired resumable uploads"
+    )
+    print(
+        f"plainsight: checked {sealed_summary.checked} sealed originals, deleted "
+        f"{sealed_summary.orphans} orphans, {sealed_summary.purged} purged with their photos "
+        f"and {sealed_summary.scratch} unfinished seals"
     )
     return 0
 
@@ -647,6 +691,7 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
+    from storage.evidence.store import open_sealed_store
     from storage.incidents import folder
     from storage.photos.blobs import open_blob_store
     from storage.reports.retention import RetentionBusy, RetentionSummary, pending, run_retention
@@ -654,6 +699,7 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
     async def run(dsn: str) -> tuple[RetentionSummary, bool] | None:
         await apply_migrations(dsn, grouping_rule(settings))
         blobs = open_blob_store(settings)
+        sealed = open_sealed_store(settings)
         conn = await connect(dsn)
         now = datetime.now(UTC)
         try:
@@ -673,6 +719,7 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
                     days=settings.retention_days,
                     batch_size=args.batch_size,
                     progress=progress,
+                    sealed=sealed,
                 )
             # The folder re-derives the coarsened reports' incident facts now, so no fine cell
             # is left in what the statistics remember of them.
@@ -683,6 +730,7 @@ def run_retention_command(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await conn.close()
             await blobs.close()
+            await sealed.close()
 
     with database_url(settings) as dsn:
         result = asyncio.run(run(dsn))

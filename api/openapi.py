@@ -36,6 +36,7 @@ def _document(app: Litestar) -> dict[str, Any]:
     document = app.openapi_schema.to_schema()
     _document_rate_limits(document)
     _document_malformed_path_parameters(document)
+    _document_empty_answers(document)
     for path, method, content in _declared(app, REQUEST_CONTENT_OPT):
         document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
     bodies = _declared(app, REQUEST_BODY_OPT)
@@ -89,6 +90,19 @@ def _document_malformed_path_parameters(document: dict[str, Any]) -> None:
                 for parameter in operation.get("parameters", [])
             ):
                 operation["responses"].setdefault("422", invalid)
+
+
+def _document_empty_answers(document: dict[str, Any]) -> None:
+    """A handler that returns ``Response[None]`` (the tus routes: their answers are headers)
+    sends no body; Litestar would document a JSON ``null``."""
+    empty = {"application/json": {"schema": {"type": "null"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                if response.get("content") == empty:
+                    del response["content"]
 
 
 def _parsed(schema: dict[str, Any]) -> bool:

@@ -32,10 +32,13 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     410: "Gone",
+    412: "Precondition failed",
     413: "Payload too large",
     415: "Unsupported media type",
+    416: "Range not satisfiable",
     422: "Invalid input",
     429: "Too many requests",
+    460: "Checksum mismatch",
     500: "Internal server error",
     503: "Service unavailable",
 }

@@ -20,13 +20,15 @@ but could not be fully validated offline - e.g. it is intact but its signer chai
 trust anchor. ``valid``: intact and signed by a trusted signer. ``invalid``: validation failed
 (tampered pixels, broken signature, unparseable manifest)."""
 
-PhotoContentType: TypeAlias = Literal["image/jpeg"]
-"""Every stored photo is re-encoded to JPEG by the sanitiser."""
+PhotoContentType: TypeAlias = Literal["image/jpeg", "video/mp4", "video/webm"]
+"""What is stored: every photo is re-encoded to JPEG by the sanitiser; a video is remuxed,
+without re-encoding, into MP4 (from MP4/MOV, or WebM with other codecs) or WebM."""
 
 Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 PHashHex = Annotated[str, Meta(pattern=r"^[0-9a-f]{16}$", description="64-bit perceptual hash")]
 PixelSize = Annotated[int, Meta(ge=1)]
 ByteSize = Annotated[int, Meta(ge=1)]
+Milliseconds = Annotated[int, Meta(ge=1)]
 
 
 class Provenance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -49,7 +51,8 @@ class Provenance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class PhotoView(msgspec.Struct, frozen=True, kw_only=True):
-    """``POST /v1/reports/{id}/photos`` → 201 (or 200 on an identical replay)."""
+    """``POST /v1/reports/{id}/photos`` → 201 (or 200 on an identical replay): a photo or a
+    video (``content_type``)."""
 
     id: uuid.UUID
     report_id: uuid.UUID
@@ -57,11 +60,14 @@ class PhotoView(msgspec.Struct, frozen=True, kw_only=True):
     width: PixelSize
     height: PixelSize
     bytes: ByteSize
-    """Size of the stored (sanitised) image."""
+    """Size of the stored (sanitised) image or video."""
     sha256: Sha256Hex
     """Of the stored (sanitised) bytes."""
     phash: PHashHex
+    """Of the image, or of a video's poster frame."""
     provenance: Provenance
+    duration_ms: Milliseconds | None = None
+    """A video's duration; null for a photo."""
 
 
 class SimilarPhoto(msgspec.Struct, frozen=True, kw_only=True):

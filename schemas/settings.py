@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from schemas.auth import ACCOUNT_ROLES, Role
+from schemas.evidence import parse_recipients
 from schemas.rate_limits import RATE_SETTINGS, REDIS_SCHEMES, parse_rate
 
 # Environment variable → Settings field. Only these are read, so a stray variable can't leak in.
@@ -47,6 +48,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_PHOTOS_PER_REPORT": "photos_per_report",
     "PLAINSIGHT_MAX_PHOTO_BYTES": "max_photo_bytes",
     "PLAINSIGHT_MAX_PHOTO_PIXELS": "max_photo_pixels",
+    "PLAINSIGHT_MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "PLAINSIGHT_UPLOADS_IN_FLIGHT": "uploads_in_flight",
+    "PLAINSIGHT_UPLOAD_EXPIRY_HOURS": "upload_expiry_hours",
     "PLAINSIGHT_MAX_VIDEO_SECONDS": "max_video_seconds",
     "PLAINSIGHT_MAX_VIDEO_PIXELS": "max_video_pixels",
     "PLAINSIGHT_MAX_VIDEO_BYTES": "max_video_bytes",
@@ -68,6 +72,8 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_RELEASE_CHECK_MINUTES": "release_check_minutes",
     "PLAINSIGHT_RETENTION_DAYS": "retention_days",
     "PLAINSIGHT_METRICS_TOKEN": "metrics_token",
+    "PLAINSIGHT_EVIDENCE_RECIPIENTS": "evidence_recipients",
+    "PLAINSIGHT_S3_SEALED_PREFIX": "s3_sealed_prefix",
 }
 
 
@@ -130,6 +136,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     photos_per_report: Annotated[int, Meta(ge=1, le=100)] = 10
     max_photo_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 20 * 1024 * 1024
     max_photo_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 40_000_000
+    max_upload_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024**3)] = 1024**3
+    """The largest resumable (tus) upload, announced as ``Tus-Max-Size``: a creation with a
+    larger ``Upload-Length`` answers 413."""
+    uploads_in_flight: Annotated[int, Meta(ge=1, le=100)] = 4
+    """Unfinished, unexpired resumable uploads one device (or account) may have at a time;
+    creating one more answers 429."""
+    upload_expiry_hours: Annotated[int, Meta(ge=1, le=24 * 14)] = 24
+    """A resumable upload must be completed this long after its creation (``Upload-Expires``);
+    afterwards it answers 410 and ``plainsight gc`` deletes its bytes."""
     max_video_seconds: Annotated[float, Meta(ge=1, le=4 * 3600)] = 600.0
     """A longer video is refused (422 ``video_too_long``)."""
     max_video_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 3840 * 2160
@@ -176,6 +191,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_token: Annotated[str, Meta(min_length=32, max_length=512)] | None = None
     """Bearer token a Prometheus scrape of ``/metrics`` must present; None: /metrics is not
     served (the counters show when people submit and log in)."""
+    evidence_recipients: str = ""
+    """age public keys (``age1...``), comma or whitespace separated, that the original bytes of
+    every upload are encrypted to before any processing (storage/evidence); the organisation
+    keeps the matching secret keys offline. Empty: originals are not kept at all."""
+    s3_sealed_prefix: str = "sealed/"
+    """Where the S3 store keeps sealed originals (beside ``s3_prefix``'s sanitised copies)."""
 
     def __post_init__(self) -> None:
         try:
@@ -195,12 +216,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             _ = self.totp_required_roles
         except ValueError as exc:
             raise ValueError(f"`$.require_totp`: {exc}") from exc
+        try:
+            parse_recipients(self.evidence_recipients)
+        except ValueError as exc:
+            raise ValueError(f"`$.evidence_recipients`: {exc}") from exc
+        if self.blob_store == "s3" and self.evidence_sealing:
+            sealed = self.s3_sealed_prefix.strip("/")
+            if not sealed or sealed == self.s3_prefix.strip("/"):
+                raise ValueError("`$.s3_sealed_prefix` must differ from `$.s3_prefix`")
         if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
             raise ValueError("`$.redis_url` must start with redis://, rediss:// or unix://")
 
     @property
     def totp_required_roles(self) -> frozenset[Role]:
         return parse_roles(self.require_totp)
+
+    @property
+    def evidence_keys(self) -> tuple[str, ...]:
+        """The recipients' public keys; empty when sealing is off."""
+        return parse_recipients(self.evidence_recipients)
+
+    @property
+    def evidence_sealing(self) -> bool:
+        return bool(self.evidence_keys)
 
     @property
     def data_path(self) -> Path:

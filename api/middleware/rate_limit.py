@@ -31,6 +31,7 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/password-resets", "/sign-in", "/reset-password"})
 # The console's stylesheet, script and icon: files on disk, fetched with every first page view.
 STATIC_PREFIX = "/static/"
+UPLOAD_PREFIX = "/v1/uploads/"
 # Rules whose subject is the client address; the others count per principal. (Failed
 # authentication, also per address, is counted by api.middleware.auth, before the token is looked
 # up.)
@@ -52,8 +53,12 @@ def rule_for(method: str, path_template: str, public: bool) -> str | None:
         return "sessions" if path_template in LOGIN_PATHS else "devices"
     if method in READ_METHODS:
         return "reads"
-    if method == "POST" and path_template.endswith("/photos"):
+    # A resumable upload counts as one photo upload, at its creation; its PATCHes are bounded
+    # by the length declared then, so each chunk does not count again.
+    if method == "POST" and path_template.endswith(("/photos", "/uploads")):
         return "photos"
+    if method == "PATCH" and path_template.startswith(UPLOAD_PREFIX):
+        return None
     return "writes"
 
 

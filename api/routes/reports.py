@@ -25,6 +25,7 @@ from schemas.report import ReportIn, ReportView, minimise
 from storage.audit import log as audit
 from storage.audit import reads as audit_reads
 from storage.db.pool import Database
+from storage.evidence.sealer import purge_queued
 from storage.photos import store as photos
 from storage.reports import store as reports
 
@@ -172,6 +173,8 @@ async def withdraw_report(
     if released:
         async with db.acquire() as conn:
             await photos.release_blobs(conn, state.blobs, released)
+            # Deleting the photos queued their sealed originals, if any (storage/evidence).
+            await purge_queued(conn, state.sealed_originals)
 
 
 ROUTES = [submit_report, get_report, list_reports, withdraw_report]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from api.tasks.periodic import every
 from storage.db.pool import Database
+from storage.evidence.store import SealedStore
 from storage.photos.blobs import BlobStore
 from storage.reports.retention import RetentionBusy, run_retention
 
@@ -30,12 +31,14 @@ def background_retention(
     days: int,
     interval_s: float = RETENTION_INTERVAL_S,
     clock: Callable[[], datetime] = _utc_now,
+    *,
+    sealed: SealedStore | None = None,
 ) -> contextlib.AbstractAsyncContextManager[None]:
     async def retention_round() -> None:
         try:
             async with db.acquire() as conn:
                 summary = await run_retention(
-                    conn, blobs, now=clock(), days=days, audit_empty=False
+                    conn, blobs, now=clock(), days=days, audit_empty=False, sealed=sealed
                 )
         except RetentionBusy:
             log.debug("retention: another replica is at work; skipped")

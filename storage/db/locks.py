@@ -26,6 +26,11 @@ same version twice (storage/statistics/releases/maker.py)."""
 PHOTO_BLOBS: Final = 0x70686F74
 """First key of the two-key transaction locks on photo blobs (the second: the blob's hash)."""
 
+UPLOADS: Final = 0x75706C64
+"""First key of the two-key transaction lock (the second: the owner's id, hashed) taken while
+one owner's resumable uploads are counted and one is created (storage/uploads/store.py): the
+in-flight limit holds under concurrent creations."""
+
 BENCH_BARE_SCHEMA: Final = 7351000001
 """Transaction lock of the ingest benchmark's bare app (tests/benchmarks/bare_app.py): one
 worker creates its table."""

@@ -37,25 +37,36 @@ select occurred_at, h3_cell, status, owner_id from reports where id = $1
 # In the upload's transaction: the row lock orders the upload after (or before) a concurrent
 # withdrawal, and makes the per-report photo count exact under concurrent uploads.
 LOCK_REPORT_FOR_UPLOAD = SELECT_REPORT_FOR_UPLOAD.strip() + " for update"
-SELECT_EXISTING = """
-select id, report_id, sha256, width, height, bytes, phash, provenance
-from photos where report_id = $1 and sha256 = $2
+SELECT_REPLAY = """
+select id, report_id, sha256, width, height, bytes, phash, provenance, content_type, duration_ms
+from photos where report_id = $1 and upload_digest = $2
 """
+# A row stored before uploads had digests (migration 0020), holding the same sanitised bytes
+# and the same provenance: the same answer, so the upload is taken as its replay.
+SELECT_LEGACY_TWIN = """
+select id, report_id, sha256, width, height, bytes, phash, provenance, content_type, duration_ms
+from photos
+where report_id = $1 and sha256 = $2 and upload_digest is null and provenance = $3::jsonb
+order by created_at, id limit 1
+"""
+ADOPT_DIGEST = "update photos set upload_digest = $2 where id = $1"
 COUNT_FOR_REPORT = "select count(*) from photos where report_id = $1"
 INSERT_PHOTO = """
-insert into photos (id, report_id, sha256, width, height, bytes, phash, dhash, provenance)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+insert into photos (
+    id, report_id, sha256, width, height, bytes, phash, dhash, provenance, upload_digest
+)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 LOCK_KEY = "select pg_advisory_xact_lock($1, hashtext($2))"
 TRY_LOCK_KEY = "select pg_try_advisory_xact_lock($1, hashtext($2))"
 SELECT_PHOTO = """
 select p.id, p.report_id, p.sha256, p.width, p.height, p.bytes, p.phash, p.provenance,
-       r.owner_id
+       p.content_type, p.duration_ms, r.owner_id
 from photos p join reports r on r.id = p.report_id
 where p.id = $1
 """
 SELECT_FOR_REPORT = """
-select id, report_id, sha256, width, height, bytes, phash, provenance
+select id, report_id, sha256, width, height, bytes, phash, provenance, content_type, duration_ms
 from photos where report_id = $1 order by created_at, id
 """
 DELETE_FOR_REPORT = "delete from photos where report_id = $1 returning sha256"
@@ -108,10 +119,11 @@ async def upload_target(
     return row["occurred_at"], h3.int_to_str(row["h3_cell"])
 
 
-async def existing_photo(
-    conn: asyncpg.Connection, report_id: uuid.UUID, sha256: str
+async def replayed_photo(
+    conn: asyncpg.Connection, report_id: uuid.UUID, upload_digest: str
 ) -> PhotoView | None:
-    row = await conn.fetchrow(SELECT_EXISTING, report_id, sha256)
+    """The photo stored for the same uploaded bytes (same digest) on this report, if any."""
+    row = await conn.fetchrow(SELECT_REPLAY, report_id, upload_digest)
     return None if row is None else _view(row)
 
 
@@ -121,14 +133,24 @@ async def store_photo(
     *,
     report_id: uuid.UUID,
     photo: ProcessedPhoto,
+    upload_digest: str,
     max_photos: int,
 ) -> StoredPhoto:
-    """Write the blob, then the row, inside the caller's transaction (see module docstring)."""
+    """Write the blob, then the row, inside the caller's transaction (see module docstring).
+
+    ``upload_digest`` (the keyed hash of the uploaded bytes) decides replays: the same digest
+    on the same report is the stored answer (``created`` False). Other uploads whose sanitised
+    bytes are equal get rows of their own, with their own provenance, sharing the blob."""
     image = photo.image
     await conn.execute(LOCK_KEY, _LOCK_NAMESPACE, image.sha256)
-    existing = await existing_photo(conn, report_id, image.sha256)
+    existing = await replayed_photo(conn, report_id, upload_digest)
     if existing is not None:
         return StoredPhoto(existing, created=False)
+    provenance = msgspec.json.encode(photo.provenance).decode()
+    twin = await conn.fetchrow(SELECT_LEGACY_TWIN, report_id, image.sha256, provenance)
+    if twin is not None:
+        await conn.execute(ADOPT_DIGEST, twin["id"], upload_digest)
+        return StoredPhoto(_view(twin), created=False)
     if await conn.fetchval(COUNT_FOR_REPORT, report_id) >= max_photos:
         raise PhotoLimitReached(f"a report can have at most {max_photos} photos")
     await blobs.put(image)
@@ -143,7 +165,8 @@ async def store_photo(
         image.size,
         hash_to_int(photo.phash),
         hash_to_int(photo.dhash),
-        msgspec.json.encode(photo.provenance).decode(),
+        provenance,
+        upload_digest,
     )
     view = PhotoView(
         id=photo_id,
@@ -239,11 +262,12 @@ def _view(row: asyncpg.Record) -> PhotoView:
     return PhotoView(
         id=row["id"],
         report_id=row["report_id"],
-        content_type="image/jpeg",
+        content_type=row["content_type"],
         width=row["width"],
         height=row["height"],
         bytes=row["bytes"],
         sha256=row["sha256"],
         phash=int_to_hash(row["phash"]),
         provenance=msgspec.json.decode(row["provenance"], type=Provenance),
+        duration_ms=row["duration_ms"],
     )

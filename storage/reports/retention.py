@@ -21,7 +21,9 @@ After ``days`` (PLAINSIGHT_RETENTION_DAYS) counted from ``received_at`` (the ser
 - purge photos (rows, then blobs after commit as a withdrawal does: a crash in between leaves
   orphans for ``plainsight gc``, never a row without its blob) of withdrawn reports (any age:
   withdrawal already deletes them, this sweeps what was left) and of rejected reports as above.
-  Withdrawn reports' content was purged at withdrawal.
+  Withdrawn reports' content was purged at withdrawal. A purged photo's sealed original
+  (storage/evidence) goes with it: its row by cascade, its blob after the photo batches
+  (``sealed``; what a crash leaves queued, ``plainsight gc`` deletes).
 
 Every step is set-based in batches of ``batch_size`` rows, each batch its own transaction
 (a content rewrite: one statement locks and reads the batch, Python rewrites and hashes it,
@@ -46,6 +48,8 @@ import h3
 from schemas.report import COARSE_H3_RESOLUTION, ReportContent
 from storage.audit import log as audit
 from storage.db import locks
+from storage.evidence.sealer import purge_queued
+from storage.evidence.store import SealedStore
 from storage.photos.blobs import BlobStore
 from storage.photos.store import release_blobs
 from storage.reports.retained_content import (
@@ -164,6 +168,7 @@ async def run_retention(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
     audit_empty: bool = True,
+    sealed: SealedStore | None = None,
 ) -> RetentionSummary:
     """Apply retention as of ``now``; audited as ``retention.run`` with the counts (a run that
     did nothing only if ``audit_empty``). Raises ``RetentionBusy`` if another run is at work.
@@ -174,6 +179,9 @@ async def run_retention(
         raise RetentionBusy("another retention run is in progress")
     try:
         summary = await _run(conn, blobs, cutoff(now, days), batch_size, progress)
+        if sealed is not None:
+            # Purging a photo row queued its sealed original (if any): delete those blobs now.
+            await purge_queued(conn, sealed)
         if summary.total or audit_empty:
             async with conn.transaction():
                 await audit.record(

@@ -141,6 +141,16 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/v1/photos/{photo_id}"):                    (NO,  OWN, OWN, NO,  YES, YES),
     ("GET",    "/v1/photos/{photo_id}/similar"):            (NO,  NO,  NO,  NO,  YES, YES),
 
+    # Resumable (tus) uploads of photos and videos: the photo upload's rule, "the report's
+    # owner"; an upload is its creator's alone. OPTIONS is the protocol's discovery of the
+    # server's limits (tus clients may send it without credentials): no data, public.
+    ("OPTIONS", "/v1/uploads"):                             (YES, YES, YES, YES, YES, YES),
+    ("POST",   "/v1/uploads"):                              (NO,  YES, YES, NO,  NO,  YES),
+    ("POST",   "/v1/reports/{report_id}/uploads"):          (NO,  OWN, OWN, NO,  NO,  OWN),
+    ("HEAD",   "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
+    ("PATCH",  "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
+    ("DELETE", "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
+
     # Statistics and exports: "researchers, moderators, admins".
     ("GET",    "/v1/stats/identification"):                 (NO,  NO,  NO,  YES, YES, YES),
     ("GET",    "/v1/exports/identification.csv"):           (NO,  NO,  NO,  YES, YES, YES),

@@ -23,7 +23,18 @@ from tests.support import photo_fixtures as fx
 from tests.support.helpers import Api, bearer, observer_report
 
 PHOTO_KEYS: Final = frozenset(
-    {"id", "report_id", "content_type", "width", "height", "bytes", "sha256", "phash", "provenance"}
+    {
+        "id",
+        "report_id",
+        "content_type",
+        "width",
+        "height",
+        "bytes",
+        "sha256",
+        "phash",
+        "provenance",
+        "duration_ms",
+    }
 )
 PROVENANCE_KEYS: Final = frozenset(
     {
@@ -126,6 +137,7 @@ def assert_photo_view(body: dict[str, Any], report_id: str) -> None:
     uuid.UUID(body["id"])
     assert body["report_id"] == report_id
     assert body["content_type"] == "image/jpeg"
+    assert body["duration_ms"] is None
     for key in ("width", "height", "bytes"):
         assert isinstance(body[key], int), body
         assert not isinstance(body[key], bool), body

@@ -67,6 +67,7 @@ from tests.support.console import csrf_field
 from tests.support.helpers import PASSWORD, Api, bearer, observer_report, officer_note
 from tests.support.live_server import live_server
 from tests.support.photo_api import unique_jpeg
+from tests.support.tus_client import TUS
 
 # The service's default (README): long enough that a revocation seen within NOTIFICATION_WAIT_S
 # can only have come through the PostgreSQL notification, not through the entry timing out.
@@ -191,6 +192,7 @@ async def service(
         receipt_key=TEST_RECEIPT_SEED,
         auth_cache_seconds=cache_seconds,
         rate_limits="off",  # hundreds of requests from one address and a few devices
+        uploads_in_flight=100,  # the stranger's device owns an upload for many cases
     )
     app = create_app(settings, photo_workers=photo_workers)
     async with (
@@ -264,6 +266,18 @@ async def new_photo(world: World, owner: Caller | None) -> str:
     return photo_id
 
 
+async def new_upload(world: World, owner: Caller | None) -> str:
+    """A resumable upload (tus) of 1000 bytes to a new report of ``owner``'s."""
+    report_id = await new_report(world, owner)
+    response = await world.client.post(
+        f"/v1/reports/{report_id}/uploads",
+        headers={**bearer(world.owner_token(owner)), **TUS, "Upload-Length": "1000"},
+    )
+    assert response.status_code == 201, response.text
+    upload_id: str = response.headers["Location"].rsplit("/", 1)[1]
+    return upload_id
+
+
 async def new_account(world: World, owner: Caller | None) -> str:
     """A throwaway account (disabling it must not end any credential the module uses)."""
     email = f"target-{uuid.uuid4().hex[:8]}@example.org"
@@ -330,6 +344,7 @@ ParameterMaker = Callable[[World, Caller | None], Awaitable[str]]
 PATH_PARAMETERS: Final[dict[str, ParameterMaker]] = {
     "report_id": new_report,
     "photo_id": new_photo,
+    "upload_id": new_upload,
     "account_id": new_account,
     "device_id": new_device_id,
     "incident_id": new_incident,
@@ -387,6 +402,17 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
         content=unique_jpeg(), headers={"Content-Type": "image/jpeg"}
     ),
     ("POST", "/v1/reports/{report_id}/review"): lambda w, _: Body(json={"status": "unverified"}),
+    # tus: the protocol's headers, so an allowed caller gets past the version check (412).
+    ("POST", "/v1/uploads"): lambda w, _: Body(headers={**TUS, "Upload-Length": "1000"}),
+    ("POST", "/v1/reports/{report_id}/uploads"): lambda w, _: Body(
+        headers={**TUS, "Upload-Length": "1000"}
+    ),
+    ("HEAD", "/v1/uploads/{upload_id}"): lambda w, _: Body(headers=TUS),
+    ("PATCH", "/v1/uploads/{upload_id}"): lambda w, _: Body(
+        content=b"x",
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    ),
+    ("DELETE", "/v1/uploads/{upload_id}"): lambda w, _: Body(headers=TUS),
     ("POST", "/v1/devices/{device_id}/revoke"): lambda w, _: Body(json={"reject_pending": False}),
     ("POST", "/sign-in"): lambda w, _: Body(form={"email": w.login_email, "password": PASSWORD}),
     ("POST", "/moderation/reports/{report_id}/review"): lambda w, _: Body(
@@ -513,6 +539,8 @@ def problem_failure(response: httpx.Response, status: int) -> str | None:
         return f"answered {response.status_code}, not {status}: {response.text[:200]}"
     if not response.headers.get("content-type", "").startswith("application/problem+json"):
         return f"{status} without application/problem+json: {response.headers}"
+    if response.request.method == "HEAD":
+        return None  # the answer to a HEAD has headers only
     problem = response.json()
     if problem.get("status") != status or not all(
         isinstance(problem.get(key), str) and problem[key]

@@ -66,7 +66,9 @@ async def test_gc_deletes_orphans_and_stale_temp_files_and_keeps_referenced_blob
             report_cell=content.location.h3_cell,
         )
         async with conn.transaction():
-            await photos.store_photo(conn, store, report_id=report_id, photo=kept, max_photos=10)
+            await photos.store_photo(
+                conn, store, report_id=report_id, photo=kept, upload_digest="ab" * 32, max_photos=10
+            )
     finally:
         await conn.close()
 

@@ -603,8 +603,9 @@ def test_provenance_wire_shape_matches_the_contract() -> None:
     body = msgspec.json.decode(msgspec.json.encode(view))
     assert set(body) == {
         "id", "report_id", "content_type", "width", "height", "bytes", "sha256", "phash",
-        "provenance",
+        "provenance", "duration_ms",
     }  # fmt: skip
+    assert body["duration_ms"] is None
     assert body["provenance"] == {
         "had_metadata": False,
         "had_gps": False,

@@ -1,0 +1,296 @@
+"""Resumable upload benchmark: a large file sent with tus in 1 MiB PATCHes, the connection cut
+off in the middle of a chunk every 20 MiB, against the service as deployed (``plainsight serve``
+on a fresh database, filesystem blob store), and the same file once without interruption.
+
+    python -m tests.benchmarks.tus_upload [--mib 200] [--chunk-mib 1] [--drop-every-mib 20]
+
+Prints the wall time and throughput of both uploads, the number of drops and the bytes the
+server kept from the dropped PATCHes, and the server's peak resident memory (VmHWM of its
+process group).
+
+What is measured is the transport: receiving, storing durably (fsync at each checkpoint),
+resuming, assembling. Until the video pipeline is on main no 200 MB photo or video can be
+processed, so the service runs with a hook (``hooked_app``) in place of the processing at
+completion: it streams the assembled file through sha256 and refuses it (422) with the digest
+and size in the problem's detail. The benchmark checks that both uploads assembled exactly the
+bytes that were sent (the digest of the file), which is what the processing would receive.
+
+Exit status 1 when a run is invalid (a wrong answer, a digest that differs), never because of
+a figure. Needs httpx (the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import httpx
+from litestar import Litestar
+from litestar.datastructures import State
+
+from tests.support import tus_client as tus
+
+HOOK_CODE: Final = "benchmark_transport_only"
+MIB: Final = 1024 * 1024
+
+
+# --- the service, with the hook --------------------------------------------------------------
+
+
+def hooked_app() -> Litestar:
+    """The service (api.server), its completion processing replaced by a digest of the file."""
+    from api.routes import uploads
+    from api.server import app_from_environment
+    from schemas.auth import Principal
+    from storage.photos.formats import PhotoRejected
+
+    class TransportOnly(PhotoRejected):
+        code = HOOK_CODE
+        status = 422
+
+    async def digest_only(
+        state: State, principal: Principal, report_id: uuid.UUID, original: object
+    ) -> object:
+        path = getattr(original, "path", None)
+        assert isinstance(path, Path)
+
+        def digest() -> tuple[str, int]:
+            hasher = hashlib.sha256()
+            size = 0
+            with path.open("rb") as file:
+                while block := file.read(MIB):
+                    hasher.update(block)
+                    size += len(block)
+            return hasher.hexdigest(), size
+
+        sha256, size = await asyncio.to_thread(digest)
+        raise TransportOnly(f"sha256 {sha256} size {size}")
+
+    uploads.ingest_upload = digest_only  # type: ignore[attr-defined,assignment]
+    return app_from_environment()
+
+
+def serve_hooked(argv: Sequence[str]) -> int:
+    from api.cli import main
+
+    return main(["serve", *argv], app_factory="tests.benchmarks.tus_upload:hooked_app")
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+@dataclass
+class UploadRun:
+    label: str
+    seconds: float
+    drops: int
+    kept_from_drops: int
+    answer: str
+
+    def throughput(self, size: int) -> float:
+        return size / MIB / self.seconds
+
+
+def source_file(path: Path, size: int) -> str:
+    """``size`` bytes of pseudo-random data (not compressible), written once; their sha256."""
+    hasher = hashlib.sha256()
+    with path.open("wb") as file:
+        written = 0
+        block = hashlib.sha256(b"plainsight").digest() * (MIB // 32)
+        while written < size:
+            piece = block[: min(MIB, size - written)]
+            block = hashlib.sha256(block[:64]).digest() * (MIB // 32)
+            file.write(piece)
+            hasher.update(piece)
+            written += len(piece)
+    return hasher.hexdigest()
+
+
+async def upload(
+    base_url: str,
+    token: str,
+    report_id: str,
+    source: Path,
+    size: int,
+    *,
+    chunk: int,
+    drop_every: int | None,
+    label: str,
+) -> UploadRun:
+    async with httpx.AsyncClient(base_url=base_url, timeout=120.0) as client:
+        started = time.perf_counter()
+        created = await tus.create(client, token, report_id, size)
+        if created.status_code != 201:
+            raise SystemExit(f"creation answered {created.status_code}: {created.text}")
+        location = created.headers["Location"]
+        offset = 0
+        next_drop = drop_every
+        drops = kept = 0
+        last: httpx.Response | None = None
+        with source.open("rb") as file:
+            while offset < size:
+                file.seek(offset)
+                piece = file.read(chunk)
+                if (
+                    next_drop is not None
+                    and drop_every is not None
+                    and offset + len(piece) > next_drop
+                ):
+                    next_drop += drop_every
+                    sent = len(piece) // 2
+                    await tus.drop_patch(
+                        base_url, token, location, offset, piece, sent, linger=0.05
+                    )
+                    seen = await tus.wait_for_offset(client, token, location, offset + sent)
+                    if not offset <= seen <= offset + sent:
+                        raise SystemExit(f"after a drop at {offset} HEAD gave {seen}")
+                    drops += 1
+                    kept += seen - offset
+                    offset = seen
+                    continue
+                last = await tus.patch(client, token, location, offset, piece)
+                if last.status_code not in (204, 422):
+                    raise SystemExit(f"PATCH at {offset} answered {last.status_code}: {last.text}")
+                if last.status_code == 422:
+                    break
+                offset = int(last.headers["Upload-Offset"])
+        seconds = time.perf_counter() - started
+    if last is None or last.status_code != 422 or last.json().get("code") != HOOK_CODE:
+        shown = "nothing" if last is None else f"{last.status_code} {last.text[:200]}"
+        raise SystemExit(f"the completing PATCH answered {shown}")
+    return UploadRun(label, seconds, drops, kept, str(last.json()["detail"]))
+
+
+def peak_rss_mb(pgid: int) -> float:
+    """The largest VmHWM among the processes of the service's group, in MB."""
+    peak = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError):
+            continue
+    return peak / 1024
+
+
+def new_report(port: int, token: str) -> str:
+    from tests.benchmarks import ingest
+    from tests.support.helpers import observer_report
+
+    response = httpx.post(
+        f"http://{ingest.HOST}:{port}/v1/reports",
+        json=observer_report(),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if response.status_code != 201:
+        raise SystemExit(f"POST /v1/reports answered {response.status_code}: {response.text}")
+    report_id: str = response.json()["id"]
+    return report_id
+
+
+def run(args: argparse.Namespace) -> int:
+    from tests.benchmarks import ingest
+
+    size = args.mib * MIB
+    with tempfile.TemporaryDirectory(prefix="plainsight-tus-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        source = tmp / "source.bin"
+        expected = source_file(source, size)
+        with ingest.postgres_server(tmp) as server_url:
+            name, dsn = asyncio.run(ingest.create_database(server_url))
+            try:
+                port = ingest.free_port()
+                env = ingest.server_environment(dsn, tmp / "data")
+                env["PLAINSIGHT_MAX_UPLOAD_BYTES"] = str(max(size, 1024))
+                log_path = tmp / "service.log"
+                command = [
+                    sys.executable,
+                    "-m",
+                    "tests.benchmarks.tus_upload",
+                    "--serve",
+                    "--host",
+                    ingest.HOST,
+                    "--port",
+                    str(port),
+                ]
+                with ingest.running(command, env, log_path) as pgid:
+                    ingest.wait_until_ready(port, "/readyz", pgid, log_path)
+                    token = ingest.register_device(port)
+                    rss_ready = peak_rss_mb(pgid)
+                    base_url = f"http://{ingest.HOST}:{port}"
+                    runs = []
+                    for label, drop_every in (
+                        ("with drops", args.drop_every_mib * MIB),
+                        ("uninterrupted", None),
+                    ):
+                        print(f"uploading {args.mib} MiB {label} ...", flush=True)
+                        runs.append(
+                            asyncio.run(
+                                upload(
+                                    base_url,
+                                    token,
+                                    new_report(port, token),
+                                    source,
+                                    size,
+                                    chunk=args.chunk_mib * MIB,
+                                    drop_every=drop_every,
+                                    label=label,
+                                )
+                            )
+                        )
+                    rss = peak_rss_mb(pgid)
+            finally:
+                asyncio.run(ingest.drop_database(server_url, name))
+    wanted = f"sha256 {expected} size {size}"
+    print(f"\nfile: {args.mib} MiB in {args.chunk_mib} MiB PATCHes, tus 1.0, filesystem store")
+    print(f"load: {Path('/proc/loadavg').read_text().strip()}")
+    for result in runs:
+        print(
+            f"{result.label:<14} {result.seconds:7.2f} s  {result.throughput(size):7.1f} MiB/s"
+            f"  drops {result.drops:2d}  kept from drops {result.kept_from_drops / MIB:6.2f} MiB"
+        )
+    print(
+        f"server peak RSS (VmHWM, largest process): {rss_ready:.0f} MB when ready, "
+        f"{rss:.0f} MB after both uploads"
+    )
+    valid = all(result.answer == wanted for result in runs)
+    print(f"assembled bytes equal the file sent, both uploads: {'yes' if valid else 'NO'}")
+    if not valid:
+        for result in runs:
+            print(f"  {result.label}: {result.answer}; expected {wanted}")
+    return 0 if valid else 1
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--mib", type=int, default=200)
+    parser.add_argument("--chunk-mib", type=int, default=1)
+    parser.add_argument("--drop-every-mib", type=int, default=20)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["--serve"]:
+        return serve_hooked(arguments[1:])
+    return run(parse_args(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
