@@ -240,6 +240,17 @@ class VideoCorpus:
         return path
 
     @functools.cached_property
+    def webm_live(self) -> Path:
+        """WebM as a browser's MediaRecorder writes it: live mode, no duration, no cues."""
+        path = self._path("live.webm")
+        ffmpeg(
+            "-f", "lavfi", "-i", _VIDEO_SRC, "-f", "lavfi", "-i", _AUDIO_SRC,
+            "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k",
+            "-c:a", "libopus", "-b:a", "48k", "-live", "1", "-f", "webm", str(path),
+        )  # fmt: skip
+        return path
+
+    @functools.cached_property
     def webm_long_audio(self) -> Path:
         """WebM whose Opus audio runs a second past its 2-second VP9 video (as a recording
         stopped late does), with a subtitle cue after the end: complete, not truncated."""

@@ -23,7 +23,7 @@ from storage.photos.formats import (
     sniff_format,
 )
 from storage.photos.video import VideoLimits, process_video
-from tests.support.video_corpus import NYC_LATLON, VideoCorpus, corpus
+from tests.support.video_corpus import NYC_LATLON, VideoCorpus, corpus, ffprobe
 
 LIMITS: Final = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, max_bytes=2 * 1024**3)
 REPORTED: Final = datetime(2025, 11, 14, 19, 30, tzinfo=UTC)
@@ -122,6 +122,21 @@ def test_over_long_video_is_422(videos: VideoCorpus, tmp_path: Path) -> None:
         error = refuse(getattr(videos, name), out, limits)
         assert type(error) is VideoTooLong
         assert (error.status, error.code) == (422, "video_too_long")
+
+
+def test_length_is_counted_when_the_file_declares_none(videos: VideoCorpus, tmp_path: Path) -> None:
+    """A browser recording declares no duration: it is accepted, measured from its packets,
+    and the duration limit still holds while it is read."""
+    assert "duration" not in ffprobe(videos.webm_live)["format"]
+    result = process_video(
+        videos.webm_live, tmp_path, occurred_at=REPORTED, report_cell=NYC_CELL, limits=LIMITS
+    )
+    assert result.video.content_type == "video/webm"
+    assert result.video.duration_ms == pytest.approx(2000, abs=60)
+    out = tmp_path / "limited"
+    out.mkdir()
+    limits = VideoLimits(max_seconds=1.5, max_pixels=LIMITS.max_pixels, max_bytes=LIMITS.max_bytes)
+    assert type(refuse(videos.webm_live, out, limits)) is VideoTooLong
 
 
 def test_over_size_resolution_is_422(videos: VideoCorpus, tmp_path: Path) -> None:
