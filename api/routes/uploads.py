@@ -209,7 +209,7 @@ _CREATION: dict[str, Any] = {
         _documented("Location", "The upload's address, /v1/uploads/{upload_id}"),
         _EXPIRES,
     ],
-    "responses": problem_specs(400, 401, 403, 404, 412, 413, 422, 429),
+    "responses": problem_specs(400, 401, 403, 404, 409, 412, 413, 422, 429),
 }
 
 
@@ -278,6 +278,12 @@ async def _create(
     principal = request.user
     async with db.acquire() as conn:
         await photos.upload_target(conn, principal, report_id)
+        # Refused before any byte is sent, rather than after the last (store_photo checks again).
+        stored = await conn.fetchval(photos.COUNT_FOR_REPORT, report_id)
+        if stored >= settings.photos_per_report:
+            raise photos.PhotoLimitReached(
+                f"a report can have at most {settings.photos_per_report} photos"
+            )
         in_flight = await uploads.in_flight(conn, principal.id)
     if in_flight >= settings.uploads_in_flight:
         raise uploads.TooManyUploads(
@@ -437,8 +443,6 @@ async def append_to_upload(
         )
     completed = False
     try:
-        if upload.photo_id is not None:  # completed before; its answer was lost
-            return Response(None, status_code=204, headers=_progress_headers(upload))
         if declared is not None and declared.isdigit() and offset + int(declared) > upload.length:
             raise InvalidInput(
                 "Content-Length",
@@ -446,6 +450,8 @@ async def append_to_upload(
                 status=413,
                 code="payload_too_large",
             )
+        if upload.photo_id is not None:  # completed before; its answer was lost
+            return Response(None, status_code=204, headers=_progress_headers(upload))
         new_offset = await _receive(request, _area(state), upload, token, checksum)
         if new_offset < upload.length:
             return Response(None, status_code=204, headers=_progress_headers(upload, new_offset))

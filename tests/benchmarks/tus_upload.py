@@ -127,48 +127,47 @@ async def upload(
     drop_every: int | None,
     label: str,
 ) -> UploadRun:
+    dropped: set[int] = set()
+
+    def drop(number: int, offset: int) -> bool:
+        """Once per drop_every bytes: the chunk that crosses the next boundary."""
+        if drop_every is None:
+            return False
+        boundary = (offset + chunk) // drop_every
+        if boundary == offset // drop_every or boundary in dropped:
+            return False
+        dropped.add(boundary)
+        return True
+
     async with httpx.AsyncClient(base_url=base_url, timeout=120.0) as client:
-        started = time.perf_counter()
-        created = await tus.create(client, token, report_id, size)
-        if created.status_code != 201:
-            raise SystemExit(f"creation answered {created.status_code}: {created.text}")
-        location = created.headers["Location"]
-        offset = 0
-        next_drop = drop_every
-        drops = kept = 0
-        last: httpx.Response | None = None
         with source.open("rb") as file:
-            while offset < size:
+
+            def read(offset: int, size: int) -> bytes:
                 file.seek(offset)
-                piece = file.read(chunk)
-                if (
-                    next_drop is not None
-                    and drop_every is not None
-                    and offset + len(piece) > next_drop
-                ):
-                    next_drop += drop_every
-                    sent = len(piece) // 2
-                    await tus.drop_patch(
-                        base_url, token, location, offset, piece, sent, linger=0.05
-                    )
-                    seen = await tus.wait_for_offset(client, token, location, offset + sent)
-                    if not offset <= seen <= offset + sent:
-                        raise SystemExit(f"after a drop at {offset} HEAD gave {seen}")
-                    drops += 1
-                    kept += seen - offset
-                    offset = seen
-                    continue
-                last = await tus.patch(client, token, location, offset, piece)
-                if last.status_code not in (204, 422):
-                    raise SystemExit(f"PATCH at {offset} answered {last.status_code}: {last.text}")
-                if last.status_code == 422:
-                    break
-                offset = int(last.headers["Upload-Offset"])
-        seconds = time.perf_counter() - started
+                return file.read(size)
+
+            started = time.perf_counter()
+            created = await tus.create(client, token, report_id, size)
+            if created.status_code != 201:
+                raise SystemExit(f"creation answered {created.status_code}: {created.text}")
+            sent = await tus.send_with_drops(
+                client,
+                base_url,
+                token,
+                created.headers["Location"],
+                None,
+                chunk=chunk,
+                drop=drop,
+                read=read,
+                length=size,
+                linger=0.05,
+            )
+            seconds = time.perf_counter() - started
+    last = sent.last
     if last is None or last.status_code != 422 or last.json().get("code") != HOOK_CODE:
         shown = "nothing" if last is None else f"{last.status_code} {last.text[:200]}"
         raise SystemExit(f"the completing PATCH answered {shown}")
-    return UploadRun(label, seconds, drops, kept, str(last.json()["detail"]))
+    return UploadRun(label, seconds, sent.drops, sent.kept, str(last.json()["detail"]))
 
 
 def peak_rss_mb(pgid: int) -> float:

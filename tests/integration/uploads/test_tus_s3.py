@@ -119,25 +119,20 @@ async def test_resumed_s3_upload_equals_a_single_request(
     upload_id = location.rsplit("/", 1)[1]
     assert multipart_uploads(s3, bucket) == [f"uploads/{upload_id}"]
     base_url = str(api.client.base_url).rstrip("/")
-    offset, number, kept = 0, 0, 0
-    last: httpx.Response | None = None
-    while offset < len(data):
-        number += 1
-        piece = data[offset : offset + CHUNK]
-        if number % 3 == 0:
-            sent = len(piece) // 2 + number
-            await tus.drop_patch(base_url, token, location, offset, piece, sent)
-            seen = await tus.wait_for_offset(api.client, token, location, offset + sent)
-            assert offset <= seen <= offset + sent
-            kept += seen - offset
-            offset = seen
-            continue
-        last = await tus.patch(api.client, token, location, offset, piece)
-        assert last.status_code == 204, last.text
-        offset = int(last.headers["Upload-Offset"])
-    assert kept > 0
-    assert last is not None
-    photo_id = last.headers["Plainsight-Photo-Id"]
+    sent = await tus.send_with_drops(
+        api.client,
+        base_url,
+        token,
+        location,
+        data,
+        chunk=CHUNK,
+        drop=lambda number, _: number % 3 == 0,
+    )
+    assert sent.drops >= 2
+    assert sent.kept > 0
+    assert sent.last is not None
+    assert sent.last.status_code == 204, sent.last.text
+    photo_id = sent.last.headers["Plainsight-Photo-Id"]
     single = await api.client.post(
         f"/v1/reports/{await new_report(api, token)}/photos",
         content=data,
