@@ -35,6 +35,7 @@ TITLES = {
     412: "Precondition failed",
     413: "Payload too large",
     415: "Unsupported media type",
+    416: "Range not satisfiable",
     422: "Invalid input",
     429: "Too many requests",
     460: "Checksum mismatch",

@@ -51,6 +51,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "PLAINSIGHT_UPLOADS_IN_FLIGHT": "uploads_in_flight",
     "PLAINSIGHT_UPLOAD_EXPIRY_HOURS": "upload_expiry_hours",
+    "PLAINSIGHT_MAX_VIDEO_SECONDS": "max_video_seconds",
+    "PLAINSIGHT_MAX_VIDEO_PIXELS": "max_video_pixels",
+    "PLAINSIGHT_MAX_VIDEO_BYTES": "max_video_bytes",
     "PLAINSIGHT_PHOTO_WORKERS": "photo_workers",
     "PLAINSIGHT_PHOTO_QUEUE": "photo_queue",
     "PLAINSIGHT_C2PA_TRUST_ANCHORS": "c2pa_trust_anchors",
@@ -142,6 +145,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     upload_expiry_hours: Annotated[int, Meta(ge=1, le=24 * 14)] = 24
     """A resumable upload must be completed this long after its creation (``Upload-Expires``);
     afterwards it answers 410 and ``plainsight gc`` deletes its bytes."""
+    max_video_seconds: Annotated[float, Meta(ge=1, le=4 * 3600)] = 600.0
+    """A longer video is refused (422 ``video_too_long``)."""
+    max_video_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 3840 * 2160
+    """Width x height of the main video stream; a larger one is refused (422
+    ``video_resolution_too_large``). The default admits 4K UHD in either orientation."""
+    max_video_bytes: Annotated[int, Meta(ge=1024 * 1024, le=64 * 1024**3)] = 2 * 1024**3
+    """An uploaded video file larger than this is refused (413 ``video_too_big``)."""
     photo_workers: Annotated[int, Meta(ge=0, le=64)] = 0
     """Worker processes that decode and re-encode photos; 0: half the CPUs (at least one)."""
     photo_queue: Annotated[int, Meta(ge=0, le=1000)] = 8

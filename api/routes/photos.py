@@ -10,12 +10,13 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 
 from api.dependencies import Transaction
 from api.media_ingest import UploadedOriginal, ingest_upload
 from api.middleware.auth import ROLES_OPT, STAFF
 from api.openapi import REQUEST_CONTENT_OPT
-from api.problems import problem_specs
+from api.problems import problem_response, problem_specs
 from api.routes.conditional import not_modified
 from api.routes.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
 from api.routes.reports import OWNERS, READERS
@@ -81,16 +82,22 @@ async def upload_photo(
     "/v1/photos/{photo_id:uuid}",
     opt={ROLES_OPT: READERS},
     tags=["photos"],
-    summary="The sanitised image (the report's owner, moderators, admins)",
+    summary="The sanitised image or video (the report's owner, moderators, admins)",
     media_type="image/jpeg",
     responses={
-        **problem_specs(401, 403, 404),
+        **problem_specs(401, 403, 404, 416),
+        206: ResponseSpec(
+            None,
+            description="The one byte range asked for with Range: bytes=... (Content-Range)",
+        ),
         304: ResponseSpec(None, description="Not modified (If-None-Match matched the ETag)"),
     },
 )
 async def get_photo(
     request: Request[Principal, str, State], conn: Transaction, photo_id: FromPath[uuid.UUID]
-) -> Response[bytes]:
+) -> Response[Any]:
+    """A photo as ``image/jpeg``; a video as ``video/mp4`` or ``video/webm``, streamed. A single
+    ``Range: bytes=`` range is answered with 206 (players seek with them)."""
     return await photo_response(request, conn, photo_id, cache_control=PHOTO_CACHE_CONTROL)
 
 
@@ -100,26 +107,87 @@ async def photo_response(
     photo_id: uuid.UUID,
     *,
     cache_control: str,
-) -> Response[bytes]:
-    """The sanitised bytes (or 304) for a reader allowed to see them, audited as
-    ``photo.read``: the one way a photo leaves the service (the API and the console)."""
+) -> Response[Any]:
+    """The sanitised bytes (or 304, or one range of them) for a reader allowed to see them,
+    audited as ``photo.read``: the one way a photo or video leaves the service (the API and
+    the console). Photos are sent whole from memory; videos and ranges are streamed."""
     view = await photos.photo_for_reader(conn, request.user, photo_id)
     etag = f'"{view.sha256}"'
     headers = {
         "ETag": etag,
         "Cache-Control": cache_control,
         "X-Content-Type-Options": "nosniff",
+        "Accept-Ranges": "bytes",
     }
+    media_type = view.content_type
     if not_modified(request.headers.get("if-none-match"), etag):
         await audit_reads.photo_read(
             conn, request.user, photo_id, view.report_id, not_modified=True
         )
-        return Response(b"", status_code=304, headers=headers, media_type="image/jpeg")
+        return Response(b"", status_code=304, headers=headers, media_type=media_type)
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() != etag:
+        wanted = None  # the client's copy is of other bytes: send the whole
+    try:
+        byte_range = parse_range(wanted, view.bytes)
+    except UnsatisfiableRange:
+        return problem_response(
+            416,
+            "range_not_satisfiable",
+            f"the range is outside the {view.bytes} bytes stored",
+            field="Range",
+            headers={**headers, "Content-Range": f"bytes */{view.bytes}"},
+        )
     blobs: BlobStore = request.app.state.blobs
-    data = await blobs.get(view.sha256)
-    # After the blob is fetched: audited transactions queue behind this one until it commits.
+    if byte_range is None and not view.content_type.startswith("video/"):
+        data = await blobs.get(view.sha256, view.content_type)
+        # After the blob is fetched: audited transactions queue behind this one until it
+        # commits.
+        await audit_reads.photo_read(
+            conn, request.user, photo_id, view.report_id, not_modified=False
+        )
+        return Response(data, headers=headers, media_type=media_type)
+    start, end = byte_range or (0, view.bytes)
+    chunks = await blobs.stream(view.sha256, view.content_type, start=start, end=end)
     await audit_reads.photo_read(conn, request.user, photo_id, view.report_id, not_modified=False)
-    return Response(data, headers=headers, media_type="image/jpeg")
+    headers["Content-Length"] = str(end - start)
+    if byte_range is None:
+        return Stream(chunks, headers=headers, media_type=media_type)
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{view.bytes}"
+    return Stream(chunks, status_code=206, headers=headers, media_type=media_type)
+
+
+class UnsatisfiableRange(Exception):
+    """A syntactically valid range that selects no byte of the representation."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=`` range of a ``size``-byte body as (start, end exclusive); None for the
+    whole body: no header, another unit, several ranges or a malformed one (RFC 9110 lets a
+    server ignore those). Raises ``UnsatisfiableRange`` when it starts past the end."""
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "":
+            return None
+        suffix = int(last)  # the last ``suffix`` bytes
+        if suffix == 0:
+            raise UnsatisfiableRange
+        return max(0, size - suffix), size
+    start = int(first)
+    end = size if last == "" else min(int(last) + 1, size)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        raise UnsatisfiableRange
+    return start, end
 
 
 @get(

@@ -56,12 +56,9 @@ SELECT_REPORT = """
 select id, client_id, status, received_at, payload_sha256, receipt_signature
 from reports where id = $1
 """
-# content_type and duration_ms arrive with migration 0020 (videos); read through to_jsonb so
-# this query holds on either side of it.
 SELECT_FILES = """
 select p.id, p.sha256, p.bytes, p.width, p.height, p.provenance, p.created_at,
-       coalesce(to_jsonb(p) ->> 'content_type', 'image/jpeg') as content_type,
-       (to_jsonb(p) ->> 'duration_ms')::integer as duration_ms,
+       p.content_type, p.duration_ms,
        s.blob_key, s.original_sha256, s.original_bytes, s.sealed_bytes, s.uploaded_at,
        s.recipients_fingerprint, s.recipient_count
 from photos p left join sealed_originals s on s.photo_id = p.id

@@ -1,7 +1,10 @@
-"""Blob storage for sanitised photos behind one small protocol.
+"""Blob storage for sanitised photos and videos behind one small protocol.
 
-Only ``SanitisedImage`` can be put: an unsanitised byte cannot reach a store by mistake. Keys
-are the sha256 of the stored bytes (content-addressed), so a put is idempotent.
+Only ``SanitisedImage`` and ``SanitisedVideo`` can be put: an unsanitised byte cannot reach a
+store by mistake. Keys are the sha256 of the stored bytes (content-addressed), so a put is
+idempotent. A blob's name ends with its type's suffix (``.jpg``, ``.mp4``, ``.webm``): photos
+stored before videos existed keep their names. Videos are written and read streamed, never
+whole in memory.
 
 Two stores: ``FilesystemBlobStore`` (a local directory) and ``S3BlobStore`` (AWS S3 or an
 S3-compatible server, through obstore); ``open_blob_store`` picks the configured one. Keys are
@@ -17,10 +20,10 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import obstore
 from obstore.store import S3Store
@@ -30,7 +33,10 @@ from storage.errors import NotFound
 from storage.photos.sanitise import SanitisedImage
 
 if TYPE_CHECKING:
+    from obstore import GetOptions, GetResult
     from obstore.store import ClientConfig, S3Config
+
+IMAGE_TYPE = "image/jpeg"
 
 
 class BlobStore(Protocol):
@@ -38,15 +44,31 @@ class BlobStore(Protocol):
         """Store ``image.data`` under ``image.sha256`` (durably) and return the key."""
         ...
 
-    async def get(self, key: str) -> bytes:
-        """The stored bytes; raises ``storage.errors.NotFound`` when there are none."""
+    async def get(self, key: str, content_type: str = IMAGE_TYPE) -> bytes:
+        """The stored bytes (a photo: small); raises ``storage.errors.NotFound`` when there
+        are none."""
+        ...
+
+    async def stream(
+        self,
+        key: str,
+        content_type: str | None = None,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The stored bytes ``start`` to ``end`` (exclusive; None: to the end) in chunks.
+        The blob is opened before this returns, so a missing one raises ``NotFound`` here,
+        not while iterating. ``content_type`` None: whichever type the key is stored as."""
         ...
 
     async def delete(self, key: str) -> None:
-        """Remove the blob; a missing blob is not an error."""
+        """Remove the blob (whatever its type); a missing blob is not an error."""
         ...
 
-    async def exists(self, key: str) -> bool: ...
+    async def exists(self, key: str) -> bool:
+        """Whether the key is stored, whatever its type."""
+        ...
 
     def keys(self) -> AsyncIterator[str]:
         """Every stored key (for garbage collection), in no particular order."""
@@ -64,8 +86,15 @@ class BlobStore(Protocol):
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _FAN_OUT = re.compile(r"[0-9a-f]{2}")
-_SUFFIX = ".jpg"
-_CONTENT_TYPE = "image/jpeg"
+SUFFIXES = {IMAGE_TYPE: ".jpg", "video/mp4": ".mp4", "video/webm": ".webm"}
+_STREAM_CHUNK = 512 * 1024
+
+
+def _suffix(content_type: str) -> str:
+    try:
+        return SUFFIXES[content_type]
+    except KeyError:
+        raise ValueError(f"no blobs of type {content_type!r}") from None
 
 
 def check_key(key: str) -> str:
@@ -88,11 +117,17 @@ def _verified_key(image: SanitisedImage) -> str:
 
 
 def _key_of_name(name: str) -> str | None:
-    """The key in a blob's file name ``<key>.jpg``; None for any other name."""
-    if not name.endswith(_SUFFIX):
+    """The key in a blob's file name ``<key>.jpg`` (or ``.mp4``, ``.webm``); None for any
+    other name."""
+    key, dot, suffix = name.partition(".")
+    if not dot or f".{suffix}" not in SUFFIXES.values():
         return None
-    key = name[: -len(_SUFFIX)]
     return key if _KEY.fullmatch(key) else None
+
+
+def _check_range(start: int, end: int | None) -> None:
+    if start < 0 or (end is not None and end < start):
+        raise ValueError("a blob range needs 0 <= start <= end")
 
 
 # --- filesystem -------------------------------------------------------------------------------
@@ -137,19 +172,31 @@ class FilesystemBlobStore:
     def root(self) -> Path:
         return self._root
 
-    def path_for(self, key: str) -> Path:
-        """Where the blob ``key`` lives (whether or not it exists)."""
+    def path_for(self, key: str, content_type: str = IMAGE_TYPE) -> Path:
+        """Where the blob ``key`` of ``content_type`` lives (whether or not it exists)."""
         check_key(key)
-        return self._root / key[:2] / key[2:4] / f"{key}{_SUFFIX}"
+        return self._root / key[:2] / key[2:4] / f"{key}{_suffix(content_type)}"
+
+    def _paths(self, key: str) -> list[Path]:
+        return [self.path_for(key, content_type) for content_type in SUFFIXES]
 
     async def put(self, image: SanitisedImage) -> str:
         return await asyncio.to_thread(self._put, image)
 
     def _put(self, image: SanitisedImage) -> str:
         key = _verified_key(image)
-        path = self.path_for(key)
+
+        def write(file: BinaryIO) -> None:
+            file.write(image.data)
+
+        self._write(self.path_for(key), write)
+        return key
+
+    def _write(self, path: Path, write: Callable[[BinaryIO], None]) -> None:
+        """Write a private temporary file with ``write``, fsync it, rename it to ``path``
+        and fsync the directory; nothing when ``path`` exists (content addressing)."""
         if path.is_file():
-            return key  # content-addressed: the same key holds the same bytes
+            return  # content-addressed: the same key holds the same bytes
         self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
         _make_directories(self._tmp, stop=self._root)
         _make_directories(path.parent, stop=self._root)
@@ -157,7 +204,7 @@ class FilesystemBlobStore:
         try:
             os.fchmod(fd, 0o600)  # mkstemp's default, stated: never widened by anything
             with os.fdopen(fd, "wb") as file:
-                file.write(image.data)
+                write(file)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, path)
@@ -166,28 +213,69 @@ class FilesystemBlobStore:
                 os.unlink(temporary)
             raise
         _fsync_directory(path.parent)
-        return key
 
-    async def get(self, key: str) -> bytes:
-        path = self.path_for(key)
+    async def get(self, key: str, content_type: str = IMAGE_TYPE) -> bytes:
+        path = self.path_for(key, content_type)
         try:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise NotFound(f"no stored photo {key}") from None
 
-    async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._delete, self.path_for(key))
+    async def stream(
+        self,
+        key: str,
+        content_type: str | None = None,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        _check_range(start, end)
+        paths = self._paths(key) if content_type is None else [self.path_for(key, content_type)]
+        file = await asyncio.to_thread(self._open_first, paths)
+        if file is None:
+            raise NotFound(f"no stored photo {key}")
+        return self._chunks(file, start, end)
 
     @staticmethod
-    def _delete(path: Path) -> None:
+    def _open_first(paths: list[Path]) -> BinaryIO | None:
+        for path in paths:
+            try:
+                return path.open("rb")
+            except FileNotFoundError:
+                continue
+        return None
+
+    @staticmethod
+    async def _chunks(file: BinaryIO, start: int, end: int | None) -> AsyncIterator[bytes]:
         try:
-            path.unlink()
-        except FileNotFoundError:
-            return
-        _fsync_directory(path.parent)  # a withdrawn photo must stay deleted after a crash
+            if start:
+                await asyncio.to_thread(file.seek, start)
+            position = start
+            while end is None or position < end:
+                wanted = _STREAM_CHUNK if end is None else min(_STREAM_CHUNK, end - position)
+                chunk = await asyncio.to_thread(file.read, wanted)
+                if not chunk:
+                    return
+                position += len(chunk)
+                yield chunk
+        finally:
+            file.close()
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, self._paths(key))
+
+    @staticmethod
+    def _delete(paths: list[Path]) -> None:
+        for path in paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            _fsync_directory(path.parent)  # a withdrawn photo must stay deleted after a crash
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.path_for(key).is_file)
+        paths = self._paths(key)
+        return await asyncio.to_thread(lambda: any(path.is_file() for path in paths))
 
     async def keys(self) -> AsyncIterator[str]:
         # One worker-thread call per first-level directory: at most 256 x 256 files apart.
@@ -210,7 +298,7 @@ class FilesystemBlobStore:
 
     @classmethod
     def _keys_under(cls, top: Path) -> list[str]:
-        keys: list[str] = []
+        keys: set[str] = set()
         for middle in cls._fan_out(top):
             try:
                 entries = list(os.scandir(middle))
@@ -225,8 +313,8 @@ class FilesystemBlobStore:
                     and key[2:4] == middle.name
                     and entry.is_file(follow_symlinks=False)
                 ):
-                    keys.append(key)
-        return keys
+                    keys.add(key)
+        return sorted(keys)
 
     async def sweep_temporary(self, older_than: timedelta) -> int:
         """Remove temporary files older than ``older_than`` (left by writers that crashed
@@ -267,8 +355,11 @@ class FilesystemBlobStore:
 class S3BlobStore:
     """Blobs in an S3 bucket (AWS or an S3-compatible server), through obstore.
 
-    Object name: ``prefix + K[:2] + "/" + K + ".jpg"``, content type ``image/jpeg``. A put is
-    one PUT request, which S3 applies atomically, so nothing partial is ever visible.
+    Object name: ``prefix + K[:2] + "/" + K + suffix`` (``.jpg``, ``.mp4``, ``.webm``), with
+    its content type. A photo's put is one PUT request, which S3 applies atomically; a video's
+    is a multipart upload from the file, which S3 makes visible only when it completes. Either
+    way nothing partial is ever visible (an aborted multipart upload leaves hidden parts: give
+    the bucket a lifecycle rule that aborts incomplete multipart uploads after a day).
 
     Credentials: ``access_key_id``/``secret_access_key`` when given; otherwise obstore's own
     discovery (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, web
@@ -321,26 +412,26 @@ class S3BlobStore:
         """The normalised prefix: empty, or ending with exactly one ``/``."""
         return self._prefix
 
-    def object_name(self, key: str) -> str:
-        """The name of the object that holds ``key``."""
+    def object_name(self, key: str, content_type: str = IMAGE_TYPE) -> str:
+        """The name of the object that holds ``key`` of ``content_type``."""
         check_key(key)
-        return f"{self._prefix}{key[:2]}/{key}{_SUFFIX}"
+        return f"{self._prefix}{key[:2]}/{key}{_suffix(content_type)}"
 
     async def put(self, image: SanitisedImage) -> str:
         key = await asyncio.to_thread(_verified_key, image)
-        if await self.exists(key):
+        if await self._has(self.object_name(key)):
             return key  # content-addressed: the same key holds the same bytes
         await obstore.put_async(
             self._store,
             self.object_name(key),
             image.data,
-            attributes={"Content-Type": _CONTENT_TYPE},
+            attributes={"Content-Type": IMAGE_TYPE},
             use_multipart=False,
         )
         return key
 
-    async def get(self, key: str) -> bytes:
-        name = self.object_name(key)
+    async def get(self, key: str, content_type: str = IMAGE_TYPE) -> bytes:
+        name = self.object_name(key, content_type)
         try:
             result = await obstore.get_async(self._store, name)
             return bytes(await result.bytes_async())
@@ -348,13 +439,46 @@ class S3BlobStore:
             # obstore maps any 404 here, a missing bucket (NoSuchBucket) included.
             raise NotFound(f"no stored photo {key}") from None
 
+    async def stream(
+        self,
+        key: str,
+        content_type: str | None = None,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        _check_range(start, end)
+        types = list(SUFFIXES) if content_type is None else [content_type]
+        names = [self.object_name(key, each) for each in types]
+        if start == end:
+            if not any([await self._has(name) for name in names]):
+                raise NotFound(f"no stored photo {key}")
+            return _nothing()
+        options: GetOptions = {}
+        if start or end is not None:
+            options["range"] = {"offset": start} if end is None else (start, end)
+        for name in names:
+            try:
+                result = await obstore.get_async(self._store, name, options=options)
+            except FileNotFoundError:
+                continue
+            return _result_chunks(result)
+        raise NotFound(f"no stored photo {key}")
+
     async def delete(self, key: str) -> None:
         # S3 answers a DELETE of a missing object with success: nothing to ignore.
-        await obstore.delete_async(self._store, self.object_name(key))
+        for content_type in SUFFIXES:
+            await obstore.delete_async(self._store, self.object_name(key, content_type))
 
     async def exists(self, key: str) -> bool:
+        for content_type in SUFFIXES:
+            if await self._has(self.object_name(key, content_type)):
+                return True
+        return False
+
+    async def _has(self, name: str) -> bool:
         try:
-            await obstore.head_async(self._store, self.object_name(key))
+            await obstore.head_async(self._store, name)
         except FileNotFoundError:
             return False
         return True
@@ -375,14 +499,25 @@ class S3BlobStore:
         return key if key is not None and key[:2] == fan_out else None
 
     async def sweep_temporary(self, older_than: timedelta) -> int:
-        """Nothing to sweep: a put is a single request that S3 applies atomically (no multipart
-        uploads are started), so a crash leaves no partial object. Always 0."""
+        """Nothing to sweep: a photo's put is a single request that S3 applies atomically, and
+        an incomplete multipart upload of a video is invisible (a bucket lifecycle rule aborts
+        it), so a crash leaves no partial object. Always 0."""
         if older_than < timedelta(0):
             raise ValueError("older_than must not be negative")
         return 0
 
     async def close(self) -> None:
         """Nothing to release: obstore closes its connection pool with the store object."""
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+async def _result_chunks(result: GetResult) -> AsyncIterator[bytes]:
+    async for chunk in result.stream(min_chunk_size=_STREAM_CHUNK):
+        yield bytes(chunk)
 
 
 def open_blob_store(settings: Settings) -> BlobStore:

@@ -2,7 +2,8 @@
 errors a rejected upload raises. Pure functions, no I/O.
 
 The API maps the errors through their stable ``code``: ``unsupported_media_type`` → 415,
-``undecodable_image`` and ``image_too_large`` → 422.
+``undecodable_image`` and ``image_too_large`` → 422; for videos ``undecodable_video``,
+``video_too_long`` and ``video_resolution_too_large`` → 422, ``video_too_big`` → 413.
 """
 
 from __future__ import annotations
@@ -60,6 +61,35 @@ class ImageTooLarge(UndecodableImage):
 
     code = "image_too_large"
     status = 422
+
+
+class UndecodableVideo(PhotoRejected):
+    """A video container by its magic number, but it cannot be read to the end: truncated,
+    corrupt, no video stream, packets missing from its index (422)."""
+
+    code = "undecodable_video"
+    status = 422
+
+
+class VideoTooLong(PhotoRejected):
+    """Longer than ``PLAINSIGHT_MAX_VIDEO_SECONDS`` (422)."""
+
+    code = "video_too_long"
+    status = 422
+
+
+class VideoResolutionTooLarge(PhotoRejected):
+    """More pixels per frame than ``PLAINSIGHT_MAX_VIDEO_PIXELS`` (422)."""
+
+    code = "video_resolution_too_large"
+    status = 422
+
+
+class VideoTooBig(PhotoRejected):
+    """More bytes than ``PLAINSIGHT_MAX_VIDEO_BYTES`` (413)."""
+
+    code = "video_too_big"
+    status = 413
 
 
 class PhotoFormat(enum.Enum):
@@ -130,3 +160,23 @@ def sniff_format(data: bytes) -> PhotoFormat:
     raise UnsupportedFormat(
         f"unsupported image format ({_describe_other(data)}); allowed: JPEG, PNG, WebP, HEIC/HEIF"
     )
+
+
+# Major brands of an ISO-BMFF ``ftyp`` box that mean a movie: QuickTime (iPhone), MP4 and
+# 3GP (Android), and the brands cameras and editors write. HEIF's brands are not among them.
+VIDEO_BRANDS = frozenset(
+    {b"qt  ", b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ",
+     b"M4VP", b"MSNV", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"dash", b"mmp4", b"XAVC", b"hvc1",
+     b"av01", b"kddi", b"f4v "}
+)  # fmt: skip
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+
+
+def is_video(head: bytes) -> bool:
+    """Whether the first bytes declare a video container this service may accept: an ISO-BMFF
+    ``ftyp`` box with a movie brand (MP4, MOV, 3GP) or the EBML magic (Matroska, WebM).
+    Decided by magic numbers only, never by a client's Content-Type; which codecs are inside
+    is checked when the file is opened (``storage.photos.video``)."""
+    if head.startswith(_EBML_MAGIC):
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in VIDEO_BRANDS

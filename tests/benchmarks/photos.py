@@ -1,7 +1,7 @@
 """Photo benchmark: the whole photo pipeline against bare Pillow, its memory per worker, and the
 report endpoint's latency while photos are being uploaded.
 
-    python -m tests.benchmarks.photos [--parts 1,2,3] [--repeat 10] [--duration 20]
+    python -m tests.benchmarks.photos [--parts 1,2,3,4] [--repeat 10] [--duration 20]
                                       [--rate 50] [--json FILE]
 
 Part 1 times ``storage.photos.pipeline.process_photo`` (sanitise + provenance + perceptual hashes)
@@ -16,7 +16,12 @@ Pillow.
 Part 3 starts the service as deployed (``python -m api.cli serve``, one fresh database, helpers of
 ``ingest``), sends ``POST /v1/reports`` open-loop at a steady rate without and then with four
 clients uploading distinct 12 MP JPEGs to ``POST /v1/reports/{id}/photos``, and compares the
-report latencies. All load goes to 127.0.0.1.
+report latencies.
+
+Part 4 starts the service the same way and uploads a 12 MP phone JPEG (~3 MB, EXIF orientation
+6 and GPS) one at a time through HTTP: the whole round trip a client waits for (body upload,
+photo worker, provenance, hashes, blob write, row, answer), against bare Pillow on the same
+bytes in the same run. All load goes to 127.0.0.1.
 
 Exit status 1 when a run is invalid (a wrong answer, an error, a crashed child), never because a
 target is missed. The test photos are generated on each run (needs exiftool and pytest, as the
@@ -69,6 +74,8 @@ TARGET_RSS_MB: Final = 250.0
 TARGET_P99_MS: Final = 100.0
 BUDGET_PHOTO: Final = "jpeg-40mp"
 TIMED_PHOTOS: Final = ("jpeg-12mp", "jpeg-1080p", "heic-12mp")
+ROUND_TRIP_PHOTO: Final = "jpeg-phone"
+ROUND_TRIP_UPLOADS_PER_REPORT: Final = 50
 RSS_RUNS: Final = 2  # photos per child: the peak of a worker that has already done one
 UPLOADERS: Final = 4
 UPLOADS_PER_REPORT: Final = 50  # each uploader moves to a new report after this many
@@ -161,6 +168,15 @@ def build_photos(directory: Path, names: set[str]) -> list[Photo]:
                 xmp=fx.xmp_packet(),
             ),
             "phone HEIC, EXIF+GPS+MakerNote, XMP",
+        ),
+        ROUND_TRIP_PHOTO: lambda: (
+            fx.jpeg_bytes(
+                fx.stored_for_orientation(photo_like((3024, 4032)), 6),
+                quality=90,
+                exif=fx.camera_exif(6).tobytes(),
+            ),
+            "phone JPEG as a camera app writes it: quality 90, EXIF with GPS, MakerNote and"
+            " orientation 6",
         ),
         BUDGET_PHOTO: lambda: (
             fx.jpeg_with_everything(photo_like((5164, 7744)), orientation=6),
@@ -771,6 +787,161 @@ def print_concurrency(result: ConcurrencyResult) -> None:
         print(f"  INVALID: {note}")
 
 
+# --- part 4: one upload's HTTP round trip against bare Pillow ---------------------------------
+
+
+@dataclass
+class RoundTripResult:
+    photo: str
+    photo_workers: int
+    upload: Timing  # wall: send to the whole answer; cpu: the service's processes, mean
+    bare: Timing  # in this process, on the same bytes; cpu: mean
+    upload_bytes: int
+    stored_bytes: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.upload.median_ms / self.bare.median_ms
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.upload.cpu_ms / self.bare.cpu_ms
+
+    @property
+    def valid(self) -> bool:
+        return not self.notes
+
+
+def time_bare(data: bytes) -> tuple[float, float, tuple[int, int]]:
+    """In a child: (wall ms, CPU ms, upright size) of bare Pillow on ``data``."""
+    wall, cpu = time_once(run_bare, data)
+    return wall, cpu, run_bare(data)
+
+
+def group_cpu_ms(pgid: int) -> float:
+    """CPU time (user + system) used so far by the living processes of a process group."""
+    from tests.benchmarks import ingest
+
+    ticks = sum(cpu for _, group, cpu in ingest._proc_stats().values() if group == pgid)
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def photo_worker_count(pgid: int) -> int:
+    return sum(1 for role in service_peak_rss(pgid) if role.startswith("photo worker"))
+
+
+def measure_round_trip(photo: Photo, tmp: Path, args: argparse.Namespace) -> RoundTripResult:
+    """Distinct variants of ``photo`` uploaded one at a time on one keep-alive connection
+    (nothing else running), each timed from the first byte sent to the last byte of the answer,
+    interleaved with bare Pillow on the same bytes in a child process."""
+    from tests.benchmarks import ingest
+
+    base = photo.path.read_bytes()
+    notes: list[str] = []
+    uploads: list[tuple[float, float]] = []
+    bares: list[tuple[float, float]] = []
+    stored_bytes = 0
+    with running_service(tmp) as (port, pgid, log_path):
+        token = ingest.register_device(port)
+        connection = http.client.HTTPConnection(HOST, port, timeout=120)
+        report_id, used = "", ROUND_TRIP_UPLOADS_PER_REPORT
+
+        def upload(body: bytes) -> tuple[float, float]:
+            nonlocal report_id, used, stored_bytes
+            if used >= ROUND_TRIP_UPLOADS_PER_REPORT:
+                report_id, used = create_report(connection, token), 0
+            used += 1
+            cpu = group_cpu_ms(pgid)
+            start = time.perf_counter()
+            status, _, text = post_photo(connection, token, report_id, body)
+            wall = (time.perf_counter() - start) * 1000
+            cpu = group_cpu_ms(pgid) - cpu
+            if status != 201:
+                notes.append(f"an upload answered {status}: {text[:300]}")
+                return wall, cpu
+            answer = json.loads(text)
+            if (answer["width"], answer["height"]) != photo.upright:
+                notes.append(f"stored {answer['width']}x{answer['height']}, not {photo.upright}")
+            stored_bytes = answer["bytes"]
+            return wall, cpu
+
+        def bare(body: bytes) -> tuple[float, float]:
+            wall, cpu, size = bare_pool.submit(time_bare, body).result()
+            if size != photo.upright:
+                notes.append(f"bare Pillow produced {size}, not {photo.upright}")
+            return wall, cpu
+
+        counter = itertools.count(1)
+        # Bare Pillow in a process of its own, spawned as the photo workers are, with Pillow's
+        # defaults: not in this one, where part 1 has run the pipeline (which lets Pillow keep
+        # freed image memory, see storage.photos.pipeline) and generated the photos.
+        bare_pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            # The pool of photo workers starts on the first upload: not measured.
+            for _ in range(max(2, args.warmup)):
+                body = jpeg_variant(base, next(counter))
+                upload(body)
+                bare(body)
+            for i in range(args.repeat):
+                body = jpeg_variant(base, next(counter))
+                if i % 2 == 0:
+                    uploads.append(upload(body))
+                    bares.append(bare(body))
+                else:
+                    bares.append(bare(body))
+                    uploads.append(upload(body))
+            workers = photo_worker_count(pgid)
+        finally:
+            connection.close()
+            bare_pool.shutdown(cancel_futures=True)
+        if notes:
+            notes.append(f"service log:\n{ingest.tail(log_path, 10)}")
+
+    def timing(samples: list[tuple[float, float]]) -> Timing:
+        wall = [w for w, _ in samples]
+        return Timing(
+            median_ms=statistics.median(wall),
+            p90_ms=percentile(wall, 90),
+            cpu_ms=statistics.fmean(c for _, c in samples),
+        )
+
+    return RoundTripResult(
+        photo.name, workers, timing(uploads), timing(bares), len(base), stored_bytes, notes
+    )
+
+
+def print_round_trip(result: RoundTripResult, repeat: int) -> None:
+    print(
+        f"part 4 - one upload's HTTP round trip (POST /v1/reports/{{id}}/photos, raw image/jpeg,"
+        f" uvicorn over loopback, {result.photo_workers} photo worker(s) as configured by"
+        f" default) against bare Pillow on the same bytes in this process; {repeat}"
+        " interleaved runs"
+    )
+    header = (
+        f"{'photo':<11} {'upload med':>10} {'p90':>7} {'cpu':>7} {'bare med':>9} {'p90':>7} "
+        f"{'cpu':>7} {'ratio':>6} {'cpu ratio':>9}  valid"
+    )
+    print(header)
+    print("-" * len(header))
+    u, b = result.upload, result.bare
+    print(
+        f"{result.photo:<11} {u.median_ms:>10.1f} {u.p90_ms:>7.1f} {u.cpu_ms:>7.1f} "
+        f"{b.median_ms:>9.1f} {b.p90_ms:>7.1f} {b.cpu_ms:>7.1f} {result.ratio:>6.2f} "
+        f"{result.cpu_ratio:>9.2f}  {'yes' if result.valid else 'NO'}"
+    )
+    print(
+        f"uploaded {result.upload_bytes / MB:.2f} MB, stored {result.stored_bytes / MB:.2f} MB"
+        f" (quality {DEFAULT_QUALITY})"
+    )
+    print("(upload = send to the whole answer; its cpu = mean CPU of every process of the")
+    print(" service - server and photo workers - per upload, in 10 ms clock ticks; PostgreSQL")
+    print(" not counted. bare = Pillow open + exif_transpose + JPEG save with Pillow's defaults,")
+    print(" timed inside a spawned process of its own)")
+    for note in result.notes:
+        print(f"  INVALID: {note}")
+
+
 # --- targets, output ---------------------------------------------------------------------------
 
 
@@ -779,7 +950,10 @@ def verdict(met: bool) -> str:
 
 
 def target_lines(
-    times: list[TimeResult], rss: list[RssResult], concurrency: ConcurrencyResult | None
+    times: list[TimeResult],
+    rss: list[RssResult],
+    concurrency: ConcurrencyResult | None,
+    round_trip: RoundTripResult | None = None,
 ) -> list[str]:
     lines = []
     if times:
@@ -803,6 +977,13 @@ def target_lines(
             f"report POST p99 with {UPLOADERS} uploads running <= {TARGET_P99_MS:.0f} ms: "
             f"{p99:.1f} ms ({verdict(p99 <= TARGET_P99_MS)}){alone}"
         )
+    if round_trip is not None:
+        r = round_trip
+        lines.append(
+            f"upload round trip / bare Pillow <= {TARGET_RATIO}: {r.photo} {r.ratio:.2f}"
+            f" ({r.upload.median_ms:.0f} ms against {r.bare.median_ms:.0f} ms;"
+            f" {verdict(r.ratio <= TARGET_RATIO)}; cpu {r.cpu_ratio:.2f})"
+        )
     return lines
 
 
@@ -822,9 +1003,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m tests.benchmarks.photos",
         description="The photo pipeline against bare Pillow: time, memory, report latency.",
     )
-    parser.add_argument("--parts", default="1,2,3", help="comma list of 1, 2, 3 (default all)")
-    parser.add_argument("--repeat", type=int, default=10, help="timed runs per photo (part 1)")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up runs per photo (part 1)")
+    parser.add_argument("--parts", default="1,2,3,4", help="comma list of 1, 2, 3, 4 (default all)")
+    parser.add_argument(
+        "--repeat", type=int, default=10, help="timed runs per photo (parts 1 and 4)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="warm-up runs per photo (parts 1 and 4)"
+    )
     parser.add_argument(
         "--duration", type=float, default=20.0, help="measured seconds per report load (part 3)"
     )
@@ -834,9 +1019,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     try:
         args.part_set = {int(p) for p in args.parts.split(",") if p}
     except ValueError:
-        parser.error("--parts takes a comma list of 1, 2, 3")
-    if not args.part_set or not args.part_set <= {1, 2, 3}:
-        parser.error("--parts takes a comma list of 1, 2, 3")
+        parser.error("--parts takes a comma list of 1, 2, 3, 4")
+    if not args.part_set or not args.part_set <= {1, 2, 3, 4}:
+        parser.error("--parts takes a comma list of 1, 2, 3, 4")
     if args.repeat < 1 or args.warmup < 1 or args.duration <= 0 or args.rate <= 0:
         parser.error("--repeat, --warmup, --duration and --rate must be positive")
     return args
@@ -850,6 +1035,8 @@ def needed_photos(parts: set[int]) -> set[str]:
         names |= {*TIMED_PHOTOS, BUDGET_PHOTO}
     if 3 in parts:
         names.add("jpeg-12mp")
+    if 4 in parts:
+        names.add(ROUND_TRIP_PHOTO)
     return names
 
 
@@ -870,6 +1057,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     times: list[TimeResult] = []
     rss: list[RssResult] = []
     concurrency: ConcurrencyResult | None = None
+    round_trip: RoundTripResult | None = None
     failure = None
     try:
         with tempfile.TemporaryDirectory(prefix="plainsight-photo-bench-") as tmp_name:
@@ -903,6 +1091,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print()
                 print_concurrency(concurrency)
                 print()
+            if 4 in args.part_set:
+                print("... part 4: starting PostgreSQL and the service", flush=True)
+                round_trip = measure_round_trip(photos[ROUND_TRIP_PHOTO], tmp, args)
+                print()
+                print_round_trip(round_trip, args.repeat)
+                print()
     except KeyboardInterrupt:
         print("interrupted; every process started here was stopped", file=sys.stderr)
         return 130
@@ -910,7 +1104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure = str(exc)
         print(f"photo benchmark failed: {failure}", file=sys.stderr)
     print("targets:")
-    targets = target_lines(times, rss, concurrency)
+    targets = target_lines(times, rss, concurrency, round_trip)
     for line in targets:
         print(f"  {line}")
     valid = (
@@ -918,6 +1112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and all(r.valid for r in times)
         and all(r.valid for r in rss)
         and (concurrency is None or concurrency.valid)
+        and (round_trip is None or round_trip.valid)
     )
     if not valid:
         print("the run is INVALID (see above)")
@@ -928,6 +1123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "part1": [{**asdict(r), "ratio": r.ratio, "valid": r.valid} for r in times],
             "part2": [{**asdict(r), "valid": r.valid} for r in rss],
             "part3": None if concurrency is None else asdict(concurrency),
+            "part4": None
+            if round_trip is None
+            else {**asdict(round_trip), "ratio": round_trip.ratio, "valid": round_trip.valid},
             "targets": targets,
             "failure": failure,
             "valid": valid,

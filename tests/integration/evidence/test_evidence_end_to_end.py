@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -244,3 +246,37 @@ async def test_a_secret_key_as_recipient_is_refused_without_echoing_it(
     assert result.returncode == 2
     assert "secret key" in result.stderr
     assert secret[15:] not in result.stderr
+
+
+async def test_gc_deletes_old_orphan_seals_and_keeps_young_ones(
+    empty_database: str, data_path: Path
+) -> None:
+    env = cli_environment(data_path, empty_database)
+    migrated = await run_cli("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    sealed_root = data_path / "sealed"
+    old_key, young_key = "a1" + "0" * 30, "b2" + "0" * 30
+    old = sealed_root / "a1" / f"{old_key}.age"
+    young = sealed_root / "b2" / f"{young_key}.age"
+    stale_scratch = sealed_root / "tmp" / "seal-crashed.age"
+    for path in (old, young, stale_scratch):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"age-encryption.org/v1\n(an orphan)")
+    two_hours_ago = time.time() - 7200
+    for path in (old, stale_scratch):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    result = await run_cli("gc", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "plainsight: checked 2 sealed originals, deleted 1 orphans, 0 purged with their photos"
+        " and 1 unfinished seals"
+    ) in result.stdout
+    assert not old.exists()
+    assert not stale_scratch.exists()
+    assert young.exists()
+
+    negative = await run_cli("gc", "--sealed-orphan-minutes", "-5", env=env)
+    assert negative.returncode == 2
+    assert negative.stderr.strip() == "plainsight: ages in minutes must not be negative"

@@ -224,3 +224,18 @@ async def test_a_missing_sealed_blob_fails_the_export_and_leaves_no_bundle(
     with pytest.raises(Exception, match="sealed original of photo"):
         await export(app, api, report["id"], tmp_path / "broken.tar")
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_report_without_a_receipt_exports_none(
+    api: Api, app: Litestar, tmp_path: Path
+) -> None:
+    """Imported reports, and reports retention rewrote, have no signature left to show."""
+    _, report, _ = await report_with_photos(api, app, x25519.Identity.generate(), [], sealed=0)
+    await api.conn.execute(
+        "update reports set receipt_signature = null where id = $1", uuid.UUID(report["id"])
+    )
+    await export(app, api, report["id"], tmp_path / "no-receipt.tar")
+    bundle = unpack(tmp_path / "no-receipt.tar", tmp_path / "unpacked")
+    assert bundle.manifest["receipt"] is None
+    assert not bundle.file("receipt.json").exists()
+    assert signature_valid(bundle.manifest_bytes, bundle.signature, await public_key(api))

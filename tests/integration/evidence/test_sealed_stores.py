@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.settings import load_settings
 from storage.errors import NotFound
 from storage.evidence.store import (
     MULTIPART_FROM,
@@ -19,6 +20,7 @@ from storage.evidence.store import (
     SealedStore,
     check_key,
     new_key,
+    open_sealed_store,
 )
 from tests.support.s3_server import (
     ACCESS_KEY_ID,
@@ -137,3 +139,22 @@ def test_s3_prefix_must_be_a_real_prefix(tmp_path: Path) -> None:
     for prefix in ["", "/", "a/../b", "a//b"]:
         with pytest.raises(ValueError, match="prefix"):
             S3SealedStore("bucket", prefix=prefix, scratch=tmp_path)
+
+
+def test_the_configured_store_follows_the_blob_store_setting(tmp_path: Path) -> None:
+    filesystem = open_sealed_store(load_settings({}, data_dir=str(tmp_path)))
+    assert isinstance(filesystem, FilesystemSealedStore)
+    assert filesystem.root == tmp_path.resolve() / "sealed"
+    s3 = open_sealed_store(
+        load_settings(
+            {},
+            data_dir=str(tmp_path),
+            blob_store="s3",
+            s3_bucket="evidence-bucket",
+            s3_sealed_prefix="/org/sealed",
+        )
+    )
+    assert isinstance(s3, S3SealedStore)
+    assert s3.prefix == "org/sealed/"
+    assert s3.scratch_dir == tmp_path.resolve() / "sealed-scratch"
+    assert s3.object_name("0" * 32) == f"org/sealed/00/{'0' * 32}.age"

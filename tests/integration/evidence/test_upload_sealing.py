@@ -15,6 +15,7 @@ from pyrage import decrypt, x25519
 
 from schemas.settings import Settings
 from tests.support import photo_fixtures as fx
+from tests.support import tus_client as tus
 from tests.support.helpers import Api
 from tests.support.photo_api import new_report, scene, unique_jpeg, upload, uploaded
 
@@ -98,3 +99,49 @@ async def test_without_recipients_nothing_of_the_original_is_kept(
     assert await sealed_rows(api.conn, report_id) == []
     assert sealed_files(settings.data_path) == before
     assert await api.conn.fetchval("select count(*) from sealed_originals") == 0
+
+
+async def test_a_resumable_upload_is_sealed_from_its_file(
+    sealing_api: Api, sealing_settings: Settings, evidence_key: x25519.Identity
+) -> None:
+    token = await sealing_api.device_token()
+    report_id = await new_report(sealing_api, token)
+    original = fx.jpeg_bytes(scene(13, (800, 600)), exif=fx.camera_exif(gps=True))
+    created = await tus.create(sealing_api.client, token, report_id, len(original))
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    half = len(original) // 2
+    for offset, part in ((0, original[:half]), (half, original[half:])):
+        response = await tus.patch(sealing_api.client, token, location, offset, part)
+        assert response.status_code == 204, response.text
+    photo_id = response.headers["Plainsight-Photo-Id"]
+
+    (row,) = await sealed_rows(sealing_api.conn, report_id)
+    assert str(row["photo_id"]) == photo_id
+    assert row["original_sha256"] == hashlib.sha256(original).hexdigest()
+    (sealed,) = sealed_files(sealing_settings.data_path)
+    assert decrypt(sealed.read_bytes(), [evidence_key]) == original
+
+
+async def test_same_pixels_other_metadata_are_two_originals(
+    sealing_api: Api, sealing_settings: Settings, evidence_key: x25519.Identity
+) -> None:
+    """Issue 15 point 4: a second upload of the same pixels with other metadata is a new
+    upload; each keeps its own original, though the sanitised blob is shared."""
+    token = await sealing_api.device_token()
+    report_id = await new_report(sealing_api, token)
+    picture = scene(14)
+    with_gps = fx.jpeg_bytes(picture, exif=fx.camera_exif(gps=True))
+    without = fx.jpeg_bytes(picture, exif=fx.camera_exif(gps=False))
+    first = await uploaded(sealing_api, token, report_id, with_gps)
+    second = await uploaded(sealing_api, token, report_id, without)
+    assert first["id"] != second["id"]
+
+    rows = {str(r["photo_id"]): r for r in await sealed_rows(sealing_api.conn, report_id)}
+    assert rows[first["id"]]["original_sha256"] == hashlib.sha256(with_gps).hexdigest()
+    assert rows[second["id"]]["original_sha256"] == hashlib.sha256(without).hexdigest()
+    opened = {
+        decrypt(path.read_bytes(), [evidence_key])
+        for path in sealed_files(sealing_settings.data_path)
+    }
+    assert opened == {with_gps, without}

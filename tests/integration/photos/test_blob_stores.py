@@ -469,3 +469,70 @@ async def test_open_blob_store_s3_with_credentials_from_the_environment(
     assert await store.sweep_temporary(timedelta(hours=1)) == 0
     assert not (tmp_path / "photos").exists(), "nothing is written to the data directory"
     await store.close()
+
+
+# --- streaming and ranges, for both stores ------------------------------------------------------
+
+
+async def streamed(
+    store: BlobStore,
+    key: str,
+    content_type: str | None = None,
+    *,
+    start: int = 0,
+    end: int | None = None,
+) -> bytes:
+    chunks = await store.stream(key, content_type, start=start, end=end)
+    return b"".join([chunk async for chunk in chunks])
+
+
+async def test_stream_gives_the_stored_bytes_whole_and_by_range(
+    store: BlobStore, images: list[SanitisedImage]
+) -> None:
+    image = images[2]
+    await store.put(image)
+    data = image.data
+    size = len(data)
+    assert await streamed(store, image.sha256) == data
+    assert await streamed(store, image.sha256, "image/jpeg") == data
+    assert await streamed(store, image.sha256, start=10) == data[10:]
+    assert await streamed(store, image.sha256, start=5, end=17) == data[5:17]
+    assert await streamed(store, image.sha256, start=size - 1, end=size) == data[-1:]
+    assert await streamed(store, image.sha256, start=3, end=3) == b""
+
+
+async def test_stream_of_a_missing_key_is_not_found_before_iterating(store: BlobStore) -> None:
+    with pytest.raises(NotFound):
+        await store.stream(MISSING_KEY)
+    with pytest.raises(NotFound):
+        await store.stream(MISSING_KEY, "video/mp4", start=0, end=10)
+    with pytest.raises(NotFound):
+        await store.stream(MISSING_KEY, start=2, end=2)
+
+
+async def test_stream_of_an_image_as_a_video_type_is_not_found(
+    store: BlobStore, images: list[SanitisedImage]
+) -> None:
+    image = images[0]
+    await store.put(image)
+    with pytest.raises(NotFound):
+        await store.stream(image.sha256, "video/webm")
+
+
+async def test_stream_refuses_bad_keys_types_and_ranges(store: BlobStore) -> None:
+    for key in BAD_KEYS:
+        with pytest.raises(ValueError, match="64 lowercase"):
+            await store.stream(key)
+    with pytest.raises(ValueError, match="no blobs of type"):
+        await store.stream(MISSING_KEY, "image/png")
+    for start, end in ((-1, None), (5, 4)):
+        with pytest.raises(ValueError, match="range"):
+            await store.stream(MISSING_KEY, start=start, end=end)
+
+
+def test_filesystem_layout_of_photos_is_unchanged(fs_store: FilesystemBlobStore) -> None:
+    """Photos stored before videos existed are found where they always were."""
+    key = "ab" * 32
+    assert fs_store.path_for(key) == fs_store.root / "ab" / "ab" / f"{key}.jpg"
+    assert fs_store.path_for(key, "video/mp4") == fs_store.root / "ab" / "ab" / f"{key}.mp4"
+    assert fs_store.path_for(key, "video/webm") == fs_store.root / "ab" / "ab" / f"{key}.webm"

@@ -63,6 +63,18 @@ def test_preview_reduction_is_close_to_imagehash_on_the_full_image() -> None:
     assert hamming(dhash, str(imagehash.dhash(image))) <= 4
 
 
+@pytest.mark.parametrize("seed", [20, 21, 22])
+def test_two_step_reduction_stays_close_to_the_one_step_hashes_stored_before(seed: int) -> None:
+    """Hashes stored before December 2026 came from one box reduction straight to a short edge
+    of 64-127 pixels; the same 12 MP picture hashed now must still be a near-duplicate of them
+    by a wide margin (the similar-photos distance is 8)."""
+    image = scene(seed, (4032, 3024))
+    grey = image.reduce(min(image.size) // 64).convert("L")
+    phash, dhash = perceptual_hashes(image)
+    assert hamming(phash, str(imagehash.phash(grey, hash_size=8))) <= 4
+    assert hamming(dhash, str(imagehash.dhash(grey, hash_size=8))) <= 4
+
+
 def test_different_pictures_are_far_apart() -> None:
     hashes = [perceptual_hashes(scene(seed)) for seed in range(10, 16)]
     for i, (p1, d1) in enumerate(hashes):
