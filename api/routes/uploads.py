@@ -23,7 +23,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from litestar import Request, Response, delete, head, patch, post, route
@@ -43,7 +44,7 @@ from schemas.settings import Settings
 from storage.db.pool import Database
 from storage.errors import DomainError
 from storage.photos import store as photos
-from storage.photos.formats import PhotoRejected
+from storage.photos.formats import PhotoRejected, is_video
 from storage.uploads import store as uploads
 from storage.uploads.area import TemporaryArea
 from storage.uploads.headers import (
@@ -329,8 +330,6 @@ def _placeholder(
     multipart: str | None,
 ) -> uploads.Upload:
     """The upload as it would have been stored, for removing its bytes when its row was not."""
-    from datetime import UTC, datetime
-
     return uploads.Upload(
         id=upload_id,
         report_id=report_id,
@@ -391,6 +390,28 @@ async def upload_offset(
 
 
 # --- PATCH -----------------------------------------------------------------------------------
+
+
+class PhotoTooLarge(PhotoRejected):
+    """A complete upload that is not a video and larger than a photo may be (413)."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+# Enough of the file's start for the video sniffing (ISO BMFF ftyp, EBML).
+VIDEO_HEAD_BYTES: Final = 64
+
+
+def _check_photo_size(path: Any, length: int, limit: int) -> None:
+    """Photos are processed in memory: a file larger than PLAINSIGHT_MAX_PHOTO_BYTES that is
+    not a video is refused before it is read whole."""
+    if length <= limit:
+        return
+    with path.open("rb") as file:
+        head = file.read(VIDEO_HEAD_BYTES)
+    if not is_video(head):
+        raise PhotoTooLarge(f"the photo is larger than {limit} bytes")
 
 
 class ChecksumMismatch(DomainError):
@@ -455,7 +476,7 @@ async def append_to_upload(
         new_offset = await _receive(request, _area(state), upload, token, checksum)
         if new_offset < upload.length:
             return Response(None, status_code=204, headers=_progress_headers(upload, new_offset))
-        finished = _with_offset(upload, new_offset)
+        finished = replace(upload, offset=new_offset)
         photo_id = await _complete(request, finished, token)
         completed = True
         return Response(
@@ -467,21 +488,6 @@ async def append_to_upload(
         if not completed:
             async with db.acquire() as conn:
                 await uploads.release(conn, upload_id, token)
-
-
-def _with_offset(upload: uploads.Upload, offset: int) -> uploads.Upload:
-    return uploads.Upload(
-        id=upload.id,
-        report_id=upload.report_id,
-        owner_id=upload.owner_id,
-        length=upload.length,
-        offset=offset,
-        store=upload.store,
-        s3_upload_id=upload.s3_upload_id,
-        s3_parts=upload.s3_parts,
-        photo_id=upload.photo_id,
-        expires_at=upload.expires_at,
-    )
 
 
 async def _receive(
@@ -563,6 +569,10 @@ async def _complete(
     area = _area(state)
     try:
         async with area.assemble(upload) as path:
+            settings: Settings = state.settings
+            await asyncio.to_thread(
+                _check_photo_size, path, upload.length, settings.max_photo_bytes
+            )
             stored = await ingest_upload(
                 state, request.user, upload.report_id, UploadedOriginal(path=path)
             )

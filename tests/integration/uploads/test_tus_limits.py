@@ -13,9 +13,10 @@ import pytest
 
 from api.app import create_app
 from api.tasks.photo_workers import PhotoWorkers
-from schemas.settings import load_settings
+from schemas.settings import Settings, load_settings
 from storage.db.roles import service_role_name
 from tests.conftest import TEST_RECEIPT_SEED, ServiceRoleDatabase
+from tests.integration.uploads.test_tus_dropped import phone_jpeg
 from tests.support import tus_client as tus
 from tests.support.helpers import Api, bearer
 from tests.support.live_server import live_server
@@ -23,6 +24,7 @@ from tests.support.photo_api import new_report, unique_jpeg, upload
 
 PHOTOS_PER_HOUR = 2
 WRITES_PER_MINUTE = 12
+MAX_PHOTO_BYTES = 200_000
 
 
 @pytest.fixture
@@ -37,6 +39,7 @@ async def limited_api(
         rate_limit_photos=f"{PHOTOS_PER_HOUR}/hour",
         rate_limit_writes=f"{WRITES_PER_MINUTE}/minute",
         photos_per_report=1,
+        max_photo_bytes=MAX_PHOTO_BYTES,
     )
     role = service_role_name(urlsplit(database_url).path.lstrip("/"))
     app = create_app(
@@ -81,3 +84,23 @@ async def test_a_report_with_all_its_photos_refuses_a_new_upload(limited_api: Ap
     assert refused.headers["Tus-Resumable"] == "1.0.0"
     listed = await api.client.get(f"/v1/reports/{report_id}", headers=bearer(token))
     assert listed.status_code == 200
+
+
+async def test_a_photo_larger_than_a_photo_may_be_is_refused_at_completion(
+    limited_api: Api, settings: Settings
+) -> None:
+    """Tus-Max-Size admits videos; a complete upload that is not one is held to the photo
+    size limit (PLAINSIGHT_MAX_PHOTO_BYTES), and deleted when refused."""
+    api = limited_api
+    token = await api.device_token()
+    data = phone_jpeg(31, (800, 600))
+    assert len(data) > MAX_PHOTO_BYTES
+    created = await tus.create(api.client, token, await new_report(api, token), len(data))
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    refused = await tus.patch(api.client, token, location, 0, data)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["code"] == "payload_too_large"
+    assert (await tus.head(api.client, token, location)).status_code == 404
+    upload_id = location.rsplit("/", 1)[1]
+    assert not list((settings.data_path / "uploads").glob(f"{upload_id}*"))
