@@ -419,22 +419,27 @@ class ChecksumMismatch(DomainError):
     status = 460
 
 
-@patch(
-    f"{UPLOADS_PATH}/{{upload_id:uuid}}",
-    opt={
+_APPEND: dict[str, Any] = {
+    "opt": {
         ROLES_OPT: OWNERS,
         TUS_OPT: True,
         REQUEST_CONTENT_OPT: {
             OFFSET_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}
         },
     },
-    tags=["uploads"],
-    summary="Append bytes at Upload-Offset; the last PATCH stores the photo or video",
-    status_code=204,
+    "tags": ["uploads"],
+    "status_code": 204,
     # The upload's own length bounds the body: checked while streaming.
-    request_max_body_size=None,
-    response_headers=[_RESUMABLE, _OFFSET, _EXPIRES, _PHOTO],
+    "request_max_body_size": None,
+    "response_headers": [_RESUMABLE, _OFFSET, _EXPIRES, _PHOTO],
+}
+
+
+@patch(
+    f"{UPLOADS_PATH}/{{upload_id:uuid}}",
+    summary="Append bytes at Upload-Offset; the last PATCH stores the photo or video",
     responses=problem_specs(400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 460, 503),
+    **_APPEND,
 )
 async def append_to_upload(
     request: Request[Principal, str, State],
@@ -443,6 +448,42 @@ async def append_to_upload(
     upload_offset: UploadOffsetHeader = None,
     upload_checksum: UploadChecksumHeader = None,
 ) -> Response[None]:
+    return await _append(request, upload_id)
+
+
+MethodOverride = Annotated[
+    str | None,
+    HeaderParameter(name="X-HTTP-Method-Override", description="Must be PATCH", required=False),
+]
+
+
+@post(
+    f"{UPLOADS_PATH}/{{upload_id:uuid}}",
+    summary="PATCH for clients that cannot send one: POST with X-HTTP-Method-Override: PATCH",
+    responses=problem_specs(400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 460, 503),
+    **_APPEND,
+)
+async def append_by_override(
+    request: Request[Principal, str, State],
+    upload_id: FromPath[uuid.UUID],
+    tus_resumable: TusResumable = None,
+    upload_offset: UploadOffsetHeader = None,
+    upload_checksum: UploadChecksumHeader = None,
+    method_override: MethodOverride = None,
+) -> Response[None]:
+    """tus-java-client (under tus-android-client) falls back to this where its HTTP stack
+    refuses PATCH."""
+    if (request.headers.get("x-http-method-override") or "").upper() != "PATCH":
+        raise InvalidInput(
+            "X-HTTP-Method-Override",
+            "POST to an upload is a PATCH sent with X-HTTP-Method-Override: PATCH",
+            status=405,
+            code="method_not_allowed",
+        )
+    return await _append(request, upload_id)
+
+
+async def _append(request: Request[Principal, str, State], upload_id: uuid.UUID) -> Response[None]:
     _require_tus(request)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != OFFSET_CONTENT_TYPE:
@@ -624,5 +665,6 @@ ROUTES = [
     create_upload,
     upload_offset,
     append_to_upload,
+    append_by_override,
     terminate_upload,
 ]
