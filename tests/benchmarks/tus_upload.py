@@ -9,11 +9,13 @@ server kept from the dropped PATCHes, and the server's peak resident memory (VmH
 process group).
 
 What is measured is the transport: receiving, storing durably (fsync at each checkpoint),
-resuming, assembling. Until the video pipeline is on main no 200 MB photo or video can be
-processed, so the service runs with a hook (``hooked_app``) in place of the processing at
-completion: it streams the assembled file through sha256 and refuses it (422) with the digest
-and size in the problem's detail. The benchmark checks that both uploads assembled exactly the
-bytes that were sent (the digest of the file), which is what the processing would receive.
+resuming, assembling. Until the video pipeline is wired into api.media_ingest no 200 MB video
+can be processed, so the service runs with a hook (``hooked_app``) in place of the processing
+at completion: it streams the assembled file through sha256 and refuses it (422) with the
+digest and size in the problem's detail. The file is random bytes after an MP4 ``ftyp`` box, so
+the completion takes it for a video (a photo would be held to PLAINSIGHT_MAX_PHOTO_BYTES).
+The benchmark checks that both uploads assembled exactly the bytes that were sent (the digest
+of the file), which is what the processing would receive.
 
 Exit status 1 when a run is invalid (a wrong answer, a digest that differs), never because of
 a figure. Needs httpx (the ``test`` extra).
@@ -101,12 +103,18 @@ class UploadRun:
         return size / MIB / self.seconds
 
 
+# An ISO BMFF ftyp box with the mp42 brand: the file starts like an MP4, so the completion
+# treats it as a video (no photo size limit) and hands it to the processing (the hook).
+FTYP: Final = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
 def source_file(path: Path, size: int) -> str:
-    """``size`` bytes of pseudo-random data (not compressible), written once; their sha256."""
+    """``size`` bytes of pseudo-random data (not compressible) after an MP4 ftyp box, written
+    once; their sha256."""
     hasher = hashlib.sha256()
     with path.open("wb") as file:
         written = 0
-        block = hashlib.sha256(b"plainsight").digest() * (MIB // 32)
+        block = FTYP + (hashlib.sha256(b"plainsight").digest() * (MIB // 32))[len(FTYP) :]
         while written < size:
             piece = block[: min(MIB, size - written)]
             block = hashlib.sha256(block[:64]).digest() * (MIB // 32)
