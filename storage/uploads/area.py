@@ -391,19 +391,22 @@ class S3Area:
 
     @asynccontextmanager
     async def assemble(self, upload: Upload) -> AsyncIterator[Path]:
-        parts = list(upload.s3_parts)
-        tail = await self._tail(upload)
-        if tail or not parts:
-            etag = await self.upload_part(upload, len(parts) + 1, tail)
-            parts.append(S3Part(len(parts) + 1, etag, len(tail)))
         name = self.object_name(upload.id)
-        await asyncio.to_thread(
-            self._client.complete_multipart_upload,
-            Bucket=self._bucket,
-            Key=name,
-            UploadId=upload.s3_upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p.n, "ETag": p.etag} for p in parts]},
-        )
+        # Completed by an earlier attempt whose processing failed (a 503): only fetched again.
+        if not await self._has_object(name, upload.length):
+            parts = list(upload.s3_parts)
+            tail = await self._tail(upload)
+            if tail or not parts:
+                # The last part (any size): the tail, or the whole of a small upload.
+                etag = await self.upload_part(upload, len(parts) + 1, tail)
+                parts.append(S3Part(len(parts) + 1, etag, len(tail)))
+            await asyncio.to_thread(
+                self._client.complete_multipart_upload,
+                Bucket=self._bucket,
+                Key=name,
+                UploadId=upload.s3_upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.n, "ETag": p.etag} for p in parts]},
+            )
         await asyncio.to_thread(self._local_root.mkdir, mode=0o700, parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=self._local_root, suffix=ASSEMBLED_SUFFIX)
         path = Path(temporary)
@@ -416,6 +419,15 @@ class S3Area:
             yield path
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    async def _has_object(self, name: str, size: int) -> bool:
+        try:
+            answer = await asyncio.to_thread(
+                self._client.head_object, Bucket=self._bucket, Key=name
+            )
+        except self._client.exceptions.ClientError:
+            return False
+        return bool(answer["ContentLength"] == size)
 
     async def delete(self, upload: Upload) -> None:
         name = self.object_name(upload.id)
