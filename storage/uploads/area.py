@@ -443,6 +443,16 @@ class S3Area:
         for key in (name, self.tail_name(upload.id)):
             await asyncio.to_thread(self._client.delete_object, Bucket=self._bucket, Key=key)
 
+    def _sweep_local(self, cutoff: float) -> int:
+        """Local copies of completed uploads left by a process that died while processing."""
+        removed = 0
+        for path in self._local_root.glob(f"*{ASSEMBLED_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
     async def _multipart_uploads(self) -> list[tuple[uuid.UUID, str, datetime]]:
         found: list[tuple[uuid.UUID, str, datetime]] = []
         paginator = self._client.get_paginator("list_multipart_uploads")
@@ -461,7 +471,7 @@ class S3Area:
 
     async def sweep_orphans(self, older_than: timedelta, known: set[uuid.UUID]) -> int:
         cutoff = datetime.now(UTC) - older_than
-        removed = 0
+        removed = await asyncio.to_thread(self._sweep_local, cutoff.timestamp())
         for upload_id, multipart_id, initiated in await self._multipart_uploads():
             if upload_id in known or initiated >= cutoff:
                 continue

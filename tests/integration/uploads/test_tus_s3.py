@@ -6,6 +6,7 @@ multipart upload and leave nothing in the bucket."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -188,7 +189,18 @@ async def test_gc_aborts_expired_multipart_uploads(
         access_key_id=ACCESS_KEY_ID,
         secret_access_key=SECRET_ACCESS_KEY,
     )
-    assert await sweep_uploads(conn, area, orphan_age=timedelta(hours=24)) == 1
+    # A local copy left by a process that died while processing a completed upload.
+    local = s3_settings.data_path / "uploads"
+    local.mkdir(parents=True, exist_ok=True)
+    stale, fresh = local / "tmpstale.whole", local / "tmpfresh.whole"
+    for path in (stale, fresh):
+        path.write_bytes(b"a whole upload")
+    two_days_ago = time.time() - timedelta(days=2).total_seconds()
+    os.utime(stale, (two_days_ago, two_days_ago))
+    assert await sweep_uploads(conn, area, orphan_age=timedelta(hours=24)) == 2
+    assert not stale.exists()
+    assert fresh.exists()
+    fresh.unlink()
     assert await conn.fetchval("select count(*) from uploads where id = $1", upload_id) == 0
     assert multipart_uploads(s3, bucket) == []
     assert upload_objects(s3, bucket) == []
