@@ -15,12 +15,15 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from litestar import Litestar
 
 from api.app import apply_migrations, create_app
 from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import Settings, load_settings
+from storage.accounts import passwords
 from storage.db.embedded import EmbeddedPostgres
+from storage.db.embedded import _run_sql as run_sql
 from storage.db.pool import SingleConnectionDatabase, connect
 from storage.db.roles import prepare_service_database, service_role_name
 from tests.support.helpers import Api
@@ -28,10 +31,47 @@ from tests.support.live_server import live_server
 
 TEST_RECEIPT_SEED = "7n2kkfF7W6jvN4O2wtwpS8bW9c3hD-9YmVqKdc5uQiE"
 
+# argon2id at the production parameters (m=64 MiB, t=3, p=4) costs ~0.25 s of CPU per hash and
+# per check, and almost every account a test makes is hashed once and checked at sign-in. The
+# tests run with the cheapest argon2id instead; the production parameters stay in the code,
+# are used by every `plainsight` subprocess the tests start, and are checked in-process by the
+# tests that ask for ``production_password_hashing``.
+PRODUCTION_PASSWORD_HASHER = passwords._hasher
+PRODUCTION_DUMMY_HASH = passwords._DUMMY_HASH
+TEST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
 
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", TEST_PASSWORD_HASHER)
+        patch.setattr(passwords, "_DUMMY_HASH", TEST_PASSWORD_HASHER.hash("plainsight-dummy"))
+        yield
+
+
+@pytest.fixture
+def production_password_hashing(cheap_password_hashing: None) -> Iterator[PasswordHasher]:
+    """The service's own argon2id parameters for this test (see PRODUCTION_PASSWORD_HASHER)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PRODUCTION_PASSWORD_HASHER)
+        patch.setattr(passwords, "_DUMMY_HASH", PRODUCTION_DUMMY_HASH)
+        yield PRODUCTION_PASSWORD_HASHER
+
+
+# The run's private server is thrown away at the end, so nothing is gained by waiting for the
+# disk: without fsync each CREATE DATABASE and each commit no longer waits for it. Only the
+# durability across a crash of the machine changes, which no test can observe.
+NO_DURABILITY = (
+    "alter system set fsync = off",
+    "alter system set synchronous_commit = off",
+    "alter system set full_page_writes = off",
+    "select pg_reload_conf()",
+)
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +84,9 @@ def server_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="plainsight-test-") as tmp:
         embedded = EmbeddedPostgres(Path(tmp) / "postgres", delete_on_stop=True)
         try:
-            yield embedded.start()
+            url = embedded.start()
+            run_sql(url, NO_DURABILITY)
+            yield url
         finally:
             embedded.stop()
 

@@ -229,13 +229,20 @@ async def test_admin_creates_account_201_and_it_can_log_in(api: Api) -> None:
     assert session.json()["role"] == "researcher"
 
 
-async def test_password_is_stored_as_argon2id_hash(api: Api) -> None:
+async def test_password_is_stored_as_argon2id_hash(
+    api: Api, production_password_hashing: object
+) -> None:
+    # The other tests hash with the cheapest argon2id (tests/conftest.py); this one runs the
+    # service's own parameters: RFC 9106's second recommendation (64 MiB, 3 passes, 4 lanes).
     admin = await api.account_token(Role.admin)
     email = f"hash-{uuid.uuid4().hex[:8]}@example.org"
     assert (await create_via_api(api, admin, email=email)).status_code == 201
     stored = await api.conn.fetchval("select password_hash from accounts where email = $1", email)
-    assert stored.startswith("$argon2id$")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert NEW_PASSWORD not in stored
+    assert (await login(api, email, NEW_PASSWORD)).status_code == 201
+    assert (await login(api, email, PASSWORD)).status_code == 401
+    assert (await login(api, f"nobody-{email}", NEW_PASSWORD)).status_code == 401
 
 
 async def test_duplicate_email_is_409_regardless_of_case(api: Api) -> None:
