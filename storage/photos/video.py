@@ -47,6 +47,7 @@ from storage.photos.formats import (
     is_video,
 )
 from storage.photos.hashes import perceptual_hashes
+from storage.photos.video_mp4fast import fast_remux
 from storage.photos.video_provenance import VideoTags, read_video_provenance
 
 __all__ = [
@@ -135,6 +136,8 @@ def process_video(
         raise ValueError("report_cell must be a valid H3 cell")
     sanitised, tags, bmff = _sanitise(src, dst_dir, limits)
     try:
+        if tags is None:
+            tags = _read_tags(src, bmff, limits)
         image = poster_frame(sanitised.path)
         phash, dhash = perceptual_hashes(image)
         provenance = read_video_provenance(
@@ -290,8 +293,14 @@ def _tags(container: Any, plan: _Plan) -> VideoTags:
 
 def _sanitise(
     src: Path, dst_dir: Path, limits: VideoLimits
-) -> tuple[SanitisedVideo, VideoTags, bool]:
+) -> tuple[SanitisedVideo, VideoTags | None, bool]:
+    """The sanitised copy, the input's tags (``None`` when the box-level path wrote the copy
+    and never opened the input with FFmpeg: ``_read_tags`` then) and whether it is ISO BMFF."""
     bmff = _sniff(src, limits)
+    if bmff:
+        fast = _sanitise_box_level(src, dst_dir, limits)
+        if fast is not None:
+            return fast, None, bmff
     with _open_input(src) as container:
         plan = _plan(container, bmff, limits)
         tags = _tags(container, plan)
@@ -325,6 +334,42 @@ def _sanitise(
         duration_ms=round(end_seconds * 1000),
     )
     return sanitised, tags, bmff
+
+
+def _sanitise_box_level(src: Path, dst_dir: Path, limits: VideoLimits) -> SanitisedVideo | None:
+    """A progressive MP4/MOV rewritten at the box level (video_mp4fast.py); ``None`` when the
+    file is not one that path handles (the PyAV remux then takes it)."""
+    fd, name = tempfile.mkstemp(dir=dst_dir, prefix="video-", suffix=".mp4")
+    os.close(fd)
+    out_path = Path(name)
+    try:
+        done = fast_remux(
+            src, out_path, max_seconds=limits.max_seconds, max_pixels=limits.max_pixels
+        )
+    except OSError as error:
+        out_path.unlink(missing_ok=True)
+        raise UndecodableVideo("the uploaded video could not be read") from error
+    except BaseException:
+        out_path.unlink(missing_ok=True)
+        raise
+    if done is None:
+        out_path.unlink(missing_ok=True)
+        return None
+    return SanitisedVideo(
+        path=out_path,
+        sha256=done.sha256,
+        size=done.size,
+        content_type="video/mp4",
+        width=done.width,
+        height=done.height,
+        duration_ms=done.duration_ms,
+    )
+
+
+def _read_tags(src: Path, bmff: bool, limits: VideoLimits) -> VideoTags:
+    """The input's container and stream tags for provenance, read by FFmpeg (headers only)."""
+    with _open_input(src) as container:
+        return _tags(container, _plan(container, bmff, limits))
 
 
 class _ReserveTooSmall(Exception):
