@@ -46,6 +46,7 @@ _MAX_TOP_BOXES: Final = 1000
 _COPY_STEP: Final = 64 * 1024 * 1024
 _HASH_WINDOW: Final = 8 * 1024 * 1024  # a multiple of mmap.ALLOCATIONGRANULARITY
 _ZEROS: Final = bytes(1024 * 1024)
+_MAX_SAMPLES: Final = 10_000_000
 
 VIDEO_ENTRIES: Final = {
     b"avc1": "h264",
@@ -222,9 +223,17 @@ def _handler(data: bytes, hdlr: _Box) -> tuple[bytes, bytes]:
     return body[8:12], _box(b"hdlr", body[:12], bytes(12), b"\0")
 
 
-def _u32s(data: bytes, start: int, count: int, wide: bool = False) -> list[int]:
+def _need(box: _Box, length: int) -> None:
+    if box.end - box.body < length:
+        raise _Ineligible(f"a short {box.kind!r} box")
+
+
+def _u32s(data: bytes, box: _Box, at: int, count: int, wide: bool = False) -> list[int]:
+    """``count`` big-endian integers at ``at`` bytes into ``box``'s body, which must hold
+    them (a count larger than its table is refused, never read from the next box)."""
     width = 8 if wide else 4
-    if count < 0 or start + count * width > len(data):
+    start = box.body + at
+    if count < 0 or start + count * width > box.end:
         raise _Ineligible("a table runs past its box")
     return list(struct.unpack_from(f">{count}{'Q' if wide else 'I'}", data, start))
 
@@ -235,20 +244,23 @@ def _chunks(data: bytes, stbl: list[_Box]) -> tuple[list[int], list[int], int]:
     kinds = {b.kind for b in stbl}
     if b"stz2" in kinds or len([k for k in kinds if k in (b"stco", b"co64")]) != 1:
         raise _Ineligible("a sample table this path does not read")
-    stsz = _only(stbl, b"stsz")
-    fixed, count = struct.unpack_from(">II", data, stsz.body + 4)
-    sizes = [fixed] * count if fixed else _u32s(data, stsz.body + 12, count)
+    stsz, stsc, stts = _only(stbl, b"stsz"), _only(stbl, b"stsc"), _only(stbl, b"stts")
     offsets_box = next(b for b in stbl if b.kind in (b"stco", b"co64"))
+    for box in (stsz, stsc, stts, offsets_box):
+        _need(box, 12 if box is stsz else 8)
+    fixed, count = struct.unpack_from(">II", data, stsz.body + 4)
+    if count > _MAX_SAMPLES:
+        raise _Ineligible("too many samples")
+    sizes = [fixed] * count if fixed else _u32s(data, stsz, 12, count)
     entries = struct.unpack_from(">I", data, offsets_box.body + 4)[0]
-    offsets = _u32s(data, offsets_box.body + 8, entries, wide=offsets_box.kind == b"co64")
-    stsc = _only(stbl, b"stsc")
+    offsets = _u32s(data, offsets_box, 8, entries, wide=offsets_box.kind == b"co64")
     runs = struct.unpack_from(">I", data, stsc.body + 4)[0]
-    table = _u32s(data, stsc.body + 8, runs * 3)
+    table = _u32s(data, stsc, 8, runs * 3)
     per_chunk: list[int] = []
     for run in range(runs):
         first, samples, description = table[run * 3 : run * 3 + 3]
         last = table[(run + 1) * 3] - 1 if run + 1 < runs else len(offsets)
-        if description != 1 or first < 1 or first != len(per_chunk) + 1 or last < first - 1:
+        if description != 1 or first != len(per_chunk) + 1 or not first - 1 <= last <= len(offsets):
             raise _Ineligible("an odd sample-to-chunk table")
         per_chunk.extend([samples] * (last - first + 1))
     if len(per_chunk) != len(offsets) or sum(per_chunk) != count:
@@ -259,9 +271,8 @@ def _chunks(data: bytes, stbl: list[_Box]) -> tuple[list[int], list[int], int]:
     for samples in per_chunk:
         lengths.append(prefix[index + samples] - prefix[index])
         index += samples
-    stts = _only(stbl, b"stts")
     deltas = struct.unpack_from(">I", data, stts.body + 4)[0]
-    timed = _u32s(data, stts.body + 8, deltas * 2)
+    timed = _u32s(data, stts, 8, deltas * 2)
     if sum(timed[0::2]) != count:
         raise _Ineligible("time-to-sample does not add up")
     return offsets, lengths, count
@@ -269,6 +280,7 @@ def _chunks(data: bytes, stbl: list[_Box]) -> tuple[list[int], list[int], int]:
 
 def _sample_entry(data: bytes, stsd: _Box, video: bool) -> tuple[bytes, str, int, int, bytes]:
     """(fourcc, codec, width, height, the cleaned sample entry)."""
+    _need(stsd, 8)
     version_flags, count = struct.unpack_from(">II", data, stsd.body)
     if count != 1 or version_flags != 0:
         raise _Ineligible("not one sample description")
@@ -360,6 +372,7 @@ def _track(data: bytes, trak: _Box) -> _Track:
     mdia = _only(children, b"mdia")
     mdia_children = _boxes(data, mdia.body, mdia.end)
     handler, _ = _handler(data, _only(mdia_children, b"hdlr"))
+    _need(tkhd, 4)
     flags = struct.unpack_from(">I", data, tkhd.body)[0] & 0xFFFFFF
     return _Track(trak, handler, bool(flags & 1))
 
@@ -405,6 +418,7 @@ def _rebuild_trak(data: bytes, track: _Track, video: bool, wide: bool, delta: in
         if dref.kind != b"dref":
             continue
         for entry in _boxes(data, dref.body + 8, dref.end):
+            _need(entry, 4)
             if not struct.unpack_from(">I", data, entry.body)[0] & 1:
                 raise _Ineligible("media in another file")
     stbl = _only(minf_children, b"stbl")
