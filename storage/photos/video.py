@@ -242,7 +242,9 @@ def _plan(container: Any, bmff: bool, limits: VideoLimits) -> _Plan:
 
 def _codec_name(stream: Any) -> str:
     """FFmpeg's name of the coded format (``av1``), not of the decoder (``libdav1d``)."""
-    return str(stream.codec_context.codec.canonical_name)
+    context = stream.codec_context  # None, or without a codec, when FFmpeg knows no decoder
+    codec = context.codec if context is not None else None
+    return "unknown" if codec is None else str(codec.canonical_name)
 
 
 def _declared_seconds(container: Any, video: Any) -> float | None:
@@ -269,11 +271,20 @@ def _stream_seconds(stream: Any) -> float | None:
         return None
 
 
+def _codec_tag(stream: Any) -> str:
+    """The stream's four-character code; empty when it is not ASCII (a damaged or hostile
+    sample description, which PyAV cannot decode to text)."""
+    try:
+        return str(getattr(stream, "codec_tag", "") or "")
+    except UnicodeDecodeError:
+        return ""
+
+
 def _tags(container: Any, plan: _Plan) -> VideoTags:
     kept = {plan.video.index} | ({plan.audio.index} if plan.audio is not None else set())
     gps_track = False
     for stream in container.streams:
-        tag = str(getattr(stream, "codec_tag", "") or "").lower()
+        tag = _codec_tag(stream).lower()
         handler = str(stream.metadata.get("handler_name", "")).lower()
         if tag in ("gpmd", "camm", "gps ", "nmea") or "gps" in handler or "location" in handler:
             gps_track = True
@@ -413,7 +424,7 @@ def _remux(
         mapping = {}
         for stream in inputs:
             out_stream = output.add_stream_from_template(stream, opaque=True)
-            tag = stream.codec_tag
+            tag = _codec_tag(stream)
             if not plan.webm and tag in _KEPT_CODEC_TAGS:
                 out_stream.codec_context.codec_tag = tag
             mapping[stream.index] = out_stream

@@ -117,10 +117,14 @@ class _Track:
     chunk_sizes: list[int] | None = None
 
 
-def _boxes(data: bytes, start: int, end: int) -> list[_Box]:
+def _boxes(data: bytes, start: int, end: int, *, padded: bool = False) -> list[_Box]:
+    """The boxes between ``start`` and ``end``, which they must fill exactly (``padded``: up
+    to 7 zero bytes may follow them, as QuickTime writers end a sample description)."""
     boxes = []
     pos = start
     while pos < end:
+        if padded and end - pos < 8 and not any(data[pos:end]):
+            break
         if pos + 8 > end:
             raise _Ineligible("a box header runs past its parent")
         length, kind = struct.unpack_from(">I4s", data, pos)
@@ -311,7 +315,7 @@ def _sample_entry(data: bytes, stsd: _Box, video: bool) -> tuple[bytes, str, int
         allowed = _AUDIO_CONFIG
     children = []
     object_type: int | None = None
-    for child in _boxes(data, entry.body + len(head), entry.end):
+    for child in _boxes(data, entry.body + len(head), entry.end, padded=True):
         raw = data[child.start : child.end]
         if child.kind == b"colr" and video and data[child.body : child.body + 4] in _COLOUR_KINDS:
             children.append(raw)

@@ -20,7 +20,12 @@ import pytest
 
 from storage.photos import video as video_module
 from storage.photos import video_mp4fast
-from storage.photos.formats import UndecodableVideo, VideoResolutionTooLarge, VideoTooLong
+from storage.photos.formats import (
+    PhotoRejected,
+    UndecodableVideo,
+    VideoResolutionTooLarge,
+    VideoTooLong,
+)
 from storage.photos.video import VideoLimits, process_video, sanitise_video
 from tests.support.video_corpus import (
     NYC_LATLON,
@@ -297,3 +302,42 @@ def test_limits_hold_on_the_box_level_path(videos: VideoCorpus, tmp_path: Path) 
     with pytest.raises(VideoResolutionTooLarge, match="320x240"):
         video_mp4fast.fast_remux(videos.android_mp4, out, max_seconds=60, max_pixels=320 * 239)
     assert out.read_bytes() == b""
+
+
+def test_sample_description_padding_is_tolerated_elsewhere_not() -> None:
+    free = struct.pack(">I4s", 8, b"free")
+    assert [b.kind for b in video_mp4fast._boxes(free + bytes(4), 0, 12, padded=True)] == [b"free"]
+    with pytest.raises(video_mp4fast._Ineligible):
+        video_mp4fast._boxes(free + bytes(4), 0, 12)
+    with pytest.raises(video_mp4fast._Ineligible):  # not zeros: not padding
+        video_mp4fast._boxes(free + b"\x01\x00\x00\x00", 0, 12, padded=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_damaged_index_never_escapes_the_refusals(
+    videos: VideoCorpus, tmp_path: Path, seed: int
+) -> None:
+    """Bytes of the moov overwritten at random: the answer is a clean two-stream file or a
+    PhotoRejected refusal, never another exception, and never a file left behind on refusal."""
+    import random
+
+    original = videos.faststart_mp4.read_bytes()
+    start = original.index(b"moov") - 4
+    length = struct.unpack_from(">I", original, start)[0]
+    chooser = random.Random(seed)  # reproducible damage
+    for attempt in range(10):
+        data = bytearray(original)
+        for _ in range(4):
+            data[chooser.randrange(start + 8, start + length)] = chooser.randrange(256)
+        bad = tmp_path / f"bad-{attempt}.mp4"
+        bad.write_bytes(bytes(data))
+        out_dir = tmp_path / f"out-{attempt}"
+        out_dir.mkdir()
+        try:
+            stored = sanitise_video(bad, out_dir, LIMITS)
+        except PhotoRejected:
+            assert list(out_dir.iterdir()) == []
+        else:
+            assert stored.sha256 == hashlib.sha256(stored.path.read_bytes()).hexdigest()
+            kinds = [s["codec_type"] for s in ffprobe(stored.path)["streams"]]
+            assert kinds in (["video", "audio"], ["video"])
