@@ -47,6 +47,7 @@ _COPY_STEP: Final = 64 * 1024 * 1024
 _HASH_WINDOW: Final = 8 * 1024 * 1024  # a multiple of mmap.ALLOCATIONGRANULARITY
 _ZEROS: Final = bytes(1024 * 1024)
 _MAX_SAMPLES: Final = 10_000_000
+_PAGE: Final = 4096
 
 VIDEO_ENTRIES: Final = {
     b"avc1": "h264",
@@ -541,11 +542,18 @@ def _plan(file: BinaryIO, size: int, *, max_seconds: float, max_pixels: int) -> 
         if 8 + payload > 0xFFFFFFFF
         else struct.pack(">I4s", 8 + payload, b"mdat")
     )
-    delta = len(ftyp_box) + len(built) + len(mdat_header) - start
+    # A ``free`` box puts the payload at the same offset within a page as in the input: the
+    # kernel then copies whole page-cache pages (measured: markedly faster than a shifted copy).
+    unpadded = len(ftyp_box) + len(built) + len(mdat_header)
+    pad = (start - unpadded) % _PAGE
+    if 0 < pad < 8:
+        pad += _PAGE
+    free = struct.pack(">I4s", pad, b"free") + bytes(pad - 8) if pad else b""
+    delta = unpadded + pad - start
     moov_out = _build_moov(moov, kept, wide, delta)
     if len(moov_out) != len(built):  # pragma: no cover - the sizes do not depend on delta
         raise _Ineligible("the index changed size")
-    header = ftyp_box + moov_out + mdat_header
+    header = ftyp_box + moov_out + free + mdat_header
     gaps = [(a[1], b[0]) for a, b in pairwise(ranges)]
     movie_scale = _movie_timescale(moov)
     lengths = [t.tkhd_duration / movie_scale for t, _ in kept] if movie_scale else []
