@@ -646,17 +646,25 @@ def _write(src_fd: int, out_path: Path, plan: _Plan) -> str:
     hasher = threading.Thread(target=hash_it, name="video-sha256", daemon=True)
     hasher.start()
     try:
-        dst_fd = os.open(out_path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        # No O_TRUNC: ext4 flushes a file truncated to zero when it is closed (auto_da_alloc).
+        dst_fd = os.open(out_path, os.O_WRONLY | os.O_CLOEXEC)
         try:
-            os.write(dst_fd, plan.header)
+            # The copy starts on a page boundary on both sides (the header is as long as the
+            # input's payload offset modulo a page, see _plan): the few input bytes before
+            # the payload land under the header's end and are overwritten by it next.
+            lead = plan.start % _PAGE
+            _copy(src_fd, dst_fd, plan.start - lead, plan.end, len(plan.header) - lead)
+            os.pwrite(dst_fd, plan.header, 0)
             delta = len(plan.header) - plan.start
-            _copy(src_fd, dst_fd, plan.start, plan.end, len(plan.header))
             for gap_start, gap_end in plan.gaps:
                 pos = gap_start
                 while pos < gap_end:
                     step = min(len(_ZEROS), gap_end - pos)
                     os.pwrite(dst_fd, memoryview(_ZEROS)[:step], pos + delta)
                     pos += step
+            total = len(plan.header) + plan.end - plan.start
+            if os.fstat(dst_fd).st_size > total:  # the caller's file was not empty
+                os.ftruncate(dst_fd, total)
         finally:
             os.close(dst_fd)
     finally:

@@ -341,3 +341,22 @@ def test_damaged_index_never_escapes_the_refusals(
             assert stored.sha256 == hashlib.sha256(stored.path.read_bytes()).hexdigest()
             kinds = [s["codec_type"] for s in ffprobe(stored.path)["streams"]]
             assert kinds in (["video", "audio"], ["video"])
+
+
+def test_target_file_is_rewritten_whole(videos: VideoCorpus, tmp_path: Path) -> None:
+    """The output is page-aligned and its header written after the media copy; a target that
+    already held longer bytes ends up exactly the sanitised copy, as a fresh one does."""
+    fresh = tmp_path / "fresh.mp4"
+    fresh.touch()
+    used = tmp_path / "used.mp4"
+    used.write_bytes(b"\xff" * (videos.iphone_h264_mov.stat().st_size * 2))
+    source = videos.iphone_h264_mov
+    first = video_mp4fast.fast_remux(source, fresh, max_seconds=600, max_pixels=10**8)
+    second = video_mp4fast.fast_remux(source, used, max_seconds=600, max_pixels=10**8)
+    assert first is not None
+    assert first == second
+    assert fresh.read_bytes() == used.read_bytes()
+    assert first.size == len(fresh.read_bytes())
+    data = fresh.read_bytes()
+    assert data.index(b"mdat") < first.size
+    assert b"\xff" * 64 not in data[: data.index(b"mdat")]
