@@ -15,6 +15,12 @@ since nothing is re-encoded: what an encoder wrote inside the coded streams them
 x264's settings in an H.264 SEI message, FFmpeg's name in an AAC fill element); what phones'
 hardware encoders put there has not been surveyed.
 
+Progressive MP4/MOV (the phone case) does not go through FFmpeg's muxer: video_mp4fast.py
+writes a new index for the two kept tracks and has the kernel copy the media data, zeroing
+every byte no kept sample occupies; the output's sha256 is computed beside the copy. Every
+other input (WebM/Matroska, fragmented MP4, anything that path does not positively
+recognise) takes the PyAV remux below. Both give the same ``SanitisedVideo``.
+
 CPU- and I/O-bound: run ``process_video`` in the photo worker pool.
 """
 
