@@ -136,9 +136,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     photos_per_report: Annotated[int, Meta(ge=1, le=100)] = 10
     max_photo_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 20 * 1024 * 1024
     max_photo_pixels: Annotated[int, Meta(ge=10_000, le=80_000_000)] = 40_000_000
-    max_upload_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024**3)] = 1024**3
+    max_upload_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024**3)] = 2 * 1024**3
     """The largest resumable (tus) upload, announced as ``Tus-Max-Size``: a creation with a
-    larger ``Upload-Length`` answers 413."""
+    larger ``Upload-Length`` answers 413. A complete upload that is not a video is still held
+    to PLAINSIGHT_MAX_PHOTO_BYTES, and a video to PLAINSIGHT_MAX_VIDEO_BYTES."""
     uploads_in_flight: Annotated[int, Meta(ge=1, le=100)] = 4
     """Unfinished, unexpired resumable uploads one device (or account) may have at a time;
     creating one more answers 429."""

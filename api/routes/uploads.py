@@ -23,7 +23,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from litestar import Request, Response, delete, head, patch, post, route
@@ -43,7 +44,7 @@ from schemas.settings import Settings
 from storage.db.pool import Database
 from storage.errors import DomainError
 from storage.photos import store as photos
-from storage.photos.formats import PhotoRejected
+from storage.photos.formats import PhotoRejected, is_video
 from storage.uploads import store as uploads
 from storage.uploads.area import TemporaryArea
 from storage.uploads.headers import (
@@ -209,7 +210,7 @@ _CREATION: dict[str, Any] = {
         _documented("Location", "The upload's address, /v1/uploads/{upload_id}"),
         _EXPIRES,
     ],
-    "responses": problem_specs(400, 401, 403, 404, 412, 413, 422, 429),
+    "responses": problem_specs(400, 401, 403, 404, 409, 412, 413, 422, 429),
 }
 
 
@@ -278,6 +279,12 @@ async def _create(
     principal = request.user
     async with db.acquire() as conn:
         await photos.upload_target(conn, principal, report_id)
+        # Refused before any byte is sent, rather than after the last (store_photo checks again).
+        stored = await conn.fetchval(photos.COUNT_FOR_REPORT, report_id)
+        if stored >= settings.photos_per_report:
+            raise photos.PhotoLimitReached(
+                f"a report can have at most {settings.photos_per_report} photos"
+            )
         in_flight = await uploads.in_flight(conn, principal.id)
     if in_flight >= settings.uploads_in_flight:
         raise uploads.TooManyUploads(
@@ -323,8 +330,6 @@ def _placeholder(
     multipart: str | None,
 ) -> uploads.Upload:
     """The upload as it would have been stored, for removing its bytes when its row was not."""
-    from datetime import UTC, datetime
-
     return uploads.Upload(
         id=upload_id,
         report_id=report_id,
@@ -387,27 +392,54 @@ async def upload_offset(
 # --- PATCH -----------------------------------------------------------------------------------
 
 
+class PhotoTooLarge(PhotoRejected):
+    """A complete upload that is not a video and larger than a photo may be (413)."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+# Enough of the file's start for the video sniffing (ISO BMFF ftyp, EBML).
+VIDEO_HEAD_BYTES: Final = 64
+
+
+def _check_photo_size(path: Any, length: int, limit: int) -> None:
+    """Photos are processed in memory: a file larger than PLAINSIGHT_MAX_PHOTO_BYTES that is
+    not a video is refused before it is read whole."""
+    if length <= limit:
+        return
+    with path.open("rb") as file:
+        head = file.read(VIDEO_HEAD_BYTES)
+    if not is_video(head):
+        raise PhotoTooLarge(f"the photo is larger than {limit} bytes")
+
+
 class ChecksumMismatch(DomainError):
     code = "checksum_mismatch"
     status = 460
 
 
-@patch(
-    f"{UPLOADS_PATH}/{{upload_id:uuid}}",
-    opt={
+_APPEND: dict[str, Any] = {
+    "opt": {
         ROLES_OPT: OWNERS,
         TUS_OPT: True,
         REQUEST_CONTENT_OPT: {
             OFFSET_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}
         },
     },
-    tags=["uploads"],
-    summary="Append bytes at Upload-Offset; the last PATCH stores the photo or video",
-    status_code=204,
+    "tags": ["uploads"],
+    "status_code": 204,
     # The upload's own length bounds the body: checked while streaming.
-    request_max_body_size=None,
-    response_headers=[_RESUMABLE, _OFFSET, _EXPIRES, _PHOTO],
+    "request_max_body_size": None,
+    "response_headers": [_RESUMABLE, _OFFSET, _EXPIRES, _PHOTO],
+}
+
+
+@patch(
+    f"{UPLOADS_PATH}/{{upload_id:uuid}}",
+    summary="Append bytes at Upload-Offset; the last PATCH stores the photo or video",
     responses=problem_specs(400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 460, 503),
+    **_APPEND,
 )
 async def append_to_upload(
     request: Request[Principal, str, State],
@@ -416,6 +448,42 @@ async def append_to_upload(
     upload_offset: UploadOffsetHeader = None,
     upload_checksum: UploadChecksumHeader = None,
 ) -> Response[None]:
+    return await _append(request, upload_id)
+
+
+MethodOverride = Annotated[
+    str | None,
+    HeaderParameter(name="X-HTTP-Method-Override", description="Must be PATCH", required=False),
+]
+
+
+@post(
+    f"{UPLOADS_PATH}/{{upload_id:uuid}}",
+    summary="PATCH for clients that cannot send one: POST with X-HTTP-Method-Override: PATCH",
+    responses=problem_specs(400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 460, 503),
+    **_APPEND,
+)
+async def append_by_override(
+    request: Request[Principal, str, State],
+    upload_id: FromPath[uuid.UUID],
+    tus_resumable: TusResumable = None,
+    upload_offset: UploadOffsetHeader = None,
+    upload_checksum: UploadChecksumHeader = None,
+    method_override: MethodOverride = None,
+) -> Response[None]:
+    """tus-java-client (under tus-android-client) falls back to this where its HTTP stack
+    refuses PATCH."""
+    if (request.headers.get("x-http-method-override") or "").upper() != "PATCH":
+        raise InvalidInput(
+            "X-HTTP-Method-Override",
+            "POST to an upload is a PATCH sent with X-HTTP-Method-Override: PATCH",
+            status=405,
+            code="method_not_allowed",
+        )
+    return await _append(request, upload_id)
+
+
+async def _append(request: Request[Principal, str, State], upload_id: uuid.UUID) -> Response[None]:
     _require_tus(request)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != OFFSET_CONTENT_TYPE:
@@ -437,8 +505,6 @@ async def append_to_upload(
         )
     completed = False
     try:
-        if upload.photo_id is not None:  # completed before; its answer was lost
-            return Response(None, status_code=204, headers=_progress_headers(upload))
         if declared is not None and declared.isdigit() and offset + int(declared) > upload.length:
             raise InvalidInput(
                 "Content-Length",
@@ -446,10 +512,12 @@ async def append_to_upload(
                 status=413,
                 code="payload_too_large",
             )
+        if upload.photo_id is not None:  # completed before; its answer was lost
+            return Response(None, status_code=204, headers=_progress_headers(upload))
         new_offset = await _receive(request, _area(state), upload, token, checksum)
         if new_offset < upload.length:
             return Response(None, status_code=204, headers=_progress_headers(upload, new_offset))
-        finished = _with_offset(upload, new_offset)
+        finished = replace(upload, offset=new_offset)
         photo_id = await _complete(request, finished, token)
         completed = True
         return Response(
@@ -461,21 +529,6 @@ async def append_to_upload(
         if not completed:
             async with db.acquire() as conn:
                 await uploads.release(conn, upload_id, token)
-
-
-def _with_offset(upload: uploads.Upload, offset: int) -> uploads.Upload:
-    return uploads.Upload(
-        id=upload.id,
-        report_id=upload.report_id,
-        owner_id=upload.owner_id,
-        length=upload.length,
-        offset=offset,
-        store=upload.store,
-        s3_upload_id=upload.s3_upload_id,
-        s3_parts=upload.s3_parts,
-        photo_id=upload.photo_id,
-        expires_at=upload.expires_at,
-    )
 
 
 async def _receive(
@@ -557,6 +610,10 @@ async def _complete(
     area = _area(state)
     try:
         async with area.assemble(upload) as path:
+            settings: Settings = state.settings
+            await asyncio.to_thread(
+                _check_photo_size, path, upload.length, settings.max_photo_bytes
+            )
             stored = await ingest_upload(
                 state, request.user, upload.report_id, UploadedOriginal(path=path)
             )
@@ -608,5 +665,6 @@ ROUTES = [
     create_upload,
     upload_offset,
     append_to_upload,
+    append_by_override,
     terminate_upload,
 ]

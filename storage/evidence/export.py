@@ -210,16 +210,27 @@ async def _collect(
     content_type: str = row["content_type"]
     name = f"sanitised/{photo_id}{EXTENSIONS.get(content_type, '')}"
     try:
-        data = await blobs.get(row["sha256"])
+        chunks = await blobs.stream(row["sha256"], content_type)
     except NotFound:
         raise NotFound(
             f"the sanitised copy of photo {photo_id} is missing from the blob store"
         ) from None
-    if hashlib.sha256(data).hexdigest() != row["sha256"]:
+    # Streamed (a video may be a gigabyte) and hashed on the way: the store is
+    # content-addressed, so a copy that does not hash to its key is corrupt.
+    digest = hashlib.sha256()
+    size = 0
+    out = await asyncio.to_thread(open, root / name, "wb")
+    try:
+        async for chunk in chunks:
+            digest.update(chunk)
+            await asyncio.to_thread(out.write, chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    finally:
+        await asyncio.to_thread(out.close)
+    if digest.hexdigest() != row["sha256"] or size != row["bytes"]:
         raise ValueError(f"the sanitised copy of photo {photo_id} does not match its sha256")
-    await asyncio.to_thread((root / name).write_bytes, data)
-    if progress is not None:
-        progress(len(data))
     original: dict[str, Any] | None = None
     if row["blob_key"] is not None:
         original_name = f"originals/{photo_id}.age"

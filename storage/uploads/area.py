@@ -391,19 +391,22 @@ class S3Area:
 
     @asynccontextmanager
     async def assemble(self, upload: Upload) -> AsyncIterator[Path]:
-        parts = list(upload.s3_parts)
-        tail = await self._tail(upload)
-        if tail or not parts:
-            etag = await self.upload_part(upload, len(parts) + 1, tail)
-            parts.append(S3Part(len(parts) + 1, etag, len(tail)))
         name = self.object_name(upload.id)
-        await asyncio.to_thread(
-            self._client.complete_multipart_upload,
-            Bucket=self._bucket,
-            Key=name,
-            UploadId=upload.s3_upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p.n, "ETag": p.etag} for p in parts]},
-        )
+        # Completed by an earlier attempt whose processing failed (a 503): only fetched again.
+        if not await self._has_object(name, upload.length):
+            parts = list(upload.s3_parts)
+            tail = await self._tail(upload)
+            if tail or not parts:
+                # The last part (any size): the tail, or the whole of a small upload.
+                etag = await self.upload_part(upload, len(parts) + 1, tail)
+                parts.append(S3Part(len(parts) + 1, etag, len(tail)))
+            await asyncio.to_thread(
+                self._client.complete_multipart_upload,
+                Bucket=self._bucket,
+                Key=name,
+                UploadId=upload.s3_upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.n, "ETag": p.etag} for p in parts]},
+            )
         await asyncio.to_thread(self._local_root.mkdir, mode=0o700, parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=self._local_root, suffix=ASSEMBLED_SUFFIX)
         path = Path(temporary)
@@ -416,6 +419,15 @@ class S3Area:
             yield path
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    async def _has_object(self, name: str, size: int) -> bool:
+        try:
+            answer = await asyncio.to_thread(
+                self._client.head_object, Bucket=self._bucket, Key=name
+            )
+        except self._client.exceptions.ClientError:
+            return False
+        return bool(answer["ContentLength"] == size)
 
     async def delete(self, upload: Upload) -> None:
         name = self.object_name(upload.id)
@@ -430,6 +442,16 @@ class S3Area:
                 )
         for key in (name, self.tail_name(upload.id)):
             await asyncio.to_thread(self._client.delete_object, Bucket=self._bucket, Key=key)
+
+    def _sweep_local(self, cutoff: float) -> int:
+        """Local copies of completed uploads left by a process that died while processing."""
+        removed = 0
+        for path in self._local_root.glob(f"*{ASSEMBLED_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     async def _multipart_uploads(self) -> list[tuple[uuid.UUID, str, datetime]]:
         found: list[tuple[uuid.UUID, str, datetime]] = []
@@ -449,7 +471,7 @@ class S3Area:
 
     async def sweep_orphans(self, older_than: timedelta, known: set[uuid.UUID]) -> int:
         cutoff = datetime.now(UTC) - older_than
-        removed = 0
+        removed = await asyncio.to_thread(self._sweep_local, cutoff.timestamp())
         for upload_id, multipart_id, initiated in await self._multipart_uploads():
             if upload_id in known or initiated >= cutoff:
                 continue

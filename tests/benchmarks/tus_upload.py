@@ -9,11 +9,13 @@ server kept from the dropped PATCHes, and the server's peak resident memory (VmH
 process group).
 
 What is measured is the transport: receiving, storing durably (fsync at each checkpoint),
-resuming, assembling. Until the video pipeline is on main no 200 MB photo or video can be
-processed, so the service runs with a hook (``hooked_app``) in place of the processing at
-completion: it streams the assembled file through sha256 and refuses it (422) with the digest
-and size in the problem's detail. The benchmark checks that both uploads assembled exactly the
-bytes that were sent (the digest of the file), which is what the processing would receive.
+resuming, assembling. Until the video pipeline is wired into api.media_ingest no 200 MB video
+can be processed, so the service runs with a hook (``hooked_app``) in place of the processing
+at completion: it streams the assembled file through sha256 and refuses it (422) with the
+digest and size in the problem's detail. The file is random bytes after an MP4 ``ftyp`` box, so
+the completion takes it for a video (a photo would be held to PLAINSIGHT_MAX_PHOTO_BYTES).
+The benchmark checks that both uploads assembled exactly the bytes that were sent (the digest
+of the file), which is what the processing would receive.
 
 Exit status 1 when a run is invalid (a wrong answer, a digest that differs), never because of
 a figure. Needs httpx (the ``test`` extra).
@@ -101,12 +103,18 @@ class UploadRun:
         return size / MIB / self.seconds
 
 
+# An ISO BMFF ftyp box with the mp42 brand: the file starts like an MP4, so the completion
+# treats it as a video (no photo size limit) and hands it to the processing (the hook).
+FTYP: Final = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
 def source_file(path: Path, size: int) -> str:
-    """``size`` bytes of pseudo-random data (not compressible), written once; their sha256."""
+    """``size`` bytes of pseudo-random data (not compressible) after an MP4 ftyp box, written
+    once; their sha256."""
     hasher = hashlib.sha256()
     with path.open("wb") as file:
         written = 0
-        block = hashlib.sha256(b"plainsight").digest() * (MIB // 32)
+        block = FTYP + (hashlib.sha256(b"plainsight").digest() * (MIB // 32))[len(FTYP) :]
         while written < size:
             piece = block[: min(MIB, size - written)]
             block = hashlib.sha256(block[:64]).digest() * (MIB // 32)
@@ -127,48 +135,47 @@ async def upload(
     drop_every: int | None,
     label: str,
 ) -> UploadRun:
+    dropped: set[int] = set()
+
+    def drop(number: int, offset: int) -> bool:
+        """Once per drop_every bytes: the chunk that crosses the next boundary."""
+        if drop_every is None:
+            return False
+        boundary = (offset + chunk) // drop_every
+        if boundary == offset // drop_every or boundary in dropped:
+            return False
+        dropped.add(boundary)
+        return True
+
     async with httpx.AsyncClient(base_url=base_url, timeout=120.0) as client:
-        started = time.perf_counter()
-        created = await tus.create(client, token, report_id, size)
-        if created.status_code != 201:
-            raise SystemExit(f"creation answered {created.status_code}: {created.text}")
-        location = created.headers["Location"]
-        offset = 0
-        next_drop = drop_every
-        drops = kept = 0
-        last: httpx.Response | None = None
         with source.open("rb") as file:
-            while offset < size:
+
+            def read(offset: int, size: int) -> bytes:
                 file.seek(offset)
-                piece = file.read(chunk)
-                if (
-                    next_drop is not None
-                    and drop_every is not None
-                    and offset + len(piece) > next_drop
-                ):
-                    next_drop += drop_every
-                    sent = len(piece) // 2
-                    await tus.drop_patch(
-                        base_url, token, location, offset, piece, sent, linger=0.05
-                    )
-                    seen = await tus.wait_for_offset(client, token, location, offset + sent)
-                    if not offset <= seen <= offset + sent:
-                        raise SystemExit(f"after a drop at {offset} HEAD gave {seen}")
-                    drops += 1
-                    kept += seen - offset
-                    offset = seen
-                    continue
-                last = await tus.patch(client, token, location, offset, piece)
-                if last.status_code not in (204, 422):
-                    raise SystemExit(f"PATCH at {offset} answered {last.status_code}: {last.text}")
-                if last.status_code == 422:
-                    break
-                offset = int(last.headers["Upload-Offset"])
-        seconds = time.perf_counter() - started
+                return file.read(size)
+
+            started = time.perf_counter()
+            created = await tus.create(client, token, report_id, size)
+            if created.status_code != 201:
+                raise SystemExit(f"creation answered {created.status_code}: {created.text}")
+            sent = await tus.send_with_drops(
+                client,
+                base_url,
+                token,
+                created.headers["Location"],
+                None,
+                chunk=chunk,
+                drop=drop,
+                read=read,
+                length=size,
+                linger=0.05,
+            )
+            seconds = time.perf_counter() - started
+    last = sent.last
     if last is None or last.status_code != 422 or last.json().get("code") != HOOK_CODE:
         shown = "nothing" if last is None else f"{last.status_code} {last.text[:200]}"
         raise SystemExit(f"the completing PATCH answered {shown}")
-    return UploadRun(label, seconds, drops, kept, str(last.json()["detail"]))
+    return UploadRun(label, seconds, sent.drops, sent.kept, str(last.json()["detail"]))
 
 
 def peak_rss_mb(pgid: int) -> float:

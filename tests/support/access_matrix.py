@@ -149,6 +149,8 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("POST",   "/v1/reports/{report_id}/uploads"):          (NO,  OWN, OWN, NO,  NO,  OWN),
     ("HEAD",   "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
     ("PATCH",  "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
+    # The same PATCH sent as POST with X-HTTP-Method-Override (tus-java-client's fallback).
+    ("POST",   "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
     ("DELETE", "/v1/uploads/{upload_id}"):                  (NO,  OWN, OWN, NO,  NO,  OWN),
 
     # Statistics and exports: "researchers, moderators, admins".

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -152,3 +152,69 @@ async def upload_whole(
         response = await patch(client, token, location, start, piece)
         assert response.status_code == 204, response.text
     return response
+
+
+class ResumedUpload:
+    """What ``send_with_drops`` did: the last answer, the drops and the bytes kept from them."""
+
+    def __init__(self) -> None:
+        self.last: httpx.Response | None = None
+        self.drops = 0
+        self.kept = 0
+        self.busy = 0
+
+
+async def send_with_drops(
+    client: httpx.AsyncClient,
+    base_url: str,
+    token: str,
+    location: str,
+    data: bytes | None,
+    *,
+    chunk: int,
+    drop: Callable[[int, int], bool],
+    read: Callable[[int, int], bytes] | None = None,
+    length: int | None = None,
+    linger: float = 0.3,
+) -> ResumedUpload:
+    """Send the upload at ``location`` as a tus client does: PATCH ``chunk`` bytes at a time
+    from HEAD's offset; where ``drop(number, offset)`` says so, cut the connection off in the
+    middle of the chunk (``drop_patch``) and resume from HEAD's offset; on 409 (another request
+    still holds the upload, or the offset moved) ask HEAD again and go on, as tus clients
+    retry a 409. ``read(offset, size)`` reads the source when ``data`` is None."""
+    total = len(data) if data is not None else length
+    assert total is not None
+
+    def piece_at(offset: int) -> bytes:
+        if data is not None:
+            return data[offset : offset + chunk]
+        assert read is not None
+        return read(offset, min(chunk, total - offset))
+
+    result = ResumedUpload()
+    offset = 0
+    number = 0
+    while offset < total:
+        number += 1
+        piece = piece_at(offset)
+        if drop(number, offset):
+            sent = len(piece) // 2 + number % 7
+            await drop_patch(base_url, token, location, offset, piece, sent, linger=linger)
+            seen = await wait_for_offset(client, token, location, offset + sent)
+            assert offset <= seen <= offset + sent, (offset, sent, seen)
+            result.drops += 1
+            result.kept += seen - offset
+            offset = seen
+            continue
+        answer = await patch(client, token, location, offset, piece)
+        if answer.status_code == 409:
+            result.busy += 1
+            assert result.busy < 500, answer.text
+            await asyncio.sleep(0.05)
+            offset = await offset_of(client, token, location)
+            continue
+        result.last = answer
+        if answer.status_code != 204:
+            break
+        offset = int(answer.headers["Upload-Offset"])
+    return result

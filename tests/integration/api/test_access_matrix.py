@@ -413,6 +413,15 @@ REQUEST_BODIES: Final[dict[Route, BodyMaker]] = {
         headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
     ),
     ("DELETE", "/v1/uploads/{upload_id}"): lambda w, _: Body(headers=TUS),
+    ("POST", "/v1/uploads/{upload_id}"): lambda w, _: Body(
+        content=b"x",
+        headers={
+            **TUS,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "X-HTTP-Method-Override": "PATCH",
+        },
+    ),
     ("POST", "/v1/devices/{device_id}/revoke"): lambda w, _: Body(json={"reject_pending": False}),
     ("POST", "/sign-in"): lambda w, _: Body(form={"email": w.login_email, "password": PASSWORD}),
     ("POST", "/moderation/reports/{report_id}/review"): lambda w, _: Body(

@@ -20,6 +20,7 @@ from litestar import Litestar
 from nacl.signing import SigningKey
 from pyrage import decrypt, x25519
 
+from schemas.settings import Settings
 from storage.evidence.export import (
     BundleExists,
     ReportNotFound,
@@ -31,7 +32,7 @@ from storage.evidence.store import FilesystemSealedStore
 from tests.support import photo_fixtures as fx
 from tests.support.evidence_bundle import receipt_valid, sha256_of, signature_valid, unpack
 from tests.support.helpers import Api, bearer, observer_report
-from tests.support.photo_api import fetched_bytes, scene, unique_jpeg, uploaded
+from tests.support.photo_api import blob_path, fetched_bytes, scene, unique_jpeg, uploaded
 
 
 class Original:
@@ -239,3 +240,20 @@ async def test_a_report_without_a_receipt_exports_none(
     assert bundle.manifest["receipt"] is None
     assert not bundle.file("receipt.json").exists()
     assert signature_valid(bundle.manifest_bytes, bundle.signature, await public_key(api))
+
+
+async def test_a_corrupted_sanitised_copy_fails_the_export(
+    api: Api, app: Litestar, settings: Settings, tmp_path: Path
+) -> None:
+    _, report, photos = await report_with_photos(
+        api, app, x25519.Identity.generate(), [unique_jpeg()], sealed=0
+    )
+    stored = blob_path(settings, photos[0]["sha256"])
+    good = stored.read_bytes()
+    try:
+        stored.write_bytes(good[:-10] + b"0123456789")
+        with pytest.raises(ValueError, match="does not match its sha256"):
+            await export(app, api, report["id"], tmp_path / "corrupt.tar")
+    finally:
+        stored.write_bytes(good)
+    assert os.listdir(tmp_path) == []

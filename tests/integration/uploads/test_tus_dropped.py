@@ -4,9 +4,11 @@ every few chunks ends with the same stored photo as an uninterrupted one."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import numpy as np
@@ -85,32 +87,22 @@ async def resumed_upload(api: Api, token: str, report_id: str, data: bytes) -> s
     DROP_EVERY-th chunk and resuming from HEAD's offset; return the stored photo's id."""
     created = await tus.create(api.client, token, report_id, len(data))
     assert created.status_code == 201, created.text
-    location = created.headers["Location"]
-    offset = 0
-    number = 0
-    drops = 0
-    kept = 0
-    last: Any = None
-    while offset < len(data):
-        number += 1
-        piece = data[offset : offset + CHUNK]
-        if number % DROP_EVERY == 0:
-            sent = len(piece) // 2 + number  # not a round number
-            await tus.drop_patch(base_url(api), token, location, offset, piece, sent)
-            drops += 1
-            seen = await tus.wait_for_offset(api.client, token, location, offset + sent)
-            # What the server had read before the drop is kept (all of it, unless the machine
-            # was too slow to read it within the linger); the client resumes from HEAD's offset.
-            assert offset <= seen <= offset + sent
-            kept += seen - offset
-            offset = seen
-            continue
-        last = await tus.patch(api.client, token, location, offset, piece)
-        assert last.status_code == 204, last.text
-        offset = int(last.headers["Upload-Offset"])
-    assert drops >= 3
-    assert kept > 0, "the bytes sent before a drop were kept"
-    photo_id: str = last.headers["Plainsight-Photo-Id"]
+    sent = await tus.send_with_drops(
+        api.client,
+        base_url(api),
+        token,
+        created.headers["Location"],
+        data,
+        chunk=CHUNK,
+        drop=lambda number, _: number % DROP_EVERY == 0,
+    )
+    assert sent.drops >= 3
+    # What the server had read before each drop is kept (all of it, unless the machine was too
+    # slow to read it within the linger); the client resumed from HEAD's offset.
+    assert sent.kept > 0, "the bytes sent before a drop were kept"
+    assert sent.last is not None
+    assert sent.last.status_code == 204, sent.last.text
+    photo_id: str = sent.last.headers["Plainsight-Photo-Id"]
     return photo_id
 
 
@@ -152,3 +144,53 @@ async def test_resumed_upload_equals_uninterrupted_one(api: Api, conn: asyncpg.C
     stored = Image.open(io.BytesIO(blobs.pop()))
     assert stored.size == (1500, 2000)
     assert not stored.getexif()
+
+
+async def test_a_second_patch_while_one_is_writing_is_409(api: Api) -> None:
+    token = await api.device_token()
+    data = unique_jpeg((640, 480))
+    report_id = await new_report(api, token)
+    created = await tus.create(api.client, token, report_id, len(data))
+    location = created.headers["Location"]
+    parts = urlsplit(base_url(api))
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(
+        (
+            f"PATCH {location} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+            f"Content-Type: {tus.OFFSET_TYPE}\r\nContent-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        + data[:1000]
+    )
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the first PATCH is reading its body
+    second = await tus.patch(api.client, token, location, 0, data)
+    assert second.status_code == 409, second.text
+    assert second.json()["code"] == "upload_busy"
+    writer.close()
+    await writer.wait_closed()
+    del reader
+    assert await tus.wait_for_offset(api.client, token, location, 1000) == 1000
+    rest = await tus.patch(api.client, token, location, 1000, data[1000:])
+    assert rest.status_code == 204, rest.text
+
+
+async def test_a_completed_upload_answers_again_with_its_photo(api: Api) -> None:
+    """A client whose last answer was lost asks again: HEAD, or the last PATCH repeated with
+    nothing left to send, name the stored photo; nothing is stored twice."""
+    token = await api.device_token()
+    data = unique_jpeg((320, 240))
+    report_id = await new_report(api, token)
+    last = await tus.upload_whole(api.client, token, report_id, data, len(data))
+    photo_id = last.headers["Plainsight-Photo-Id"]
+    location = str(last.request.url.path)
+    again = await tus.patch(api.client, token, location, len(data), b"")
+    assert again.status_code == 204, again.text
+    assert again.headers["Plainsight-Photo-Id"] == photo_id
+    assert again.headers["Upload-Offset"] == str(len(data))
+    count = await api.conn.fetchval(
+        "select count(*) from photos where report_id = $1", uuid.UUID(report_id)
+    )
+    assert count == 1
+    late = await tus.patch(api.client, token, location, len(data), b"more")
+    assert late.status_code == 413, late.text

@@ -358,3 +358,27 @@ async def test_single_request_upload_is_unchanged(api: Api) -> None:
     response = await upload(api, token, report_id, unique_jpeg())
     assert response.status_code == 201, response.text
     assert "Tus-Resumable" not in response.headers
+
+
+async def test_post_with_method_override_is_a_patch(api: Api) -> None:
+    """tus-java-client (under tus-android-client) sends its PATCH as a POST with
+    X-HTTP-Method-Override where its HTTP stack refuses PATCH."""
+    token = await api.device_token()
+    data = unique_jpeg((320, 240))
+    _, location = await started(api, token, data)
+    headers = {**tus.TUS, **bearer(token), "Content-Type": tus.OFFSET_TYPE, "Upload-Offset": "0"}
+    plain = await api.client.post(location, headers=headers, content=data[:100])
+    assert assert_problem(plain, 405)["field"] == "X-HTTP-Method-Override"
+    assert await tus.offset_of(api.client, token, location) == 0
+    first = await api.client.post(
+        location, headers={**headers, "X-HTTP-Method-Override": "PATCH"}, content=data[:100]
+    )
+    assert first.status_code == 204, first.text
+    assert first.headers["Upload-Offset"] == "100"
+    rest = await api.client.post(
+        location,
+        headers={**headers, "Upload-Offset": "100", "X-HTTP-Method-Override": "PATCH"},
+        content=data[100:],
+    )
+    assert rest.status_code == 204, rest.text
+    assert "Plainsight-Photo-Id" in rest.headers

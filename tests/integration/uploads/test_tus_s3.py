@@ -6,9 +6,11 @@ multipart upload and leave nothing in the bucket."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +25,7 @@ from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import Settings, load_settings
 from storage.db.roles import service_role_name
 from storage.uploads.area import S3Area
+from storage.uploads.store import Upload
 from storage.uploads.sweep import sweep_uploads
 from tests.conftest import TEST_RECEIPT_SEED, ServiceRoleDatabase
 from tests.integration.uploads.test_tus_dropped import phone_jpeg, stored_row
@@ -119,25 +122,20 @@ async def test_resumed_s3_upload_equals_a_single_request(
     upload_id = location.rsplit("/", 1)[1]
     assert multipart_uploads(s3, bucket) == [f"uploads/{upload_id}"]
     base_url = str(api.client.base_url).rstrip("/")
-    offset, number, kept = 0, 0, 0
-    last: httpx.Response | None = None
-    while offset < len(data):
-        number += 1
-        piece = data[offset : offset + CHUNK]
-        if number % 3 == 0:
-            sent = len(piece) // 2 + number
-            await tus.drop_patch(base_url, token, location, offset, piece, sent)
-            seen = await tus.wait_for_offset(api.client, token, location, offset + sent)
-            assert offset <= seen <= offset + sent
-            kept += seen - offset
-            offset = seen
-            continue
-        last = await tus.patch(api.client, token, location, offset, piece)
-        assert last.status_code == 204, last.text
-        offset = int(last.headers["Upload-Offset"])
-    assert kept > 0
-    assert last is not None
-    photo_id = last.headers["Plainsight-Photo-Id"]
+    sent = await tus.send_with_drops(
+        api.client,
+        base_url,
+        token,
+        location,
+        data,
+        chunk=CHUNK,
+        drop=lambda number, _: number % 3 == 0,
+    )
+    assert sent.drops >= 2
+    assert sent.kept > 0
+    assert sent.last is not None
+    assert sent.last.status_code == 204, sent.last.text
+    photo_id = sent.last.headers["Plainsight-Photo-Id"]
     single = await api.client.post(
         f"/v1/reports/{await new_report(api, token)}/photos",
         content=data,
@@ -191,7 +189,61 @@ async def test_gc_aborts_expired_multipart_uploads(
         access_key_id=ACCESS_KEY_ID,
         secret_access_key=SECRET_ACCESS_KEY,
     )
-    assert await sweep_uploads(conn, area, orphan_age=timedelta(hours=24)) == 1
+    # A local copy left by a process that died while processing a completed upload.
+    local = s3_settings.data_path / "uploads"
+    local.mkdir(parents=True, exist_ok=True)
+    stale, fresh = local / "tmpstale.whole", local / "tmpfresh.whole"
+    for path in (stale, fresh):
+        path.write_bytes(b"a whole upload")
+    two_days_ago = time.time() - timedelta(days=2).total_seconds()
+    os.utime(stale, (two_days_ago, two_days_ago))
+    assert await sweep_uploads(conn, area, orphan_age=timedelta(hours=24)) == 2
+    assert not stale.exists()
+    assert fresh.exists()
+    fresh.unlink()
     assert await conn.fetchval("select count(*) from uploads where id = $1", upload_id) == 0
+    assert multipart_uploads(s3, bucket) == []
+    assert upload_objects(s3, bucket) == []
+
+
+async def test_assembling_again_after_a_failed_completion(s3_settings: Settings, s3: Any) -> None:
+    """A completion whose processing failed (503) is tried again by the client's next PATCH:
+    the multipart upload is completed already, its object is fetched again."""
+    bucket = s3_settings.s3_bucket
+    assert bucket is not None
+    area = S3Area(
+        bucket,
+        local_root=s3_settings.data_path / "uploads",
+        endpoint=s3_settings.s3_endpoint,
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET_ACCESS_KEY,
+    )
+    upload_id = uuid.uuid4()
+    data = os.urandom(6 * 1024 * 1024 + 123)
+    multipart = await area.start(upload_id)
+    empty = Upload(
+        id=upload_id,
+        report_id=uuid.uuid4(),
+        owner_id=uuid.uuid4(),
+        length=len(data),
+        offset=0,
+        store="s3",
+        s3_upload_id=multipart,
+        s3_parts=(),
+        photo_id=None,
+        expires_at=datetime.now(UTC),
+    )
+    writer = await area.writer(empty)
+    for start in range(0, len(data), 256 * 1024):
+        await writer.write(data[start : start + 256 * 1024])
+    offset, parts = await writer.flush(final=True)
+    assert offset == len(data)
+    assert [part.size for part in parts] == [5 * 1024 * 1024]  # and a tail object
+    whole = replace(empty, offset=offset, s3_parts=parts)
+    for _ in range(2):
+        async with area.assemble(whole) as path:
+            assert path.read_bytes() == data
+        assert not path.exists()
+    await area.delete(whole)
     assert multipart_uploads(s3, bucket) == []
     assert upload_objects(s3, bucket) == []
