@@ -15,6 +15,12 @@ since nothing is re-encoded: what an encoder wrote inside the coded streams them
 x264's settings in an H.264 SEI message, FFmpeg's name in an AAC fill element); what phones'
 hardware encoders put there has not been surveyed.
 
+Progressive MP4/MOV (the phone case) does not go through FFmpeg's muxer: video_mp4fast.py
+writes a new index for the two kept tracks and has the kernel copy the media data, zeroing
+every byte no kept sample occupies; the output's sha256 is computed beside the copy. Every
+other input (WebM/Matroska, fragmented MP4, anything that path does not positively
+recognise) takes the PyAV remux below. Both give the same ``SanitisedVideo``.
+
 CPU- and I/O-bound: run ``process_video`` in the photo worker pool.
 """
 
@@ -47,6 +53,7 @@ from storage.photos.formats import (
     is_video,
 )
 from storage.photos.hashes import perceptual_hashes
+from storage.photos.video_mp4fast import fast_remux
 from storage.photos.video_provenance import VideoTags, read_video_provenance
 
 __all__ = [
@@ -135,6 +142,8 @@ def process_video(
         raise ValueError("report_cell must be a valid H3 cell")
     sanitised, tags, bmff = _sanitise(src, dst_dir, limits)
     try:
+        if tags is None:
+            tags = _read_tags(src, bmff, limits)
         image = poster_frame(sanitised.path)
         phash, dhash = perceptual_hashes(image)
         provenance = read_video_provenance(
@@ -239,7 +248,9 @@ def _plan(container: Any, bmff: bool, limits: VideoLimits) -> _Plan:
 
 def _codec_name(stream: Any) -> str:
     """FFmpeg's name of the coded format (``av1``), not of the decoder (``libdav1d``)."""
-    return str(stream.codec_context.codec.canonical_name)
+    context = stream.codec_context  # None, or without a codec, when FFmpeg knows no decoder
+    codec = context.codec if context is not None else None
+    return "unknown" if codec is None else str(codec.canonical_name)
 
 
 def _declared_seconds(container: Any, video: Any) -> float | None:
@@ -266,11 +277,20 @@ def _stream_seconds(stream: Any) -> float | None:
         return None
 
 
+def _codec_tag(stream: Any) -> str:
+    """The stream's four-character code; empty when it is not ASCII (a damaged or hostile
+    sample description, which PyAV cannot decode to text)."""
+    try:
+        return str(getattr(stream, "codec_tag", "") or "")
+    except UnicodeDecodeError:
+        return ""
+
+
 def _tags(container: Any, plan: _Plan) -> VideoTags:
     kept = {plan.video.index} | ({plan.audio.index} if plan.audio is not None else set())
     gps_track = False
     for stream in container.streams:
-        tag = str(getattr(stream, "codec_tag", "") or "").lower()
+        tag = _codec_tag(stream).lower()
         handler = str(stream.metadata.get("handler_name", "")).lower()
         if tag in ("gpmd", "camm", "gps ", "nmea") or "gps" in handler or "location" in handler:
             gps_track = True
@@ -290,8 +310,14 @@ def _tags(container: Any, plan: _Plan) -> VideoTags:
 
 def _sanitise(
     src: Path, dst_dir: Path, limits: VideoLimits
-) -> tuple[SanitisedVideo, VideoTags, bool]:
+) -> tuple[SanitisedVideo, VideoTags | None, bool]:
+    """The sanitised copy, the input's tags (``None`` when the box-level path wrote the copy
+    and never opened the input with FFmpeg: ``_read_tags`` then) and whether it is ISO BMFF."""
     bmff = _sniff(src, limits)
+    if bmff:
+        fast = _sanitise_box_level(src, dst_dir, limits)
+        if fast is not None:
+            return fast, None, bmff
     with _open_input(src) as container:
         plan = _plan(container, bmff, limits)
         tags = _tags(container, plan)
@@ -325,6 +351,42 @@ def _sanitise(
         duration_ms=round(end_seconds * 1000),
     )
     return sanitised, tags, bmff
+
+
+def _sanitise_box_level(src: Path, dst_dir: Path, limits: VideoLimits) -> SanitisedVideo | None:
+    """A progressive MP4/MOV rewritten at the box level (video_mp4fast.py); ``None`` when the
+    file is not one that path handles (the PyAV remux then takes it)."""
+    fd, name = tempfile.mkstemp(dir=dst_dir, prefix="video-", suffix=".mp4")
+    os.close(fd)
+    out_path = Path(name)
+    try:
+        done = fast_remux(
+            src, out_path, max_seconds=limits.max_seconds, max_pixels=limits.max_pixels
+        )
+    except OSError as error:
+        out_path.unlink(missing_ok=True)
+        raise UndecodableVideo("the uploaded video could not be read") from error
+    except BaseException:
+        out_path.unlink(missing_ok=True)
+        raise
+    if done is None:
+        out_path.unlink(missing_ok=True)
+        return None
+    return SanitisedVideo(
+        path=out_path,
+        sha256=done.sha256,
+        size=done.size,
+        content_type="video/mp4",
+        width=done.width,
+        height=done.height,
+        duration_ms=done.duration_ms,
+    )
+
+
+def _read_tags(src: Path, bmff: bool, limits: VideoLimits) -> VideoTags:
+    """The input's container and stream tags for provenance, read by FFmpeg (headers only)."""
+    with _open_input(src) as container:
+        return _tags(container, _plan(container, bmff, limits))
 
 
 class _ReserveTooSmall(Exception):
@@ -368,7 +430,7 @@ def _remux(
         mapping = {}
         for stream in inputs:
             out_stream = output.add_stream_from_template(stream, opaque=True)
-            tag = stream.codec_tag
+            tag = _codec_tag(stream)
             if not plan.webm and tag in _KEPT_CODEC_TAGS:
                 out_stream.codec_context.codec_tag = tag
             mapping[stream.index] = out_stream
