@@ -50,6 +50,7 @@ from storage.evidence.sealer import EvidenceSealer
 from storage.evidence.store import open_sealed_store
 from storage.incidents.grouping import GroupingRule
 from storage.photos.blobs import open_blob_store
+from storage.photos.video import VideoLimits
 from storage.reports.receipts import ReceiptSigner
 from storage.statistics.published import TableCache
 from storage.statistics.releases.maker import ReleasePolicy
@@ -87,6 +88,11 @@ def create_app(
         settings.photo_queue,
         max_pixels=settings.max_photo_pixels,
         c2pa_trust_anchors=read_trust_anchors(settings),
+        video_limits=VideoLimits(
+            max_seconds=settings.max_video_seconds,
+            max_pixels=settings.max_video_pixels,
+            max_bytes=settings.max_video_bytes,
+        ),
     )
 
     signer = receipt_signer(settings)

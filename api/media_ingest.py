@@ -4,8 +4,10 @@
 ``ingest_upload``; so does the completion of a resumable upload. The steps, in order: check the
 report (the caller owns it, it is not withdrawn); the keyed digest of the uploaded bytes; a
 replay (same report, same digest) is answered with the stored photo at once; otherwise process
-the original in a worker, then in one transaction lock the report, write the blob and insert
-the row (where a concurrent replay is caught again).
+the original (sniffed from its first bytes: a photo, or a video container) in a worker, then in
+one transaction lock the report, write the blob and insert the row (where a concurrent replay is
+caught again). A photo goes to the worker as bytes; a video as a path, its sanitised copy comes
+back as a file in the spool directory, streamed into the blob store and then removed.
 
 The digest is an HMAC keyed with a secret derived from the receipt key, never a plain hash:
 neither the original bytes nor a plain hash of them are stored or logged.
@@ -16,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from litestar.datastructures import State
@@ -29,11 +34,15 @@ from storage.db.pool import Database
 from storage.evidence.sealer import EvidenceSealer
 from storage.photos import store as photos
 from storage.photos.blobs import BlobStore
+from storage.photos.formats import is_video
+from storage.photos.pipeline import ProcessedPhoto
 from storage.photos.store import StoredPhoto
+from storage.photos.video import ProcessedVideo
 from storage.reports.receipts import ReceiptSigner
 
 DIGEST_PURPOSE = "upload digest"
 _CHUNK = 1024 * 1024
+_SNIFF_BYTES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,55 @@ class UploadedOriginal:
 
     data: bytes | None = None
     path: Path | None = None
+
+
+def spool_directory(settings: Settings) -> Path:
+    """Where uploads and sanitised videos wait, private to the service, on local disk."""
+    return settings.data_path / "spool"
+
+
+def _head(original: UploadedOriginal) -> bytes:
+    if original.data is not None:
+        return original.data[:_SNIFF_BYTES]
+    if original.path is not None:
+        with original.path.open("rb") as file:
+            return file.read(_SNIFF_BYTES)
+    raise ValueError("an UploadedOriginal needs data or a path")
+
+
+def _spool(data: bytes, directory: Path) -> Path:
+    """``data`` in a new private file in ``directory`` (a video handed over in memory)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".part")
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    return Path(name)
+
+
+async def _process(
+    state: State, original: UploadedOriginal, *, occurred_at: datetime, report_cell: str
+) -> ProcessedPhoto | ProcessedVideo:
+    """The worker pipeline for a photo or a video, told apart by their first bytes."""
+    settings: Settings = state.settings
+    workers: PhotoWorkers = state.photo_workers
+    if not is_video(await asyncio.to_thread(_head, original)):
+        data = await _original_bytes(original)
+        try:
+            return await workers.process(data, occurred_at=occurred_at, report_cell=report_cell)
+        finally:
+            del data  # the original bytes (metadata and all) are not kept a moment longer
+    spool = spool_directory(settings)
+    src = original.path
+    if src is None:
+        src = await asyncio.to_thread(_spool, original.data or b"", spool)
+    try:
+        await asyncio.to_thread(spool.mkdir, 0o700, True, True)
+        return await workers.process_video(
+            src, spool, occurred_at=occurred_at, report_cell=report_cell
+        )
+    finally:
+        if original.path is None:
+            src.unlink(missing_ok=True)
 
 
 async def _original_bytes(original: UploadedOriginal) -> bytes:
@@ -94,11 +152,9 @@ async def ingest_upload(
     # Sealed after the replay check, before any processing of the original's bytes.
     evidence: EvidenceSealer | None = state.evidence
     sealed = None if evidence is None else await evidence.seal(original)
+    processed: ProcessedPhoto | ProcessedVideo | None = None
     try:
-        data = await _original_bytes(original)
-        workers: PhotoWorkers = state.photo_workers
-        processed = await workers.process(data, occurred_at=occurred_at, report_cell=cell)
-        del data  # the original bytes (metadata and all) are not kept a moment longer
+        processed = await _process(state, original, occurred_at=occurred_at, report_cell=cell)
         blobs: BlobStore = state.blobs
         async with db.transaction() as conn:
             # Still there, still theirs, and locked: a withdrawal or another upload waits for us.
@@ -118,6 +174,9 @@ async def ingest_upload(
         if evidence is not None and sealed is not None:
             await evidence.discard(sealed)  # refused or failed: no row will refer to it
         raise
+    finally:
+        if isinstance(processed, ProcessedVideo):
+            processed.video.path.unlink(missing_ok=True)  # in the blob store now, or refused
     if evidence is not None and sealed is not None and not stored.created:
         await evidence.discard(sealed)  # a concurrent replay: the first upload's seal stands
     return stored

@@ -11,14 +11,15 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 
 from api.dependencies import Transaction
-from api.media_ingest import UploadedOriginal, ingest_upload
+from api.media_ingest import ingest_upload, spool_directory
 from api.middleware.auth import ROLES_OPT, STAFF
 from api.openapi import REQUEST_CONTENT_OPT
 from api.problems import problem_response, problem_specs
 from api.routes.conditional import not_modified
-from api.routes.photo_upload import FILE_FIELD, RAW_IMAGE_TYPES, read_photo_upload
+from api.routes.photo_upload import FILE_FIELD, RAW_TYPES, discard_upload, read_upload
 from api.routes.reports import OWNERS, READERS
 from schemas.auth import Principal
 from schemas.photos import PhotoView, SimilarPhotos
@@ -30,7 +31,7 @@ from storage.photos.blobs import BlobStore
 
 BINARY = {"type": "string", "format": "binary"}
 UPLOAD_CONTENT = {
-    **{media_type: {"schema": BINARY} for media_type in sorted(RAW_IMAGE_TYPES)},
+    **{media_type: {"schema": BINARY} for media_type in sorted(RAW_TYPES)},
     "multipart/form-data": {
         "schema": {
             "type": "object",
@@ -49,9 +50,10 @@ SimilarLimit = Annotated[int, QueryParameter(ge=1, le=100, description="At most 
     "/v1/reports/{report_id:uuid}/photos",
     opt={ROLES_OPT: OWNERS, REQUEST_CONTENT_OPT: UPLOAD_CONTENT},
     tags=["photos"],
-    summary="Attach a photo to one's own report (sanitised before it is stored)",
+    summary="Attach a photo or video to one's own report (sanitised before it is stored)",
     status_code=201,
-    # The photo size limit is a setting: the handler enforces it while streaming.
+    # The size limit (max_photo_bytes, for videos too) is a setting: the handler enforces it
+    # while streaming; larger files go through the resumable uploads.
     request_max_body_size=None,
     responses={
         200: ResponseSpec(
@@ -65,16 +67,21 @@ SimilarLimit = Annotated[int, QueryParameter(ge=1, le=100, description="At most 
 async def upload_photo(
     request: Request[Principal, str, State], report_id: FromPath[uuid.UUID]
 ) -> Response[PhotoView]:
-    """201 with the stored photo; 200 with the same body when the same photo is sent again."""
+    """201 with the stored photo or video; 200 with the same body when the same bytes are sent
+    to the same report again. Videos (MP4, MOV, WebM, sniffed from the bytes) are spooled to a
+    file, never held in memory; a file over the single-request limit is 413 (use /v1/uploads)."""
     state = request.app.state
     settings: Settings = state.settings
     db: Database = state.db
     async with db.acquire() as conn:
         # Checked before reading the body: a stranger's upload is refused before it costs.
         await photos.upload_target(conn, request.user, report_id)
-    data = await read_photo_upload(request, settings.max_photo_bytes)
-    stored = await ingest_upload(state, request.user, report_id, UploadedOriginal(data=data))
-    del data
+    original = await read_upload(request, settings.max_photo_bytes, spool_directory(settings))
+    try:
+        stored = await ingest_upload(state, request.user, report_id, original)
+    finally:
+        discard_upload(original)  # not in a thread: this also runs when cancelled
+        del original
     return Response(stored.view, status_code=201 if stored.created else 200)
 
 
@@ -153,9 +160,18 @@ async def photo_response(
     await audit_reads.photo_read(conn, request.user, photo_id, view.report_id, not_modified=False)
     headers["Content-Length"] = str(end - start)
     if byte_range is None:
-        return Stream(chunks, headers=headers, media_type=media_type)
+        return MediaStream(chunks, headers=headers, media_type=media_type)
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{view.bytes}"
-    return Stream(chunks, status_code=206, headers=headers, media_type=media_type)
+    return MediaStream(chunks, status_code=206, headers=headers, media_type=media_type)
+
+
+class MediaStream(Stream):
+    """A streamed body whose own media type wins over the route's (``Stream`` prefers the
+    route's ``image/jpeg``; a video is ``video/mp4`` or ``video/webm``)."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
 
 
 class UnsatisfiableRange(Exception):

@@ -1,10 +1,13 @@
-"""A bounded pool of worker processes for the photo pipeline.
+"""A bounded pool of worker processes for the photo and video pipelines.
 
 Decoding and re-encoding a 12 MP photo takes a few hundred milliseconds of CPU: on the event
 loop it would stall every other request. Worker processes (not threads: the work holds the GIL
 in places and a hostile file could crash a decoder) do it instead. The pool is bounded: when
 every worker is busy and ``queue`` uploads already wait, the next upload is refused with 503 and
 ``Retry-After`` at once rather than piling up memory and latency.
+
+A photo job sends the bytes to the worker; a video job sends only paths (the upload's file in,
+a directory for the sanitised copy out): a video never crosses the process boundary whole.
 """
 
 from __future__ import annotations
@@ -16,9 +19,17 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from functools import partial
+from pathlib import Path
+from typing import TypeVar
 
 from storage.errors import Unavailable
 from storage.photos.pipeline import ProcessedPhoto, process_photo
+from storage.photos.video import ProcessedVideo, VideoLimits, process_video
+
+T = TypeVar("T")
+DEFAULT_VIDEO_LIMITS = VideoLimits(
+    max_seconds=600.0, max_pixels=3840 * 2160, max_bytes=2 * 1024 * 1024 * 1024
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +46,12 @@ class PhotoWorkers:
         *,
         max_pixels: int,
         c2pa_trust_anchors: str | None = None,
+        video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
     ) -> None:
         self.workers = workers
         self.capacity = workers + queue
         self.max_pixels = max_pixels
+        self.video_limits = video_limits
         self.c2pa_trust_anchors = c2pa_trust_anchors
         self.in_flight = 0
         self._executor: ProcessPoolExecutor | None = None
@@ -58,18 +71,37 @@ class PhotoWorkers:
     async def process(
         self, data: bytes, *, occurred_at: datetime, report_cell: str
     ) -> ProcessedPhoto:
+        job = partial(
+            process_photo,
+            data,
+            occurred_at=occurred_at,
+            report_cell=report_cell,
+            max_pixels=self.max_pixels,
+            c2pa_trust_anchors=self.c2pa_trust_anchors,
+        )
+        return await self._run(job)
+
+    async def process_video(
+        self, src: Path, dst_dir: Path, *, occurred_at: datetime, report_cell: str
+    ) -> ProcessedVideo:
+        """Sanitise the video file ``src`` into a new file in ``dst_dir`` (the caller removes
+        ``result.video.path``), with its provenance and poster hashes."""
+        job = partial(
+            process_video,
+            src,
+            dst_dir,
+            occurred_at=occurred_at,
+            report_cell=report_cell,
+            limits=self.video_limits,
+            c2pa_trust_anchors=self.c2pa_trust_anchors,
+        )
+        return await self._run(job)
+
+    async def _run(self, job: partial[T]) -> T:
         if self.in_flight >= self.capacity:
             raise PhotoWorkersBusy("every photo worker is busy; try again shortly")
         self.in_flight += 1
         try:
-            job = partial(
-                process_photo,
-                data,
-                occurred_at=occurred_at,
-                report_cell=report_cell,
-                max_pixels=self.max_pixels,
-                c2pa_trust_anchors=self.c2pa_trust_anchors,
-            )
             try:
                 return await asyncio.get_running_loop().run_in_executor(self._pool(), job)
             except BrokenProcessPool as exc:

@@ -31,6 +31,7 @@ from obstore.store import S3Store
 from schemas.settings import Settings
 from storage.errors import NotFound
 from storage.photos.sanitise import SanitisedImage
+from storage.photos.video import SanitisedVideo
 
 if TYPE_CHECKING:
     from obstore import GetOptions, GetResult
@@ -44,9 +45,15 @@ class BlobStore(Protocol):
         """Store ``image.data`` under ``image.sha256`` (durably) and return the key."""
         ...
 
-    async def get(self, key: str, content_type: str = IMAGE_TYPE) -> bytes:
+    async def put_video(self, video: SanitisedVideo) -> str:
+        """Store the file ``video.path`` (streamed, durably) under ``video.sha256``; return
+        the key. The file itself is left where it is (the caller removes it)."""
+        ...
+
+    async def get(self, key: str, content_type: str | None = None) -> bytes:
         """The stored bytes (a photo: small); raises ``storage.errors.NotFound`` when there
-        are none."""
+        are none. ``content_type`` None: whichever type the key is stored as (a photo's
+        name is tried first)."""
         ...
 
     async def stream(
@@ -88,6 +95,9 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 _FAN_OUT = re.compile(r"[0-9a-f]{2}")
 SUFFIXES = {IMAGE_TYPE: ".jpg", "video/mp4": ".mp4", "video/webm": ".webm"}
 _STREAM_CHUNK = 512 * 1024
+_COPY_CHUNK = 1024 * 1024
+# S3 multipart parts for videos: above S3's 5 MiB minimum, few enough parts for 10 GB.
+_MULTIPART_CHUNK = 16 * 1024 * 1024
 
 
 def _suffix(content_type: str) -> str:
@@ -128,6 +138,34 @@ def _key_of_name(name: str) -> str | None:
 def _check_range(start: int, end: int | None) -> None:
     if start < 0 or (end is not None and end < start):
         raise ValueError("a blob range needs 0 <= start <= end")
+
+
+def _copy_hashing(src: Path, dst: BinaryIO | None) -> tuple[str, int]:
+    """Read ``src`` chunk by chunk (copying it into ``dst`` if given); the sha256 and length
+    of what was read."""
+    digest = hashlib.sha256()
+    size = 0
+    with src.open("rb") as file:
+        while chunk := file.read(_COPY_CHUNK):
+            digest.update(chunk)
+            if dst is not None:
+                dst.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _check_video(video: SanitisedVideo) -> str:
+    """The video's key, after checking its type names a video blob."""
+    if video.content_type == IMAGE_TYPE:
+        raise ValueError("a video blob must have a video type")
+    _suffix(video.content_type)
+    return check_key(video.sha256)
+
+
+def _check_copied(video: SanitisedVideo, copied: tuple[str, int]) -> None:
+    """Defence in depth, as ``_verified_key``: the bytes stored are the ones described."""
+    if copied != (video.sha256, video.size):
+        raise ValueError("the video's sha256 or size does not match its file")
 
 
 # --- filesystem -------------------------------------------------------------------------------
@@ -192,6 +230,18 @@ class FilesystemBlobStore:
         self._write(self.path_for(key), write)
         return key
 
+    async def put_video(self, video: SanitisedVideo) -> str:
+        return await asyncio.to_thread(self._put_video, video)
+
+    def _put_video(self, video: SanitisedVideo) -> str:
+        key = _check_video(video)
+
+        def write(file: BinaryIO) -> None:
+            _check_copied(video, _copy_hashing(video.path, file))
+
+        self._write(self.path_for(key, video.content_type), write)
+        return key
+
     def _write(self, path: Path, write: Callable[[BinaryIO], None]) -> None:
         """Write a private temporary file with ``write``, fsync it, rename it to ``path``
         and fsync the directory; nothing when ``path`` exists (content addressing)."""
@@ -214,12 +264,13 @@ class FilesystemBlobStore:
             raise
         _fsync_directory(path.parent)
 
-    async def get(self, key: str, content_type: str = IMAGE_TYPE) -> bytes:
-        path = self.path_for(key, content_type)
-        try:
-            return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            raise NotFound(f"no stored photo {key}") from None
+    async def get(self, key: str, content_type: str | None = None) -> bytes:
+        paths = self._paths(key) if content_type is None else [self.path_for(key, content_type)]
+        file = await asyncio.to_thread(self._open_first, paths)
+        if file is None:
+            raise NotFound(f"no stored photo {key}")
+        with file:
+            return await asyncio.to_thread(file.read)
 
     async def stream(
         self,
@@ -430,14 +481,35 @@ class S3BlobStore:
         )
         return key
 
-    async def get(self, key: str, content_type: str = IMAGE_TYPE) -> bytes:
-        name = self.object_name(key, content_type)
-        try:
-            result = await obstore.get_async(self._store, name)
-            return bytes(await result.bytes_async())
-        except FileNotFoundError:
-            # obstore maps any 404 here, a missing bucket (NoSuchBucket) included.
-            raise NotFound(f"no stored photo {key}") from None
+    async def put_video(self, video: SanitisedVideo) -> str:
+        key = _check_video(video)
+        name = self.object_name(key, video.content_type)
+        if await self._has(name):
+            return key
+        # Hashed first (the file is the caller's own, just written), then sent in parts
+        # straight from the file: never whole in memory.
+        _check_copied(video, await asyncio.to_thread(_copy_hashing, video.path, None))
+        await obstore.put_async(
+            self._store,
+            name,
+            video.path,
+            attributes={"Content-Type": video.content_type},
+            use_multipart=video.size > _MULTIPART_CHUNK,
+            chunk_size=_MULTIPART_CHUNK,
+            max_concurrency=4,
+        )
+        return key
+
+    async def get(self, key: str, content_type: str | None = None) -> bytes:
+        types = list(SUFFIXES) if content_type is None else [content_type]
+        for name in [self.object_name(key, each) for each in types]:
+            try:
+                result = await obstore.get_async(self._store, name)
+                return bytes(await result.bytes_async())
+            except FileNotFoundError:
+                # obstore maps any 404 here, a missing bucket (NoSuchBucket) included.
+                continue
+        raise NotFound(f"no stored photo {key}")
 
     async def stream(
         self,

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast, get_args
 
 import asyncpg
 import h3
@@ -20,11 +21,12 @@ import msgspec
 from uuid_utils.compat import uuid7
 
 from schemas.auth import Principal
-from schemas.photos import PhotoView, Provenance, SimilarPhoto
+from schemas.photos import PhotoContentType, PhotoView, Provenance, SimilarPhoto
 from storage.db import locks
 from storage.errors import Conflict, NotFound
 from storage.photos.blobs import BlobStore
 from storage.photos.pipeline import ProcessedPhoto
+from storage.photos.video import ProcessedVideo
 from storage.reports.store import can_read_all
 
 # Near-duplicates: within this many differing bits on both 64-bit hashes.
@@ -53,9 +55,10 @@ ADOPT_DIGEST = "update photos set upload_digest = $2 where id = $1"
 COUNT_FOR_REPORT = "select count(*) from photos where report_id = $1"
 INSERT_PHOTO = """
 insert into photos (
-    id, report_id, sha256, width, height, bytes, phash, dhash, provenance, upload_digest
+    id, report_id, sha256, width, height, bytes, phash, dhash, provenance, upload_digest,
+    content_type, duration_ms
 )
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 LOCK_KEY = "select pg_advisory_xact_lock($1, hashtext($2))"
 TRY_LOCK_KEY = "select pg_try_advisory_xact_lock($1, hashtext($2))"
@@ -132,7 +135,7 @@ async def store_photo(
     blobs: BlobStore,
     *,
     report_id: uuid.UUID,
-    photo: ProcessedPhoto,
+    photo: ProcessedPhoto | ProcessedVideo,
     upload_digest: str,
     max_photos: int,
 ) -> StoredPhoto:
@@ -140,44 +143,55 @@ async def store_photo(
 
     ``upload_digest`` (the keyed hash of the uploaded bytes) decides replays: the same digest
     on the same report is the stored answer (``created`` False). Other uploads whose sanitised
-    bytes are equal get rows of their own, with their own provenance, sharing the blob."""
-    image = photo.image
-    await conn.execute(LOCK_KEY, _LOCK_NAMESPACE, image.sha256)
+    bytes are equal get rows of their own, with their own provenance, sharing the blob.
+    A video's blob is streamed from its file (``BlobStore.put_video``)."""
+    media = photo.video if isinstance(photo, ProcessedVideo) else photo.image
+    content_type = _content_type(
+        photo.video.content_type if isinstance(photo, ProcessedVideo) else "image/jpeg"
+    )
+    duration_ms = photo.video.duration_ms if isinstance(photo, ProcessedVideo) else None
+    await conn.execute(LOCK_KEY, _LOCK_NAMESPACE, media.sha256)
     existing = await replayed_photo(conn, report_id, upload_digest)
     if existing is not None:
         return StoredPhoto(existing, created=False)
     provenance = msgspec.json.encode(photo.provenance).decode()
-    twin = await conn.fetchrow(SELECT_LEGACY_TWIN, report_id, image.sha256, provenance)
+    twin = await conn.fetchrow(SELECT_LEGACY_TWIN, report_id, media.sha256, provenance)
     if twin is not None:
         await conn.execute(ADOPT_DIGEST, twin["id"], upload_digest)
         return StoredPhoto(_view(twin), created=False)
     if await conn.fetchval(COUNT_FOR_REPORT, report_id) >= max_photos:
         raise PhotoLimitReached(f"a report can have at most {max_photos} photos")
-    await blobs.put(image)
+    if isinstance(photo, ProcessedVideo):
+        await blobs.put_video(photo.video)
+    else:
+        await blobs.put(photo.image)
     photo_id = uuid7()
     await conn.execute(
         INSERT_PHOTO,
         photo_id,
         report_id,
-        image.sha256,
-        image.width,
-        image.height,
-        image.size,
+        media.sha256,
+        media.width,
+        media.height,
+        media.size,
         hash_to_int(photo.phash),
         hash_to_int(photo.dhash),
         provenance,
         upload_digest,
+        content_type,
+        duration_ms,
     )
     view = PhotoView(
         id=photo_id,
         report_id=report_id,
-        content_type="image/jpeg",
-        width=image.width,
-        height=image.height,
-        bytes=image.size,
-        sha256=image.sha256,
+        content_type=content_type,
+        width=media.width,
+        height=media.height,
+        bytes=media.size,
+        sha256=media.sha256,
         phash=photo.phash,
         provenance=photo.provenance,
+        duration_ms=duration_ms,
     )
     return StoredPhoto(view, created=True)
 
@@ -256,6 +270,12 @@ async def collect_garbage(
         if progress is not None:
             progress(checked, deleted)
     return checked, deleted
+
+
+def _content_type(value: str) -> PhotoContentType:
+    if value not in get_args(PhotoContentType):
+        raise ValueError(f"no stored media of type {value!r}")
+    return cast(PhotoContentType, value)
 
 
 def _view(row: asyncpg.Record) -> PhotoView:

@@ -28,6 +28,7 @@ from schemas.settings import load_settings
 from storage.errors import NotFound
 from storage.photos.blobs import BlobStore, FilesystemBlobStore, S3BlobStore, open_blob_store
 from storage.photos.sanitise import SanitisedImage, sanitise
+from storage.photos.video import SanitisedVideo, VideoLimits, sanitise_video
 from tests.support.s3_server import (
     ACCESS_KEY_ID,
     REGION,
@@ -536,3 +537,60 @@ def test_filesystem_layout_of_photos_is_unchanged(fs_store: FilesystemBlobStore)
     assert fs_store.path_for(key) == fs_store.root / "ab" / "ab" / f"{key}.jpg"
     assert fs_store.path_for(key, "video/mp4") == fs_store.root / "ab" / "ab" / f"{key}.mp4"
     assert fs_store.path_for(key, "video/webm") == fs_store.root / "ab" / "ab" / f"{key}.webm"
+
+
+# --- videos, for both stores --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> SanitisedVideo:
+    from tests.support.video_corpus import corpus
+
+    limits = VideoLimits(max_seconds=60, max_pixels=4_000_000, max_bytes=100 * 1024 * 1024)
+    return sanitise_video(corpus().android_mp4, tmp_path_factory.mktemp("videos"), limits)
+
+
+async def test_put_video_streams_the_file_in_and_out(
+    store: BlobStore, video: SanitisedVideo
+) -> None:
+    expected = video.path.read_bytes()
+    key = await store.put_video(video)
+    assert key == video.sha256
+    assert await store.put_video(video) == key  # idempotent
+    assert await all_keys(store) == [key]
+    assert await store.exists(key)
+    assert await streamed(store, key, "video/mp4") == expected
+    assert await streamed(store, key) == expected
+    assert await streamed(store, key, start=7, end=70) == expected[7:70]
+    assert await store.get(key) == expected
+    with pytest.raises(NotFound):
+        await store.stream(key, "image/jpeg")
+    assert video.path.read_bytes() == expected  # the caller's file is left alone
+    await store.delete(key)
+    assert not await store.exists(key)
+    assert await all_keys(store) == []
+
+
+async def test_put_video_refuses_a_video_whose_hash_lies(
+    store: BlobStore, video: SanitisedVideo
+) -> None:
+    fields = {name: getattr(video, name) for name in video.__slots__}
+    lying = SanitisedVideo(**{**fields, "sha256": "ab" * 32})
+    with pytest.raises(ValueError, match="does not match"):
+        await store.put_video(lying)
+    as_image = SanitisedVideo(**{**fields, "content_type": "image/jpeg"})
+    with pytest.raises(ValueError, match="video type"):
+        await store.put_video(as_image)
+    assert await all_keys(store) == []
+
+
+def test_a_filesystem_video_blob_is_private_and_named_by_type(
+    fs_store: FilesystemBlobStore, video: SanitisedVideo
+) -> None:
+    key = asyncio.run(fs_store.put_video(video))
+    path = fs_store.path_for(key, "video/mp4")
+    assert path.is_file()
+    assert path.name == f"{key}.mp4"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes() == video.path.read_bytes()
+    assert list((fs_store.root / "tmp").iterdir()) == []
