@@ -5,6 +5,7 @@ multipart upload and leave nothing in the bucket."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -29,7 +30,9 @@ from storage.uploads.store import Upload
 from storage.uploads.sweep import sweep_uploads
 from tests.conftest import TEST_RECEIPT_SEED, ServiceRoleDatabase
 from tests.integration.uploads.test_tus_dropped import phone_jpeg, stored_row
+from tests.integration.uploads.test_tus_video import resumed_video, video_row
 from tests.support import tus_client as tus
+from tests.support import video_corpus as vc
 from tests.support.helpers import Api, bearer
 from tests.support.live_server import live_server
 from tests.support.photo_api import new_report
@@ -147,6 +150,37 @@ async def test_resumed_s3_upload_equals_a_single_request(
     assert multipart_uploads(s3, bucket) == []
     assert upload_objects(s3, bucket) == []
     assert not list((s3_settings.data_path / "uploads").glob(f"{upload_id}*"))
+
+
+async def test_resumed_s3_video_equals_a_single_request(
+    s3_api: Api, s3_settings: Settings, s3: Any, conn: asyncpg.Connection
+) -> None:
+    """A phone MOV through tus on S3, cut off every third 8 KiB chunk: the same row (MP4,
+    duration, provenance) and the same blob in the bucket as a single request; nothing of the
+    upload is left in the bucket or the spool."""
+    api = s3_api
+    bucket = s3_settings.s3_bucket
+    data = vc.corpus().iphone_h264_mov.read_bytes()
+    token = await api.device_token()
+    resumed = await resumed_video(api, token, await new_report(api, token), data, 8 * 1024)
+    single = await api.client.post(
+        f"/v1/reports/{await new_report(api, token)}/photos",
+        content=data,
+        headers={**bearer(token), "Content-Type": "video/quicktime"},
+    )
+    assert single.status_code == 201, single.text
+    expected = await video_row(conn, single.json()["id"])
+    assert await video_row(conn, resumed) == expected
+    assert expected[1] == "video/mp4"
+    served = await api.client.get(f"/v1/photos/{resumed}", headers=bearer(token))
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "video/mp4"
+    assert hashlib.sha256(served.content).hexdigest() == expected[0]
+    assert b"+40.7128-074.0060" not in served.content
+    assert multipart_uploads(s3, bucket) == []
+    assert upload_objects(s3, bucket) == []
+    spool = s3_settings.data_path / "spool"
+    assert (sorted(spool.iterdir()) if spool.is_dir() else []) == []
 
 
 async def test_termination_aborts_the_multipart_upload(
