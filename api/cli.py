@@ -90,7 +90,8 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
         "--temp-age-minutes",
         type=int,
         default=60,
-        help="also delete unfinished uploads older than this (filesystem store; default 60)",
+        help="also delete unfinished uploads and spooled upload and video files older than "
+        "this (filesystem store and data_dir/spool; default 60)",
     )
     gc.add_argument(
         "--sealed-orphan-minutes",
@@ -304,6 +305,7 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from api.app import apply_migrations, grouping_rule
+    from api.media_ingest import sweep_spool
     from storage.evidence.sealer import SealedGarbage, collect_sealed_garbage
     from storage.evidence.store import open_sealed_store
     from storage.photos.blobs import open_blob_store
@@ -311,13 +313,17 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
     from storage.uploads.area import open_upload_area
     from storage.uploads.sweep import sweep_uploads
 
-    async def collect(dsn: str) -> tuple[int, int, int, int, SealedGarbage]:
+    async def collect(dsn: str) -> tuple[int, int, int, int, int, SealedGarbage]:
         await apply_migrations(dsn, grouping_rule(settings))
         blobs = open_blob_store(settings)
         sealed = open_sealed_store(settings)
         conn = await connect(dsn)
         try:
             swept = await blobs.sweep_temporary(timedelta(minutes=args.temp_age_minutes))
+            # Uploads spooled to a file and sanitised videos a crash left in the spool.
+            spooled = await asyncio.to_thread(
+                sweep_spool, settings, timedelta(minutes=args.temp_age_minutes)
+            )
             # Resumable uploads past their expiry, and their bytes (bytes without a row once
             # they are as old as an upload can get).
             expired = await sweep_uploads(
@@ -349,16 +355,17 @@ def run_gc(settings: Settings, args: argparse.Namespace) -> int:
             await conn.close()
             await blobs.close()
             await sealed.close()
-        return checked, deleted, swept, expired, sealed_summary
+        return checked, deleted, swept, expired, spooled, sealed_summary
 
     if args.sealed_orphan_minutes < 0 or args.temp_age_minutes < 0:
         print("plainsight: ages in minutes must not be negative", file=sys.stderr)
         return EXIT_USAGE
     with database_url(settings) as dsn:
-        checked, deleted, swept, expired, sealed_summary = asyncio.run(collect(dsn))
+        checked, deleted, swept, expired, spooled, sealed_summary = asyncio.run(collect(dsn))
     print(
         f"plainsight: checked {checked} stored photos, deleted {deleted} orphans "
-        f"and {swept} unfinished uploads; deleted {expired} expired resumable uploads"
+        f"and {swept} unfinished uploads; deleted {expired} expired resumable uploads "
+        f"and {spooled} spooled files"
     )
     print(
         f"plainsight: checked {sealed_summary.checked} sealed originals, deleted "

@@ -20,9 +20,10 @@ import hashlib
 import hmac
 import os
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from litestar.datastructures import State
@@ -41,6 +42,10 @@ from storage.photos.video import ProcessedVideo
 from storage.reports.receipts import ReceiptSigner
 
 DIGEST_PURPOSE = "upload digest"
+# What waits in the spool: an upload spooled to a file (``upload-*.part``, here and in
+# api/routes/photo_upload.py) and a sanitised video before it is in the blob store
+# (``video-*.mp4`` / ``video-*.webm``, storage/photos/video.py). A crash leaves them behind.
+SPOOL_PATTERNS = ("upload-*.part", "video-*.mp4", "video-*.webm")
 _CHUNK = 1024 * 1024
 _SNIFF_BYTES = 64
 
@@ -57,6 +62,27 @@ class UploadedOriginal:
 def spool_directory(settings: Settings) -> Path:
     """Where uploads and sanitised videos wait, private to the service, on local disk."""
     return settings.data_path / "spool"
+
+
+def sweep_spool(settings: Settings, older_than: timedelta) -> int:
+    """Delete the spool's files (``SPOOL_PATTERNS``) last written more than ``older_than``
+    ago, left by a process that died; younger ones may belong to an upload in progress.
+    Returns how many were deleted."""
+    spool = spool_directory(settings)
+    if not spool.is_dir():
+        return 0
+    cutoff = time.time() - older_than.total_seconds()
+    deleted = 0
+    for pattern in SPOOL_PATTERNS:
+        for path in spool.glob(pattern):
+            try:
+                if not path.is_file() or path.stat().st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue  # finished (or swept) meanwhile
+            deleted += 1
+    return deleted
 
 
 def _head(original: UploadedOriginal) -> bytes:

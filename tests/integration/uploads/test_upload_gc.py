@@ -83,3 +83,54 @@ async def test_gc_deletes_expired_uploads_and_orphaned_bytes(
         assert area.path_for(new_orphan).exists()
     finally:
         await conn.close()
+
+
+@pytest.mark.slow
+async def test_gc_sweeps_spool_files_a_crash_left(fresh_database: object, tmp_path: Path) -> None:
+    """Uploads spooled to a file (``upload-*.part``) and sanitised videos (``video-*.mp4``,
+    ``video-*.webm``) older than --temp-age-minutes are deleted; younger ones (an upload in
+    progress) and files of any other name are kept."""
+    make = cast(Callable[[], Awaitable[str]], fresh_database)
+    dsn = await make()
+    await apply_migrations(dsn)
+    data_path = tmp_path / "data"
+    spool = data_path / "spool"
+    spool.mkdir(parents=True)
+    an_hour_ago = time.time() - timedelta(minutes=61).total_seconds()
+    old = [spool / "upload-a1b2c3.part", spool / "video-d4e5f6.mp4", spool / "video-0a1b.webm"]
+    young = [spool / "upload-fresh.part", spool / "video-fresh.mp4"]
+    other = [spool / "notes.txt", spool / "upload-a1b2c3.keep"]
+    for path in old + young + other:
+        path.write_bytes(b"left by a crash")
+    for path in old + other:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    env = cli_environment(data_path, dsn)
+    result = await run_cli("gc", "--temp-age-minutes", "30", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "and 3 spooled files" in result.stdout
+    assert [path for path in old if path.exists()] == []
+    assert all(path.exists() for path in young + other)
+
+    # With an age of 0 the young ones go too (other names never); a negative age is refused.
+    again = await run_cli("gc", "--temp-age-minutes", "0", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "and 2 spooled files" in again.stdout
+    assert all(path.exists() for path in other)
+    refused = await run_cli("gc", "--temp-age-minutes", "-1", env=env)
+    assert refused.returncode == 2
+    assert "must not be negative" in refused.stderr
+
+
+@pytest.mark.slow
+async def test_gc_without_a_spool_directory_deletes_no_spool_file(
+    fresh_database: object, tmp_path: Path
+) -> None:
+    make = cast(Callable[[], Awaitable[str]], fresh_database)
+    dsn = await make()
+    await apply_migrations(dsn)
+    (tmp_path / "data").mkdir()
+    result = await run_cli("gc", env=cli_environment(tmp_path / "data", dsn))
+    assert result.returncode == 0, result.stderr
+    assert "and 0 spooled files" in result.stdout
