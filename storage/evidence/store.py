@@ -24,16 +24,13 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import obstore
-from obstore.store import S3Store
 
 from schemas.settings import Settings
 from storage.errors import NotFound
-
-if TYPE_CHECKING:
-    from obstore.store import ClientConfig, S3Config
+from storage.s3 import open_s3_bucket
 
 _KEY = re.compile(r"[0-9a-f]{32}")
 _FAN_OUT = re.compile(r"[0-9a-f]{2}")
@@ -243,19 +240,14 @@ class S3SealedStore:
             raise ValueError(f"invalid S3 prefix for sealed originals {prefix!r}")
         self._prefix = f"{stripped}/"
         self._scratch = scratch
-        config: S3Config = {"region": region}
-        client_options: ClientConfig = {"timeout": "120s", "connect_timeout": "5s"}
-        if endpoint is not None:
-            config["endpoint"] = endpoint
-            client_options["allow_http"] = endpoint.lower().startswith("http://")
-        if access_key_id is not None and secret_access_key is not None:
-            config["access_key_id"] = access_key_id
-            config["secret_access_key"] = secret_access_key
-        self._store = S3Store(
+        self._store = open_s3_bucket(
             bucket,
-            config=config,
-            client_options=client_options,
-            retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=60)},
+            region=region,
+            endpoint=endpoint,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            timeout="120s",
+            retry_timeout=timedelta(seconds=60),
         )
 
     @property

@@ -26,16 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import obstore
-from obstore.store import S3Store
 
 from schemas.settings import Settings
 from storage.errors import NotFound
 from storage.photos.sanitise import SanitisedImage
 from storage.photos.video import SanitisedVideo
+from storage.s3 import open_s3_bucket
 
 if TYPE_CHECKING:
     from obstore import GetOptions, GetResult
-    from obstore.store import ClientConfig, S3Config
 
 IMAGE_TYPE = "image/jpeg"
 
@@ -436,22 +435,16 @@ class S3BlobStore:
             raise ValueError(f"invalid S3 prefix {prefix!r}")
         self._bucket = bucket
         self._prefix = f"{stripped}/" if stripped else ""
-        config: S3Config = {"region": region}
         # Fail within seconds rather than obstore's default of ten retries over three minutes:
         # an upload waiting on storage holds a worker slot and the reporter's phone.
-        client_options: ClientConfig = {"timeout": "30s", "connect_timeout": "5s"}
-        if endpoint is not None:
-            config["endpoint"] = endpoint
-            # Plain http only for an endpoint that asks for it (a local MinIO or test server).
-            client_options["allow_http"] = endpoint.lower().startswith("http://")
-        if access_key_id is not None and secret_access_key is not None:
-            config["access_key_id"] = access_key_id
-            config["secret_access_key"] = secret_access_key
-        self._store = S3Store(
+        self._store = open_s3_bucket(
             bucket,
-            config=config,
-            client_options=client_options,
-            retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=20)},
+            region=region,
+            endpoint=endpoint,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            timeout="30s",
+            retry_timeout=timedelta(seconds=20),
         )
 
     @property
