@@ -1,7 +1,7 @@
-"""A moderator opens a report holding a video (uploaded through the API from the video corpus)
-and the console's player loads it: its metadata from the console's own media route, under the
-console's strict CSP (media-src 'self'), seeking with Range requests the route answers 206,
-with no console error and no serious accessibility problem."""
+"""A moderator opens a report holding videos (a WebM and an Android MP4, uploaded through the
+API from the video corpus) and the console's players load them: metadata from the console's own
+media route under its strict CSP (media-src 'self'), seeking with Range requests the route
+answers 206, with no console error and no serious accessibility problem."""
 
 from __future__ import annotations
 
@@ -36,51 +36,67 @@ SEEKED = """(video) => new Promise((done, failed) => {
 })"""
 
 
-async def upload_video(console: LiveConsole, token: str, report_id: str, data: bytes) -> Any:
+async def upload_video(
+    console: LiveConsole, token: str, report_id: str, data: bytes, content_type: str
+) -> Any:
     response = await console.client.post(
         f"/v1/reports/{report_id}/photos",
         content=data,
-        headers={**bearer(token), "Content-Type": "video/webm"},
+        headers={**bearer(token), "Content-Type": content_type},
     )
     assert response.status_code == 201, response.text
-    return response.json()
+    body = response.json()
+    assert body["content_type"] == content_type
+    return body
 
 
-async def test_a_moderator_plays_a_reports_video(console: LiveConsole, page: Page) -> None:
+async def test_a_moderator_plays_a_reports_videos(console: LiveConsole, page: Page) -> None:
+    """A WebM (VP9 + Opus) and an Android MP4 (H.264 + AAC) in one report: both play."""
     device = await console.device()
     report_id = (await console.report(device))["id"]
-    video = await upload_video(console, device, report_id, vc.corpus().webm.read_bytes())
-    assert video["content_type"] == "video/webm"
-    media_path = f"/moderation/photos/{video['id']}"
-    answers: list[tuple[int, str | None]] = []
+    corpus = vc.corpus()
+    videos = [
+        await upload_video(console, device, report_id, corpus.webm.read_bytes(), "video/webm"),
+        await upload_video(
+            console, device, report_id, corpus.android_mp4.read_bytes(), "video/mp4"
+        ),
+    ]
+    answers: dict[str, list[tuple[int, str | None]]] = {video["id"]: [] for video in videos}
 
     def record(response: Response) -> None:
-        if response.url.endswith(media_path):
-            answers.append((response.status, response.request.headers.get("range")))
+        for video in videos:
+            if response.url.endswith(f"/moderation/photos/{video['id']}"):
+                asked = response.request.headers.get("range")
+                answers[video["id"]].append((response.status, asked))
 
     page.on("response", record)
     await sign_in(page, await console.staff(Role.moderator))
     await page.goto(f"/moderation/reports/{report_id}")
-    figure = page.locator(f"#photo-{video['id']}")
-    await expect(figure.locator("img")).to_have_count(0)
-    player = figure.locator("video")
-    await expect(player).to_have_count(1)
-    await expect(player).to_have_attribute("src", media_path)
-    await expect(player).to_have_attribute("preload", "metadata")
-    await expect(figure).to_contain_text("Video, 0:02 long")
-    await expect(figure.locator(".flags .flag")).to_have_count(6)
+    for number, video in enumerate(videos, start=1):
+        media_path = f"/moderation/photos/{video['id']}"
+        figure = page.locator(f"#photo-{video['id']}")
+        await expect(figure.locator("img")).to_have_count(0)
+        player = figure.locator("video")
+        await expect(player).to_have_count(1)
+        await expect(player).to_have_attribute("src", media_path)
+        await expect(player).to_have_attribute("preload", "metadata")
+        await expect(player).to_have_attribute("aria-label", f"Video {number} of this report")
+        await expect(figure).to_contain_text("Video, 0:02 long")
+        await expect(figure.locator(".flags .flag")).to_have_count(6)
 
-    await player.scroll_into_view_if_needed()
-    await player.evaluate(METADATA_LOADED)
-    assert await player.evaluate("(video) => video.readyState") >= 1
-    duration = await player.evaluate("(video) => video.duration")
-    assert 1.8 <= duration <= 2.2, duration
-    assert await player.evaluate("(video) => [video.videoWidth, video.videoHeight]") == [320, 240]
-    # Seeking: the browser asks for byte ranges and the console's route answers them.
-    assert await player.evaluate(SEEKED) >= 1.0
-    assert answers, "the player never asked the media route"
-    assert all(status in (200, 206) for status, _ in answers), answers
-    assert any(status == 206 and asked for status, asked in answers), answers
+        await player.scroll_into_view_if_needed()
+        await player.evaluate(METADATA_LOADED)
+        assert await player.evaluate("(video) => video.readyState") >= 1
+        duration = await player.evaluate("(video) => video.duration")
+        assert 1.8 <= duration <= 2.2, (video["content_type"], duration)
+        size = await player.evaluate("(video) => [video.videoWidth, video.videoHeight]")
+        assert size == [320, 240], video["content_type"]
+        # Seeking: the browser asks for byte ranges and the console's route answers them.
+        assert await player.evaluate(SEEKED) >= 1.0
+        seen = answers[video["id"]]
+        assert seen, f"the player never asked {media_path}"
+        assert all(status in (200, 206) for status, _ in seen), seen
+        assert any(status == 206 and asked for status, asked in seen), seen
 
     await assert_accessible(page)
     await screenshot(page, "moderation-report-video")
