@@ -32,6 +32,18 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Photo {number} of this report",
         "es": "Foto {number} de este informe",
     },
+    "moderation.video_label": {
+        "en": "Video {number} of this report",
+        "es": "Vídeo {number} de este informe",
+    },
+    "moderation.video_duration": {
+        "en": "Video, {duration} long",
+        "es": "Vídeo de {duration} de duración",
+    },
+    "moderation.near_duplicate_video": {
+        "en": "Similar video ({duration}), from report {report}",
+        "es": "Vídeo similar ({duration}), del informe {report}",
+    },
     "moderation.near_duplicates": {
         "en": "Near-duplicate photos of other reports",
         "es": "Fotos casi idénticas de otros informes",

@@ -11,6 +11,7 @@ from litestar.response import Template
 
 from api.middleware.auth import CONSOLE_OPT, ROLES_OPT, STAFF
 from api.web.codebook_labels import labels
+from api.web.moderation.media import play_time
 from api.web.moderation.redirects import notice_of
 from api.web.moderation.report_fields import report_sections, short_id, when
 from api.web.templating import render
@@ -39,6 +40,7 @@ HELPERS: Final = {
     "short_id": short_id,
     "report_sections": report_sections,
     "review_reasons": REVIEW_REASONS,
+    "play_time": play_time,
 }
 
 

@@ -31,6 +31,7 @@ from storage.moderation import reviews
 from storage.moderation.history import review_history
 from storage.moderation.queue import review_queue
 from storage.photos import store as photos
+from storage.photos.media import media_of
 
 QUEUE_PAGE_SIZE: Final = 20
 SIMILAR_PER_PHOTO: Final = 5
@@ -51,9 +52,10 @@ async def queue_page(
     """Pending reports, oldest first; the queue read is audited as the API's is."""
     page = await review_queue(conn, request.user, limit=QUEUE_PAGE_SIZE, cursor=cursor)
     here = HOME if cursor is None else f"{HOME}?{urlencode({'cursor': cursor})}"
-    return moderation_page(
-        request, "moderation/queue.html", {"page": page, "cursor": cursor, "here": here}
-    )
+    shown = [photo for item in page.items for photo in item.photos]
+    ids = [photo.id for photo in shown] + [h.id for photo in shown for h in photo.near_duplicates]
+    context = {"page": page, "cursor": cursor, "here": here, "media": await media_of(conn, ids)}
+    return moderation_page(request, "moderation/queue.html", context)
 
 
 @get(f"{HOME}/reports/{{report_id:uuid}}", opt=STAFF_PAGE, include_in_schema=False)
@@ -147,6 +149,9 @@ async def _report_page(
         "report": report,
         "photos": shown,
         "similar": similar,
+        "media": await media_of(
+            conn, [item.id for item in shown] + [h.id for hints in similar.values() for h in hints]
+        ),
         "history": await review_history(conn, report_id),
         "incident_id": await reviews.incident_of(conn, report_id),
         "device_revoked_at": revoked_at,
