@@ -51,6 +51,8 @@ from storage.evidence.store import open_sealed_store
 from storage.incidents.grouping import GroupingRule
 from storage.photos.blobs import open_blob_store
 from storage.photos.video import VideoLimits
+from storage.reports import receipt_keys
+from storage.reports.key_files import load_signer
 from storage.reports.receipts import ReceiptSigner
 from storage.statistics.published import TableCache
 from storage.statistics.releases.maker import ReleasePolicy
@@ -190,6 +192,15 @@ def create_app(
             if embedded is not None:
                 embedded.stop()
 
+    @asynccontextmanager
+    async def keys_lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Publish this replica's key before serving anything it signs; refuse to start with a
+        # key a rotation retired (KeyRetired says what to do).
+        db: Database = app.state.db
+        async with db.acquire() as conn:
+            await receipt_keys.register(conn, app.state.signer)
+        yield
+
     return Litestar(
         route_handlers=[
             *operations.ROUTES,
@@ -206,7 +217,7 @@ def create_app(
             *METRICS_ROUTES,
             console_router(settings, signer),
         ],
-        lifespan=[photo_lifespan, limiter_lifespan, lifespan],
+        lifespan=[photo_lifespan, limiter_lifespan, lifespan, keys_lifespan],
         # Tus-Resumable on every answer of the tus routes, refusals by middleware included.
         before_send=[uploads.tus_response_headers],
         state=state,
@@ -250,9 +261,12 @@ def read_trust_anchors(settings: Settings) -> str | None:
 
 
 def receipt_signer(settings: Settings) -> ReceiptSigner:
-    if settings.receipt_key is not None:
-        return ReceiptSigner.from_seed(settings.receipt_key)
-    return ReceiptSigner.from_data_dir(settings.data_path)
+    """The signing key and root secret from the settings or ``data_dir/keys``; a corrupt key
+    file or setting is a SettingsError naming it."""
+    try:
+        return load_signer(settings)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def grouping_rule(settings: Settings) -> GroupingRule:

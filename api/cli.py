@@ -1,5 +1,5 @@
 """The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
-verify, audit checkpoint, retention run, releases make, evidence export."""
+verify, audit checkpoint, retention run, releases make, evidence export, keys rotate, keys list."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from types import FrameType
 import msgspec
 
 from api.evidence_export import add_evidence_parser
+from api.keys_cli import add_keys_parser
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
 from schemas.codes import ReportStatus
@@ -29,6 +30,7 @@ from storage.audit import log as audit
 from storage.db.embedded import EmbeddedPostgres
 from storage.db.pool import connect
 from storage.errors import Conflict, MigrationError, NotFound
+from storage.reports.receipts import ReceiptSigner
 
 EXIT_USAGE = 2
 
@@ -207,6 +209,7 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
     make.set_defaults(handler=run_releases_make)
 
     add_evidence_parser(commands)
+    add_keys_parser(commands)
     return parser
 
 
@@ -605,31 +608,16 @@ def run_users_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from api.app import receipt_signer
-    from storage.audit.checkpoints import (
-        CheckpointError,
-        ConflictingAnchors,
-        anchors_of,
-        read_checkpoint,
-    )
+    from storage.audit.checkpoints import CheckpointError, ConflictingAnchors
 
-    sources: list[tuple[int, str]] = list(args.expect)
-    if args.checkpoint:
-        signer = receipt_signer(settings)
-        try:
-            sources += [
-                (cp.last_id, cp.last_hash)
-                for cp in (read_checkpoint(path, signer) for path in args.checkpoint)
-            ]
-        except CheckpointError as exc:
-            print(f"plainsight: {exc}", file=sys.stderr)
-            return 1
     try:
-        anchors = anchors_of(sources)
+        result, anchors = _verified(settings, list(args.expect), list(args.checkpoint))
+    except CheckpointError as exc:
+        print(f"plainsight: {exc}", file=sys.stderr)
+        return 1
     except ConflictingAnchors as exc:
         print(f"plainsight: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    result = _verified(settings, anchors)
     if not result.ok:
         return _report_broken(result)
     print(
@@ -647,7 +635,7 @@ def run_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     from storage.audit.checkpoints import encode, sign_checkpoint, write_checkpoint
 
     signer = receipt_signer(settings)
-    result = _verified(settings, {})
+    result, _ = _verified(settings, [], [], register=signer)
     if not result.ok:
         return _report_broken(result)
     checkpoint = sign_checkpoint(signer, result.last_id, result.last_hash, datetime.now(UTC))
@@ -661,19 +649,40 @@ def run_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _verified(settings: Settings, anchors: dict[int, str]) -> audit.VerifyResult:
-    """The whole chain verified as the owner (with a progress bar), ``anchors`` included."""
+def _verified(
+    settings: Settings,
+    expect: list[tuple[int, str]],
+    checkpoints: list[Path],
+    *,
+    register: ReceiptSigner | None = None,
+) -> tuple[audit.VerifyResult, dict[int, str]]:
+    """The whole chain verified as the owner (with a progress bar), with the ``expect`` pairs
+    and the entries the ``checkpoints`` name as anchors. Checkpoints are checked against the
+    receipt keys this installation trusts (its own and those their endorsements lead to, any
+    rotation ago). ``register``: a key about to sign, published first (KeyRetired if retired).
+    """
     from tqdm import tqdm
 
-    from api.app import apply_migrations, grouping_rule
+    from api.app import apply_migrations, grouping_rule, receipt_signer
+    from storage.audit.checkpoints import anchors_of, read_checkpoint
+    from storage.reports import receipt_keys
 
-    async def run(dsn: str) -> audit.VerifyResult:
+    async def run(dsn: str) -> tuple[audit.VerifyResult, dict[int, str]]:
         await apply_migrations(dsn, grouping_rule(settings))
         conn = await connect(dsn)
         try:
+            if register is not None:
+                await receipt_keys.register(conn, register)
+            sources = list(expect)
+            if checkpoints:
+                trusted = await receipt_keys.trusted_keys(conn, receipt_signer(settings))
+                for path in checkpoints:
+                    checkpoint = read_checkpoint(path, trusted)
+                    sources.append((checkpoint.last_id, checkpoint.last_hash))
+            anchors = anchors_of(sources)
             total = await audit.chain_length(conn)
             with tqdm(total=total, desc="verifying", unit=" entries", file=sys.stderr) as bar:
-                return await audit.verify(conn, progress=bar.update, anchors=anchors)
+                return await audit.verify(conn, progress=bar.update, anchors=anchors), anchors
         finally:
             await conn.close()
 
@@ -760,6 +769,7 @@ def run_releases_make(settings: Settings, args: argparse.Namespace) -> int:
     """Make the releases that are due once (what ``serve`` does every few minutes) and say
     what was published."""
     from api.app import apply_migrations, grouping_rule, receipt_signer
+    from storage.reports import receipt_keys
     from storage.statistics.releases.maker import Published, ReleasePolicy, make_releases
 
     signer = receipt_signer(settings)
@@ -768,6 +778,7 @@ def run_releases_make(settings: Settings, args: argparse.Namespace) -> int:
         await apply_migrations(dsn, grouping_rule(settings))
         conn = await connect(dsn)
         try:
+            await receipt_keys.register(conn, signer)
             policy = ReleasePolicy.from_settings(settings)
             made = await make_releases(conn, policy, signer, grouping_rule(settings))
         finally:

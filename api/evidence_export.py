@@ -52,6 +52,7 @@ def run_evidence_export(settings: Settings, args: argparse.Namespace) -> int:
     from storage.evidence.export import BundleExists, ExportSummary, export_report
     from storage.evidence.store import open_sealed_store
     from storage.photos.blobs import open_blob_store
+    from storage.reports import receipt_keys
 
     try:
         report_id = uuid.UUID(args.report_id)
@@ -67,6 +68,7 @@ def run_evidence_export(settings: Settings, args: argparse.Namespace) -> int:
         sealed = open_sealed_store(settings)
         conn = await connect(dsn)
         try:
+            await receipt_keys.register(conn, signer)
             with tqdm(desc="exporting", unit="B", unit_scale=True, file=sys.stderr, total=0) as bar:
 
                 def advance(count: int) -> None:

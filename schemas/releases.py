@@ -82,8 +82,11 @@ class ReleaseMeta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     methods: dict[str, str]
     dataset_version: str
     signing_key: str
-    """The Ed25519 public key (base64url) that verifies ``signature``; also at
-    ``GET /v1/receipts/public-key``."""
+    """The Ed25519 public key (base64url) that verifies ``signature``; published with its id
+    at ``GET /v1/receipts/keys``, retired keys included."""
+    signing_key_id: str | UnsetType = UNSET
+    """The id of ``signing_key`` (RFC 7638 thumbprint); absent from releases made before keys
+    had ids."""
     signature: str | UnsetType = UNSET
     """base64url (no padding) Ed25519 signature over the canonical JSON (keys sorted, no
     whitespace, UTF-8) of the whole release without this field."""

@@ -36,6 +36,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "REDIS_URL": "redis_url",
     "PLAINSIGHT_TIMEZONE": "timezone",
     "PLAINSIGHT_RECEIPT_KEY": "receipt_key",
+    "PLAINSIGHT_RECEIPT_SIGNING_KEY": "receipt_signing_key",
     "PLAINSIGHT_DB_POOL_MIN": "db_pool_min",
     "PLAINSIGHT_DB_POOL_MAX": "db_pool_max",
     "PLAINSIGHT_DB_ACQUIRE_TIMEOUT_SECONDS": "db_acquire_timeout_seconds",
@@ -115,7 +116,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Shares the rate limits between processes; None keeps them in each process's memory."""
     timezone: str = "UTC"
     receipt_key: str | None = None
-    """base64url of a raw 32-byte Ed25519 seed; None uses (or creates) a key file in data_dir."""
+    """base64url of a raw 32-byte Ed25519 seed; None uses (or creates) a key file in data_dir.
+    The root of the derived secrets (CSRF, upload digests): it never changes, and it signs
+    receipts until ``keys rotate`` makes a new signing key (``receipt_signing_key``)."""
+    receipt_signing_key: str | None = None
+    """After ``keys rotate`` with ``receipt_key`` set: the seed it printed, the key that signs."""
     db_pool_min: Annotated[int, Meta(ge=1, le=100)] = 2
     db_pool_max: Annotated[int, Meta(ge=1, le=200)] = 20
     db_acquire_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 5.0

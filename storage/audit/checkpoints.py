@@ -2,27 +2,32 @@
 database so that a rewrite of the log from before the checkpoint is noticed even by someone who
 re-linked the whole chain and its head.
 
-A checkpoint is a JSON object ``{"at", "last_id", "last_hash", "public_key", "signature"}``.
-The signature is Ed25519 by the receipt key (``GET /v1/receipts/public-key`` publishes the same
-``public_key``), base64url without padding, over the canonical JSON (keys sorted, no
-whitespace, UTF-8) of the other four fields, as receipts are signed.
+A checkpoint is a JSON object ``{"at", "last_id", "last_hash", "public_key", "key_id",
+"signature"}``. The signature is Ed25519 by the receipt key current when it was made (published
+with its ``key_id`` at ``GET /v1/receipts/keys``), base64url without padding, over the canonical
+JSON (keys sorted, no whitespace, UTF-8) of at, last_id, last_hash and public_key, as receipts
+are signed. ``key_id`` is not signed (it is the public key's thumbprint) and is absent from
+checkpoints made before key ids existed.
+
+A checkpoint verifies if its key is one this installation trusts: a key whose seed it holds,
+or a published key that the chain of rotation endorsements links to one
+(storage/reports/receipt_keys.py). A key merely present in the database is not enough: the
+checkpoint exists to catch whoever can write the database.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-from nacl.bindings import crypto_sign_BYTES
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from msgspec import UNSET, UnsetType
 
 from storage.audit.log import format_time
-from storage.reports.receipts import ReceiptSigner, b64url_decode, canonical_json
+from storage.reports.receipts import ReceiptSigner, key_id_of, verifies
 
 CHECKPOINT_DIR = "audit-checkpoints"
 HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -38,6 +43,7 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     last_hash: str
     public_key: str
     signature: str
+    key_id: str | UnsetType = UNSET
 
     def signed_fields(self) -> dict[str, object]:
         return {
@@ -57,6 +63,7 @@ def sign_checkpoint(
         last_hash=last_hash,
         public_key=signer.public_key_b64,
         signature="",
+        key_id=signer.key_id,
     )
     return msgspec.structs.replace(unsigned, signature=signer.sign(unsigned.signed_fields()))
 
@@ -79,8 +86,9 @@ def write_checkpoint(data_dir: Path, checkpoint: Checkpoint) -> Path:
     return path
 
 
-def read_checkpoint(path: Path, signer: ReceiptSigner) -> Checkpoint:
-    """The checkpoint in ``path``, checked against the configured receipt key."""
+def read_checkpoint(path: Path, trusted: Mapping[str, str]) -> Checkpoint:
+    """The checkpoint in ``path``, checked against ``trusted`` (public key → key id: see
+    ``receipt_keys.trusted``)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -91,22 +99,15 @@ def read_checkpoint(path: Path, signer: ReceiptSigner) -> Checkpoint:
         raise CheckpointError(f"{path} is not an audit checkpoint: {exc}") from exc
     if checkpoint.last_id < 0 or not HASH.fullmatch(checkpoint.last_hash):
         raise CheckpointError(f"{path} is not an audit checkpoint: bad last_id or last_hash")
-    if checkpoint.public_key != signer.public_key_b64:
+    if checkpoint.key_id is not UNSET and checkpoint.key_id != key_id_of(checkpoint.public_key):
+        raise CheckpointError(f"{path} is not an audit checkpoint: key_id is not its key's id")
+    if checkpoint.public_key not in trusted:
         raise CheckpointError(
-            f"checkpoint {path} was signed by another key ({checkpoint.public_key}), not this "
-            f"service's receipt key ({signer.public_key_b64})"
+            f"checkpoint {path} was signed by another key ({checkpoint.public_key}), not one "
+            f"of this service's receipt keys ({', '.join(sorted(trusted.values()))})"
         )
-    try:
-        signature = b64url_decode(checkpoint.signature)
-        if len(signature) != crypto_sign_BYTES:
-            raise ValueError("wrong length")
-        VerifyKey(b64url_decode(checkpoint.public_key)).verify(
-            canonical_json(checkpoint.signed_fields()), signature
-        )
-    except (ValueError, BadSignatureError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} has no valid signature: it was altered or forged"
-        ) from exc
+    if not verifies(checkpoint.public_key, checkpoint.signed_fields(), checkpoint.signature):
+        raise CheckpointError(f"checkpoint {path} has no valid signature: it was altered or forged")
     return checkpoint
 
 
@@ -124,10 +125,10 @@ def anchors_of(sources: Iterable[tuple[int, str]]) -> dict[int, str]:
     return anchors
 
 
-def saved_checkpoints(data_dir: Path, signer: ReceiptSigner) -> list[Checkpoint]:
+def saved_checkpoints(data_dir: Path, trusted: Mapping[str, str]) -> list[Checkpoint]:
     """The checkpoints ``audit checkpoint`` wrote to ``data_dir/audit-checkpoints/``, each
-    checked against the receipt key (CheckpointError for one that is not valid)."""
+    checked against the trusted receipt keys (CheckpointError for one that is not valid)."""
     directory = data_dir / CHECKPOINT_DIR
     if not directory.is_dir():
         return []
-    return [read_checkpoint(path, signer) for path in sorted(directory.glob("checkpoint-*.json"))]
+    return [read_checkpoint(path, trusted) for path in sorted(directory.glob("checkpoint-*.json"))]

@@ -34,3 +34,7 @@ in-flight limit holds under concurrent creations."""
 BENCH_BARE_SCHEMA: Final = 7351000001
 """Transaction lock of the ingest benchmark's bare app (tests/benchmarks/bare_app.py): one
 worker creates its table."""
+
+RECEIPT_KEYS: Final = 7351000113
+"""Transaction lock: one change to the receipt key set at a time (registration at start-up,
+``plainsight keys rotate``): two rotations at once would both retire the same key."""

@@ -39,12 +39,12 @@ import asyncpg
 import msgspec
 
 from schemas.photos import Provenance
-from schemas.receipts import Receipt
 from storage.audit import log as audit
 from storage.errors import NotFound
 from storage.evidence.store import SealedStore
 from storage.photos.blobs import BlobStore
 from storage.reports.receipts import ReceiptSigner, canonical_json
+from storage.reports.store import stored_receipt
 
 FORMAT = "plainsight-evidence-bundle/1"
 MANIFEST = "manifest.json"
@@ -53,7 +53,7 @@ RECEIPT = "receipt.json"
 EXTENSIONS = {"image/jpeg": ".jpg", "video/mp4": ".mp4", "video/webm": ".webm"}
 
 SELECT_REPORT = """
-select id, client_id, status, received_at, payload_sha256, receipt_signature
+select id, client_id, status, received_at, payload_sha256, receipt_signature, receipt_key_id
 from reports where id = $1
 """
 SELECT_FILES = """
@@ -149,13 +149,19 @@ async def export_report(
         files: list[dict[str, Any]] = []
         for row in rows:
             files.append(await _collect(row, root, blobs, sealed, progress))
-        receipt = _receipt(report)
+        receipt = (
+            None if report["receipt_signature"] is None else await stored_receipt(conn, report)
+        )
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "report_id": report_id,
             "exported_at": exported_at,
             "receipt": receipt,
-            "signing_key": {"algorithm": "Ed25519", "public_key": signer.public_key_b64},
+            "signing_key": {
+                "algorithm": "Ed25519",
+                "public_key": signer.public_key_b64,
+                "key_id": signer.key_id,
+            },
             "files": files,
         }
         body = canonical_json(manifest)
@@ -265,18 +271,6 @@ async def _collect(
         "sanitised": {"path": name, "sha256": row["sha256"], "bytes": row["bytes"]},
         "original": original,
     }
-
-
-def _receipt(report: asyncpg.Record) -> Receipt | None:
-    if report["receipt_signature"] is None:
-        return None
-    return Receipt(
-        report_id=report["id"],
-        client_id=report["client_id"],
-        payload_sha256=report["payload_sha256"],
-        received_at=report["received_at"],
-        signature=report["receipt_signature"],
-    )
 
 
 def _staging_directory(out: Path) -> Path:

@@ -1,7 +1,9 @@
 """Ed25519 receipts: proof for the reporter that the service accepted exactly this report.
 
 The signature covers the canonical JSON (keys sorted, no whitespace, UTF-8) of report_id,
-client_id, payload_sha256 and received_at, exactly as they appear in the receipt.
+client_id, payload_sha256 and received_at, exactly as they appear in the receipt. The key's id
+(``key_id``, RFC 7638 thumbprint) travels beside the signature, outside the signed fields, so
+receipts made before keys had ids verify unchanged.
 """
 
 from __future__ import annotations
@@ -9,17 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
-import os
-from pathlib import Path
 
 import msgspec
 from nacl.bindings import crypto_sign, crypto_sign_BYTES, crypto_sign_seed_keypair
-from nacl.utils import random as random_bytes
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
-log = logging.getLogger(__name__)
-
-KEY_FILENAME = "receipt-ed25519.key"
+SEED_BYTES = 32
+ALGORITHM = "Ed25519"
 
 
 def b64url(data: bytes) -> str:
@@ -34,18 +33,63 @@ def canonical_json(value: object) -> bytes:
     return msgspec.json.encode(value, order="sorted")
 
 
+def key_id_of(public_key_b64: str) -> str:
+    """The RFC 7638 JWK thumbprint of an Ed25519 public key (RFC 8037 OKP members, sorted,
+    no whitespace): deterministic, so a key made before ids existed has one too."""
+    members = f'{{"crv":"Ed25519","kty":"OKP","x":"{public_key_b64}"}}'
+    return b64url(hashlib.sha256(members.encode()).digest())
+
+
+def decode_seed(seed_b64: str, source: str) -> bytes:
+    """The 32-byte seed in ``seed_b64``; ValueError naming ``source`` otherwise."""
+    try:
+        seed = b64url_decode(seed_b64.strip())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{source} is not base64url: {exc}") from exc
+    if len(seed) != SEED_BYTES:
+        raise ValueError(f"{source} must be base64url of exactly 32 bytes, not {len(seed)}")
+    return seed
+
+
+def verifies(public_key_b64: str, fields: object, signature_b64: str) -> bool:
+    """Whether ``signature_b64`` is the key's signature over the canonical JSON of ``fields``."""
+    try:
+        signature = b64url_decode(signature_b64)
+        if len(signature) != crypto_sign_BYTES:
+            return False
+        VerifyKey(b64url_decode(public_key_b64)).verify(canonical_json(fields), signature)
+    except (ValueError, BadSignatureError):
+        return False
+    return True
+
+
 class ReceiptSigner:
+    """The current signing key, plus the root secret other secrets are derived from.
+
+    ``root`` is the installation's first seed: ``keys rotate`` changes the signing key, never
+    the root, so what ``derive_key`` gives (console CSRF secret, upload digests) is the same
+    before and after a rotation, and equals what every earlier version derived from its one
+    key. Without ``root`` the signing seed is the root (no rotation has happened)."""
+
     # PyNaCl (libsodium) signs in ~16 us here against ~27 us for the OpenSSL binding: signing
     # is the largest single cost of storing a report, so the faster library earns its place.
-    def __init__(self, seed: bytes) -> None:
+    def __init__(self, seed: bytes, root: bytes | None = None) -> None:
         public, self._secret = crypto_sign_seed_keypair(seed)
         self.public_key_b64 = b64url(public)
-        self._seed = seed
+        self.key_id = key_id_of(self.public_key_b64)
+        self.seed = seed
+        self._root = seed if root is None else root
+        self.root_public_key_b64 = b64url(crypto_sign_seed_keypair(self._root)[0])
 
     def derive_key(self, purpose: str) -> bytes:
-        """A secret for another use (the console's CSRF tokens), the same in every replica
-        that shares the receipt key, and useless for signing receipts."""
-        return hmac.new(self._seed, f"plainsight {purpose}".encode(), hashlib.sha256).digest()
+        """A secret for another use (the console's CSRF tokens, upload digests), the same in
+        every replica that shares the key material, unchanged by rotation, and useless for
+        signing receipts."""
+        return hmac.new(self._root, f"plainsight {purpose}".encode(), hashlib.sha256).digest()
+
+    def rotated(self, seed: bytes) -> ReceiptSigner:
+        """A signer with a new signing key and the same root."""
+        return ReceiptSigner(seed, root=self._root)
 
     def sign(self, fields: object) -> str:
         # crypto_sign returns signature + message; the binding avoids SigningKey.sign's
@@ -55,36 +99,4 @@ class ReceiptSigner:
 
     @classmethod
     def from_seed(cls, seed_b64: str) -> ReceiptSigner:
-        seed = b64url_decode(seed_b64)
-        if len(seed) != 32:
-            raise ValueError("PLAINSIGHT_RECEIPT_KEY must be base64url of exactly 32 bytes")
-        return cls(seed)
-
-    @classmethod
-    def from_data_dir(cls, data_dir: Path) -> ReceiptSigner:
-        """Load the key from the data directory, creating it (mode 0600) on first start."""
-        key_dir = data_dir / "keys"
-        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = key_dir / KEY_FILENAME
-        if not path.exists():
-            seed = random_bytes(32)
-            _write_exclusive(path, b64url(seed).encode())
-        return cls.from_seed(path.read_text().strip())
-
-
-def _write_exclusive(path: Path, content: bytes) -> None:
-    # Write a private temp file, then hard-link it into place: link() fails if the key exists,
-    # so when two processes start at once one key wins and nobody reads a half-written file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(tmp, path)
-        log.info("generated a new receipt signing key", extra={"path": str(path)})
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+        return cls(decode_seed(seed_b64, "PLAINSIGHT_RECEIPT_KEY"))

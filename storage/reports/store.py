@@ -19,6 +19,7 @@ from storage.db.cursors import decode_cursor, encode_cursor
 from storage.errors import Conflict, Gone, NotFound
 from storage.incidents import folder
 from storage.incidents.grouping import GroupingRule, classify, report_agency
+from storage.reports import receipt_keys
 from storage.reports.receipts import ReceiptSigner
 from storage.reports.retained_content import canonical_content as canonical_content
 from storage.reports.retained_content import matches_retained
@@ -28,13 +29,14 @@ from storage.reports.retained_content import matches_retained
 INSERT_REPORT = """
 insert into reports (id, device_id, account_id, client_id, kind, received_at, payload_sha256,
                      receipt_signature, occurred_at, h3_cell, content, identification, masked,
-                     agencies_claimed, agencies_suspected, agency)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                     agencies_claimed, agencies_suspected, agency, receipt_key_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 on conflict (owner_id, client_id) do nothing
 returning id
 """
 SELECT_BY_CLIENT_ID = """
-select id, client_id, kind, status, received_at, payload_sha256, receipt_signature, h3_cell
+select id, client_id, kind, status, received_at, payload_sha256, receipt_signature,
+       receipt_key_id, h3_cell
 from reports where owner_id = $1 and client_id = $2
 """
 # The view is the stored (already minimised) content plus the server's own fields.
@@ -126,6 +128,7 @@ async def submit_report(
         list(content.agents.agencies_claimed),
         list(content.agents.agencies_suspected),
         report_agency(content.agents),
+        signer.key_id,
     )
     if stored is not None:
         receipt = Receipt(
@@ -134,6 +137,7 @@ async def submit_report(
             payload_sha256=payload_sha256,
             received_at=received_at,
             signature=signature,
+            key_id=signer.key_id,
         )
         created = ReportCreated(
             id=report_id,
@@ -159,14 +163,7 @@ async def _replay(
         if row["receipt_signature"] is None:
             # Bulk-imported under this account: there is no receipt to replay.
             raise Conflict("this client_id belongs to an imported report; use a new client_id")
-        receipt = Receipt(
-            report_id=row["id"],
-            client_id=row["client_id"],
-            payload_sha256=row["payload_sha256"],
-            received_at=row["received_at"],
-            signature=row["receipt_signature"],
-        )
-        return Submission(_created(row, receipt), replayed=True)
+        return Submission(_created(row, await stored_receipt(conn, row)), replayed=True)
     if _retained_match(row, content):
         # The hash and signature of what was received are gone: no receipt can be given again
         # (the reporter holds the original).
@@ -174,6 +171,27 @@ async def _replay(
     raise Conflict(
         "a different report was already submitted with this client_id; "
         "use a new client_id for a new report"
+    )
+
+
+async def stored_receipt(conn: asyncpg.Connection, row: asyncpg.Record) -> Receipt:
+    """The receipt as first given, from a row with ``receipt_signature`` and
+    ``receipt_key_id``; a receipt stored before key ids existed gets the id of the published
+    key its signature verifies with."""
+    fields = receipt_fields(row["id"], row["client_id"], row["payload_sha256"], row["received_at"])
+    key_id = row["receipt_key_id"]
+    if key_id is None:
+        keys = await receipt_keys.published(conn)
+        key_id = receipt_keys.signed_by(keys, fields, row["receipt_signature"])
+        if key_id is None and keys:  # pragma: no cover - a signature no published key made
+            key_id = keys[0].key_id
+    return Receipt(
+        report_id=row["id"],
+        client_id=row["client_id"],
+        payload_sha256=row["payload_sha256"],
+        received_at=row["received_at"],
+        signature=row["receipt_signature"],
+        key_id=key_id or "",
     )
 
 

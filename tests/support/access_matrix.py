@@ -96,6 +96,7 @@ MATRIX: Final[dict[Route, Rule]] = {
     # Reference material, "no auth".
     ("GET",    "/v1/codebook"):                             (YES, YES, YES, YES, YES, YES),
     ("GET",    "/v1/receipts/public-key"):                  (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/v1/receipts/keys"):                        (YES, YES, YES, YES, YES, YES),
     # The live public statistics answer 410 to everyone; releases are "no auth".
     ("GET",    "/v1/public/stats/identification"):          (YES, YES, YES, YES, YES, YES),
     ("GET",    "/v1/public/releases"):                      (YES, YES, YES, YES, YES, YES),

@@ -34,6 +34,7 @@ from storage.audit.checkpoints import (
 )
 from storage.audit.listing import AuditFilters, list_entries
 from storage.db.pool import Database
+from storage.reports import receipt_keys
 
 AUDIT_PATH: Final = "/admin/audit"
 PAGE_SIZE: Final = 50
@@ -184,12 +185,14 @@ class ChainCheck:
 async def check_chain(state: State) -> ChainCheck:
     """``audit verify`` with every checkpoint ``audit checkpoint`` saved in the data folder as
     its anchors, in a snapshot of its own (not the request's transaction)."""
+    db: Database = state.db
+    async with db.acquire() as conn:
+        trusted = await receipt_keys.trusted_keys(conn, state.signer)
     try:
-        checkpoints = saved_checkpoints(state.settings.data_path, state.signer)
+        checkpoints = saved_checkpoints(state.settings.data_path, trusted)
         anchors = anchors_of((cp.last_id, cp.last_hash) for cp in checkpoints)
     except (CheckpointError, ConflictingAnchors) as exc:
         return ChainCheck(result=None, checkpoints=0, checkpoint_error=str(exc))
-    db: Database = state.db
     async with db.acquire() as conn:
         result = await audit.verify(conn, anchors=anchors)
     return ChainCheck(result=result, checkpoints=len(checkpoints))

@@ -78,6 +78,7 @@ def build_release(counts: ExactCounts, spec: ReleaseSpec, signer: ReceiptSigner)
         methods=methods(spec, budgets),
         dataset_version=dataset_version(spec, tables),
         signing_key=signer.public_key_b64,
+        signing_key_id=signer.key_id,
     )
     unsigned = Release(meta=meta, tables=tables)
     signature = signer.sign(unsigned)
@@ -250,9 +251,10 @@ def methods(spec: ReleaseSpec, budgets: Mapping[str, privacy.Budget]) -> dict[st
             "δ is the chance, at most, that a single small area is listed at all."
         ),
         "signature": (
-            "`meta.signature` is the service's Ed25519 signature (the key of GET "
-            "/v1/receipts/public-key, also in `meta.signing_key`) over this document without "
-            "`meta.signature`, as canonical JSON (keys sorted, no whitespace, UTF-8): any "
+            "`meta.signature` is the service's Ed25519 signature (the key in "
+            "`meta.signing_key`, published with its id `meta.signing_key_id` at GET "
+            "/v1/receipts/keys, where it stays after the key is retired) over this document "
+            "without `meta.signature`, as canonical JSON (keys sorted, no whitespace, UTF-8): any "
             "altered figure makes it fail."
         ),
     }

@@ -28,6 +28,7 @@ CONTRACT_OPERATIONS = [
     ("get", "/v1/reports"),
     ("delete", "/v1/reports/{}"),
     ("get", "/v1/receipts/public-key"),
+    ("get", "/v1/receipts/keys"),
     ("get", "/v1/codebook"),
     ("get", "/healthz"),
     ("get", "/readyz"),

@@ -102,7 +102,8 @@ async def test_the_bundle_holds_what_the_manifest_says_and_verifies(
     manifest = bundle.manifest
     assert manifest["format"] == "plainsight-evidence-bundle/1"
     assert manifest["report_id"] == report["id"]
-    assert manifest["signing_key"] == {"algorithm": "Ed25519", "public_key": key}
+    key_id = (await api.client.get("/v1/receipts/public-key")).json()["key_id"]
+    assert manifest["signing_key"] == {"algorithm": "Ed25519", "public_key": key, "key_id": key_id}
     exported_at = datetime.fromisoformat(manifest["exported_at"])
     assert before - timedelta(seconds=1) <= exported_at <= datetime.now(UTC)
     assert summary.manifest_sha256 == hashlib.sha256(bundle.manifest_bytes).hexdigest()

@@ -52,9 +52,14 @@ async def test_public_key_needs_no_auth_and_is_32_raw_bytes(api: Api) -> None:
     response = await api.client.get("/v1/receipts/public-key")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"algorithm", "public_key"}
+    # The two fields old clients read, plus the key set (additive).
+    assert set(body) == {"algorithm", "public_key", "key_id", "keys"}
     assert body["algorithm"] == "Ed25519"
     assert len(b64url_decode(body["public_key"])) == 32
+    [only] = body["keys"]
+    assert only["key_id"] == body["key_id"]
+    assert only["public_key"] == body["public_key"]
+    assert only["not_after"] is None
 
 
 async def test_public_key_is_stable(api: Api) -> None:

@@ -23,7 +23,7 @@ EXPECTED_CELL = h3.latlng_to_cell(LAT, LON, 9)
 COORDINATE_TEXTS = ("40.7191", "-74.0017", "74.0017")
 MAX_BODY_BYTES = 256 * 1024
 CREATED_KEYS = {"id", "client_id", "kind", "status", "received_at", "receipt"}
-RECEIPT_KEYS = {"report_id", "client_id", "payload_sha256", "received_at", "signature"}
+RECEIPT_KEYS = {"report_id", "client_id", "payload_sha256", "received_at", "signature", "key_id"}
 
 
 async def submitted(api: Api, token: str, body: dict[str, Any] | None = None) -> str:

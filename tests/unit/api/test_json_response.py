@@ -39,6 +39,7 @@ def created() -> ReportCreated:
             payload_sha256="ab" * 32,
             received_at=at,
             signature="c2lnbmF0dXJl",
+            key_id="k" * 43,
         ),
     )
 
