@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SELECT_KEYS = """
 select key_id, algorithm, public_key, not_before, not_after, endorsed_by, endorsement
-from receipt_keys order by not_before, key_id
+from receipt_keys order by not_before, not_after nulls last, key_id
 """
 # The first key signed whatever came before key ids existed: its period starts with the
 # earliest receipt (or now, on a new installation).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 import msgspec
 from nacl.bindings import crypto_sign, crypto_sign_BYTES, crypto_sign_seed_keypair
@@ -19,6 +20,7 @@ from nacl.signing import VerifyKey
 
 SEED_BYTES = 32
 ALGORITHM = "Ed25519"
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def b64url(data: bytes) -> str:
@@ -42,9 +44,13 @@ def key_id_of(public_key_b64: str) -> str:
 
 def decode_seed(seed_b64: str, source: str) -> bytes:
     """The 32-byte seed in ``seed_b64``; ValueError naming ``source`` otherwise."""
+    text = seed_b64.strip()
+    # b64decode would skip characters outside the alphabet: refuse them instead.
+    if not BASE64URL.fullmatch(text):
+        raise ValueError(f"{source} is not base64url (A-Z, a-z, 0-9, - and _, no padding)")
     try:
-        seed = b64url_decode(seed_b64.strip())
-    except (ValueError, TypeError) as exc:
+        seed = b64url_decode(text)
+    except ValueError as exc:  # binascii.Error: a length no base64 text has
         raise ValueError(f"{source} is not base64url: {exc}") from exc
     if len(seed) != SEED_BYTES:
         raise ValueError(f"{source} must be base64url of exactly 32 bytes, not {len(seed)}")
