@@ -6,8 +6,8 @@ Layout (every name under one top directory ``evidence-<report id>/``):
   and every photo or video: sha256 and size of the original (from the seal) and of the
   sanitised copy, content types, upload times, provenance signals, the export time;
 - ``manifest.sig``: base64url (no padding) Ed25519 signature over the exact bytes of
-  ``manifest.json``, made with the receipt key (verify it with the key served at
-  ``GET /v1/receipts/public-key``);
+  ``manifest.json``, made with the receipt key (verify it with the key ``GET
+  /v1/receipts/keys`` publishes under the manifest's ``signing_key.key_id``);
 - ``receipt.json``: the report's signed receipt, rebuilt from the stored row (the same bytes
   of signature the reporter got), absent when there is none (bulk-imported reports; retention
   drops the signature with the fine cell);
@@ -72,7 +72,8 @@ manifest.json  what is in this bundle: for each photo or video, the sha256 and s
                original as uploaded and of the sanitised copy, upload times, provenance signals.
 manifest.sig   Ed25519 signature (base64url, no padding) over the exact bytes of manifest.json,
                by the service's receipt key: check it against the key the service publishes at
-               GET /v1/receipts/public-key (manifest.json names the key it was made with).
+               GET /v1/receipts/keys under the key_id manifest.json names (signing_key),
+               where it stays after the key is retired.
 receipt.json   the report's receipt as the reporter received it (when the service still has it).
 originals/     the originals as uploaded, sealed with age to the organisation's keys:
                age -d -i KEYFILE originals/ID.age > ID.original
