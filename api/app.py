@@ -10,6 +10,7 @@ from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import asyncpg
 from litestar import Litestar
 from litestar.datastructures import State
 
@@ -197,8 +198,13 @@ def create_app(
         # Publish this replica's key before serving anything it signs; refuse to start with a
         # key a rotation retired (KeyRetired says what to do).
         db: Database = app.state.db
-        async with db.acquire() as conn:
-            await receipt_keys.register(conn, app.state.signer)
+        try:
+            async with db.acquire() as conn:
+                await receipt_keys.register(conn, app.state.signer)
+        except asyncpg.UndefinedTableError:
+            # Only a database handed in unmigrated gets here (the lifespan above migrates):
+            # serve, so that /readyz can say the migrations are pending.
+            log.warning("receipt key not published: the database's migrations are pending")
         yield
 
     return Litestar(

@@ -138,6 +138,8 @@ async def _original_bytes(original: UploadedOriginal) -> bytes:
 
 
 def upload_digest_key(signer: ReceiptSigner) -> bytes:
+    # Derived from the root seed, not the signing key: a photo re-sent after `keys rotate`
+    # must still match the digest stored before it (a replay, not a second copy).
     return signer.derive_key(DIGEST_PURPOSE)
 
 

@@ -39,6 +39,7 @@ YEAR_S = 365 * 24 * 3600
 
 def console_router(settings: Settings, signer: ReceiptSigner) -> Router:
     csrf = CSRFConfig(
+        # From the root seed, which `keys rotate` never changes: forms stay valid across it.
         secret=signer.derive_key("console csrf").hex(),
         cookie_name=CSRF_COOKIE,
         cookie_httponly=True,

@@ -89,9 +89,9 @@ async def register(conn: asyncpg.Connection, signer: ReceiptSigner) -> KeyRecord
     Refuses (KeyRetired) a key that a rotation retired: a replica restarted with the old key
     material would otherwise go on signing with it indefinitely. A key the set does not know
     while another is current is published beside it (replicas that each made their own key
-    before key sets existed keep working) but logged by the caller."""
+    before key sets existed keep working), with a warning."""
     async with conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock($1)", locks.RECEIPT_KEYS)
+        await lock(conn)
         first = await conn.fetchval("select not exists (select from receipt_keys)")
         await conn.execute(
             INSERT_KEY, signer.key_id, ALGORITHM, signer.public_key_b64, first, None, None
