@@ -22,7 +22,7 @@ from storage.incidents.grouping import DEFAULT_GROUPING
 from storage.reports.key_files import KEY_FILENAME, key_dir, load_signer
 from storage.reports.receipts import ReceiptSigner, b64url
 from storage.statistics.releases.maker import ReleasePolicy, make_releases
-from tests.support.console import csrf_field
+from tests.support.console import console_client, csrf_field, post_form
 from tests.support.photo_api import new_report, unique_jpeg, upload
 from tests.support.rotation import (
     Installation,
@@ -70,6 +70,13 @@ async def test_checkpoints_made_before_a_rotation_still_verify_after(
     )
     assert verified.returncode == 0, verified.stderr
     assert "2 recorded hashes match" in verified.stdout
+
+    # The console's verification reads the same checkpoints from the data folder.
+    async with installation.replica() as api, console_client(api, Role.admin) as admin:
+        page = await post_form(admin, "/admin/audit", "/admin/audit/verify", {})
+    assert page.status_code == 200
+    assert "The chain is intact" in page.text
+    assert "Signed checkpoints in the data folder also checked: 2." in page.text
 
 
 async def test_a_key_only_the_database_vouches_for_does_not_make_a_checkpoint_valid(
