@@ -172,6 +172,7 @@ def create_app(
                         app.state.db,
                         app.state.blobs,
                         settings.retention_days,
+                        float(settings.retention_check_seconds),
                         sealed=app.state.sealed_originals,
                     ),
                     background_releases(

@@ -71,6 +71,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_RELEASE_STATUS": "release_status",
     "PLAINSIGHT_RELEASE_CHECK_MINUTES": "release_check_minutes",
     "PLAINSIGHT_RETENTION_DAYS": "retention_days",
+    "PLAINSIGHT_RETENTION_CHECK_SECONDS": "retention_check_seconds",
     "PLAINSIGHT_METRICS_TOKEN": "metrics_token",
     "PLAINSIGHT_EVIDENCE_RECIPIENTS": "evidence_recipients",
     "PLAINSIGHT_S3_SEALED_PREFIX": "s3_sealed_prefix",
@@ -188,6 +189,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """After this many days from receipt, a report's H3 cell is coarsened to resolution 7,
     and rejected reports (rejected this long ago) lose their free text and photos
     (``plainsight retention run``; hourly inside ``serve``)."""
+    retention_check_seconds: Annotated[int, Meta(ge=1, le=24 * 3600)] = 3600
+    """How often ``serve`` applies retention (one replica at a time, under an advisory lock);
+    the deployment test shortens it to watch replicas take turns."""
 
     metrics_token: Annotated[str, Meta(min_length=32, max_length=512)] | None = None
     """Bearer token a Prometheus scrape of ``/metrics`` must present; None: /metrics is not
