@@ -16,6 +16,7 @@ than http or https leaves the connection's own. The address is only ever hashed
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Any, Final, cast
@@ -29,6 +30,8 @@ from schemas.trusted_proxies import Network, trusted_hosts
 # Where the connection's own (client, scheme) wait while uvicorn's middleware runs.
 _PEER: Final = "plainsight.peer"
 HTTP_SCHEMES: Final = frozenset({"http", "https"})
+# An IPv6 address with an IPv4 tail and a zone id; anything longer is not an address.
+_LONGEST_ADDRESS: Final = 64
 
 
 def forwarded_headers(networks: tuple[Network, ...]) -> Callable[[ASGIApp], ASGIApp]:
@@ -63,8 +66,14 @@ def forwarded_headers(networks: tuple[Network, ...]) -> Callable[[ASGIApp], ASGI
 def _is_address(client: object) -> bool:
     if not isinstance(client, tuple) or not client or not isinstance(client[0], str):
         return False
+    return len(client[0]) <= _LONGEST_ADDRESS and _parses(client[0])
+
+
+# Parsing costs ~4 us; the same few clients come back again and again.
+@functools.lru_cache(maxsize=4096)
+def _parses(host: str) -> bool:
     try:
-        ipaddress.ip_address(client[0])
+        ipaddress.ip_address(host)
     except ValueError:
         return False
     return True
