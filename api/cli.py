@@ -286,6 +286,8 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
             ws="none",
             log_config=None,
             server_header=False,
+            # PLAINSIGHT_TRUSTED_PROXIES is applied inside the app (api.middleware.forwarded);
+            # uvicorn's own option would trust 127.0.0.1 by default and apply it twice.
             proxy_headers=False,
         )
     return 0
