@@ -127,6 +127,9 @@ class Traffic:
     transport_errors: int = 0
     resent: int = 0
     """Re-sends by the offline queue after an error or a 502/503/504."""
+    replayed: int = 0
+    """Reports whose first answer the client saw was the 200 of a replay: a replica stored
+    it and died before answering, and nginx (or the queue) sent it again."""
 
     @property
     def requests(self) -> int:

@@ -232,6 +232,7 @@ async def work_queue(
         # 201, or 200 when the replica that stored it died before answering and the same
         # body was sent again (by nginx or by this queue): the same report either way.
         assert first.status_code in (200, 201), first.text
+        traffic.replayed += first.status_code == 200
         plan.response = first.json()
         plan.id = uuid.UUID(plan.response["id"])
         acknowledged()
@@ -424,7 +425,8 @@ async def test_replicas_behind_nginx_lose_nothing_and_count_once(
                 f"{traffic.transport_errors}, re-sent by the clients {traffic.resent}: "
                 f"{dict(traffic.failed)})",
                 f"reports acknowledged: {len(plans)}; lost: {lost}; duplicates: "
-                f"{duplicates}; receipts verified: {len(plans)}",
+                f"{duplicates}; receipts verified: {len(plans)}; first answered by a replay: "
+                f"{traffic.replayed}",
                 f"photos: {len(photo_rows)} stored, all in the bucket; "
                 f"{photos_fetched} read back through the proxy",
                 f"429s: photos {probed.refused} of {PHOTOS_PER_DEVICE + OVER_LIMIT} "
@@ -562,6 +564,7 @@ async def photo_limit(
 async def device_limit(deployment: Deployment, traffic: Traffic) -> dict[int, int]:
     """Registrations per client address: one address sends DEVICES_PER_ADDRESS + OVER_LIMIT;
     a forged X-Forwarded-For does not move it to another address's allowance."""
+    before = await scrape(deployment, "POST", "/v1/devices")
     async with client(deployment, LIMITED) as limited, client(deployment, FRESH) as fresh:
         statuses: Counter[int] = Counter()
         for _ in range(DEVICES_PER_ADDRESS + OVER_LIMIT):
@@ -573,6 +576,9 @@ async def device_limit(deployment: Deployment, traffic: Traffic) -> dict[int, in
         other = await fresh.post("/v1/devices")
         for response in (forged, other):
             traffic.statuses[response.status_code] += 1
+    after = await scrape(deployment, "POST", "/v1/devices")
+    refusing = [name for name in after if after[name][429] > before.get(name, Counter())[429]]
+    assert len(refusing) >= 2, (before, after)  # the count is shared, not per replica
     assert forged.status_code == 429
     if PER_CLIENT_ADDRESSES:
         # Each client its own allowance: exactly the excess is refused, and another address
