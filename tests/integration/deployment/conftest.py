@@ -35,6 +35,7 @@ METRICS_TOKEN = "deployment-test-metrics-token-0123456789abcdef"
 # comes back while the test runs.
 DEVICES_PER_ADDRESS = 24
 PHOTOS_PER_DEVICE = 6
+SUPPRESSION_THRESHOLD = 5  # the smallest allowed: every cell of the scenario reaches it
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +143,7 @@ async def deployment(
             "PLAINSIGHT_TRUSTED_PROXIES": "127.0.0.1",
             "PLAINSIGHT_SECURE_COOKIES": "true",
             "PLAINSIGHT_METRICS_TOKEN": METRICS_TOKEN,
-            "PLAINSIGHT_SUPPRESSION_THRESHOLD": "5",
+            "PLAINSIGHT_SUPPRESSION_THRESHOLD": str(SUPPRESSION_THRESHOLD),
             "PLAINSIGHT_RETENTION_DAYS": "1",
             "PLAINSIGHT_RETENTION_CHECK_SECONDS": "1",
             # Two cores for everything here: one photo worker and a small pool per replica.
