@@ -32,7 +32,6 @@ import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.settings import ENVIRONMENT_NAMES
 from storage.db import locks
 from storage.db.pool import connect
 from storage.reports.receipts import b64url_decode, canonical_json
@@ -65,12 +64,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.deployment]
 
 DEVICES = 16
 # Client addresses: nginx sees each (all loopback); the replicas see nginx, 127.0.0.1, and
-# believe X-Forwarded-For from it once PLAINSIGHT_TRUSTED_PROXIES is a setting.
+# believe its X-Forwarded-For (PLAINSIGHT_TRUSTED_PROXIES).
 REPORTERS = "127.0.0.3"
 LIMITED = "127.0.0.2"
 FRESH = "127.0.0.4"
 CLIENT_ADDRESSES = (REPORTERS, LIMITED, FRESH)
-PER_CLIENT_ADDRESSES = "PLAINSIGHT_TRUSTED_PROXIES" in ENVIRONMENT_NAMES
 OVER_LIMIT = 4
 SAMPLE_INTERVAL_S = 0.02
 STATS = "/v1/stats/identification"
@@ -644,19 +642,11 @@ async def device_limit(deployment: Deployment, traffic: Traffic) -> dict[int, in
     after = await scrape(deployment, "POST", "/v1/devices")
     refusing = [name for name in after if after[name][429] > before.get(name, Counter())[429]]
     assert len(refusing) >= 2, (before, after)  # the count is shared, not per replica
+    # Each client its own allowance (nginx's X-Forwarded-For, believed from it alone): exactly
+    # the excess is refused, a forged header does not escape it, another address registers.
+    assert statuses == {201: DEVICES_PER_ADDRESS, 429: OVER_LIMIT}
     assert forged.status_code == 429
-    if PER_CLIENT_ADDRESSES:
-        # Each client its own allowance: exactly the excess is refused, and another address
-        # still registers.
-        assert statuses == {201: DEVICES_PER_ADDRESS, 429: OVER_LIMIT}
-        assert other.status_code == 201
-    else:
-        # Without trusted proxies every client shares nginx's address and its allowance,
-        # which the earlier registrations (the reporters', the probe's) already used.
-        earlier = DEVICES + 1
-        allowed = DEVICES_PER_ADDRESS - earlier
-        assert statuses == {201: allowed, 429: DEVICES_PER_ADDRESS + OVER_LIMIT - allowed}
-        assert other.status_code == 429
+    assert other.status_code == 201
     return dict(statuses)
 
 
