@@ -31,10 +31,11 @@ from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, ru
 REPLICAS = 3
 METRICS_TOKEN = "deployment-test-metrics-token-0123456789abcdef"
 # Limits the scenario reaches on purpose (the others are the defaults, never reached):
-# registrations per client address, and photos per device. Per day, so that no allowance
-# comes back while the test runs.
+# registrations per client address, and photos per device (a phone sends two at most, but
+# every re-sent attempt counts too). Per day, so that no allowance comes back while the
+# test runs.
 DEVICES_PER_ADDRESS = 24
-PHOTOS_PER_DEVICE = 6
+PHOTOS_PER_DEVICE = 12
 SUPPRESSION_THRESHOLD = 5  # the smallest allowed: every cell of the scenario reaches it
 
 
@@ -135,6 +136,8 @@ async def deployment(
             "PLAINSIGHT_RATE_LIMIT_PREFIX": prefix,
             "PLAINSIGHT_RATE_LIMIT_DEVICES": f"{DEVICES_PER_ADDRESS}/day",
             "PLAINSIGHT_RATE_LIMIT_PHOTOS": f"{PHOTOS_PER_DEVICE}/day",
+            # The limit probe sends all its photos to one report.
+            "PLAINSIGHT_PHOTOS_PER_REPORT": "20",
             "PLAINSIGHT_BLOB_STORE": "s3",
             "PLAINSIGHT_S3_BUCKET": bucket,
             "PLAINSIGHT_S3_ENDPOINT": s3.endpoint,

@@ -36,6 +36,7 @@ SECOND_REPORTS_SLOTS = range(2, SLOTS - 1)  # further reports: rejected, unverif
 RETENTION_SLOT = SLOTS - 1  # one report, never reviewed or re-sent: aged for retention
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 60
+MAX_WAIT_S = 2.0
 
 
 @dataclass
@@ -159,10 +160,10 @@ async def until_acknowledged(
         if response.status_code not in RETRY_STATUSES:
             pytest.fail(f"unexpected {response.status_code}: {response.text}")
         traffic.resent += 1
-        traffic.failed[
-            f"{response.status_code} {response.request.method} {_path(response.request)}"
-        ] += 1
-        await asyncio.sleep(0.2)
+        kind = f"{response.status_code} {response.request.method} {_path(response.request)}"
+        traffic.failed[kind] += 1
+        # A busy replica says when to come back (503 with Retry-After): the queue waits.
+        await asyncio.sleep(min(MAX_WAIT_S, float(response.headers.get("retry-after", 0.2))))
     pytest.fail(f"no answer in {sorted(accept)} after {MAX_ATTEMPTS} attempts")
 
 
