@@ -3,11 +3,17 @@
 DATABASE_URL alike. They are newer than a PG15 or PG16 server, which pg_dump supports; but
 pg_restore of a newer version starts its script with ``SET transaction_timeout = 0`` (a setting
 of PostgreSQL 17), which an older server refuses. So the restore runs pg_restore into a script
-and psql runs the script in one transaction, without that line when the server is older."""
+and psql runs the script in one transaction, without that line when the server is older.
+
+Some PostgreSQL 15 builds (Debian's 15.20 on the CI machines) give every column an attribute
+option ``pg_attver`` of their own, which pg_dump copies as ``ALTER COLUMN ... SET
+(pg_attver=N)`` and every other server refuses (``unrecognized parameter``). The server sets it
+itself when a column is made, so the script goes without it, whatever the target."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import warnings
@@ -19,6 +25,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 TRANSACTION_TIMEOUT_SINCE: Final = 170000
 TRANSACTION_TIMEOUT_LINE: Final = b"SET transaction_timeout = 0;\n"
 CHUNK: Final = 1024 * 1024
+ATTRIBUTE_VERSION = re.compile(rb"(, )?pg_attver=\d+(, )?")
+COPY_END: Final = b"\\.\n"
 
 
 class DatabaseToolError(Exception):
@@ -128,11 +136,26 @@ def restore_database(
 def _forward(
     source: IO[bytes], sink: IO[bytes], drop_timeout: bool, progress: Callable[[int], object]
 ) -> None:
+    copying = False  # inside a COPY's rows, where nothing is a statement
     try:
         for line in source:
-            if drop_timeout and line == TRANSACTION_TIMEOUT_LINE:
-                continue
-            sink.write(line)
             progress(len(line))
+            if copying:
+                copying = line != COPY_END
+            elif line.startswith(b"COPY ") and line.endswith(b" FROM stdin;\n"):
+                copying = True
+            elif drop_timeout and line == TRANSACTION_TIMEOUT_LINE:
+                continue
+            elif line.startswith(b"ALTER TABLE ONLY ") and b"pg_attver=" in line:
+                line = _without_attribute_version(line)
+                if not line:
+                    continue
+            sink.write(line)
     except BrokenPipeError:
         return  # psql stopped at an error; its exit status says which
+
+
+def _without_attribute_version(line: bytes) -> bytes:
+    """``ALTER COLUMN c SET (pg_attver=N, ...)`` without that option; empty if it was all."""
+    cleaned = ATTRIBUTE_VERSION.sub(lambda match: b", " if match[1] and match[2] else b"", line)
+    return b"" if cleaned.rstrip().endswith(b"SET ();") else cleaned
