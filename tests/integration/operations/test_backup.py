@@ -616,6 +616,28 @@ async def test_restore_into_a_database_with_tables_is_refused(
     assert "target" not in names_in(tmp_path)
 
 
+async def test_a_failing_database_restore_leaves_nothing_behind(
+    archive: Path, empty_database: str, tmp_path: Path
+) -> None:
+    """A database without tables but with one of the dump's functions: the restore fails at
+    that statement and its one transaction takes every table it made with it."""
+    conn = await connect(empty_database)
+    try:
+        await conn.execute(
+            "create function audit_claim(integer) returns int language sql as 'select 1'"
+        )
+    finally:
+        await conn.close()
+    target = cli_environment(tmp_path / "target", empty_database)
+    result = await run_cli("restore", str(archive), env=target, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    line = one_line(result)
+    assert "the restore failed" in line
+    assert "audit_claim" in line
+    assert await tables(empty_database) == []
+    assert "target" not in names_in(tmp_path)
+
+
 async def test_an_existing_output_is_never_overwritten(source: Source, tmp_path: Path) -> None:
     out = tmp_path / "backup.tar"
     out.write_bytes(b"yesterday's backup")
