@@ -153,6 +153,7 @@ def run_restore(settings: Settings, args: argparse.Namespace) -> int:
     from storage.backup.pgtools import DatabaseToolError
     from storage.backup.restore import (
         MissingObjects,
+        RestoreIncomplete,
         RestoreProgress,
         RestoreSummary,
         TargetNotEmpty,
@@ -173,7 +174,7 @@ def run_restore(settings: Settings, args: argparse.Namespace) -> int:
         await prepare_service_database(dsn, data_dir, settings.service_database_url)
 
     async def run() -> RestoreSummary:
-        with tqdm(unit="B", unit_scale=True, file=sys.stderr) as bar:
+        with tqdm(desc="reading the archive", unit="B", unit_scale=True, file=sys.stderr) as bar:
 
             def stage(name: str, total: int | None) -> None:
                 bar.reset()
@@ -202,7 +203,13 @@ def run_restore(settings: Settings, args: argparse.Namespace) -> int:
         if len(exc.missing) > MISSING_SHOWN:
             print(f"  ... and {len(exc.missing) - MISSING_SHOWN} more", file=sys.stderr)
         return 1
-    except (ArchiveError, ManifestError, TargetNotEmpty, DatabaseToolError) as exc:
+    except (
+        ArchiveError,
+        ManifestError,
+        TargetNotEmpty,
+        DatabaseToolError,
+        RestoreIncomplete,
+    ) as exc:
         print(f"plainsight: {exc}", file=sys.stderr)
         return 1
     manifest = summary.manifest

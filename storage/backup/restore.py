@@ -49,12 +49,20 @@ where n.nspname = current_schema() and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f
 order by c.relname
 """
 
+SELECT_MAY_CREATE_ROLE = (
+    "select rolsuper or rolcreaterole from pg_roles where rolname = current_user"
+)
+
 Prepare = Callable[[str, Path], Awaitable[None]]
 """Migrations and the service's role, given the restored database and the staged data dir."""
 
 
 class TargetNotEmpty(Exception):
     """The data directory or the database already holds data."""
+
+
+class RestoreIncomplete(Exception):
+    """The database was restored, but what follows failed: say what the operator must undo."""
 
 
 class MissingObjects(Exception):
@@ -109,6 +117,18 @@ async def check_target(settings: Settings) -> None:
         problem = await existing_tables(settings.database_url)
     if problem is not None:
         raise TargetNotEmpty(f"{problem}: a restore needs an empty target")
+    if settings.database_url is not None and settings.service_database_url is None:
+        # Checked before anything is restored: the service's role is made after the dump.
+        conn = await connect(settings.database_url)
+        try:
+            may = await conn.fetchval(SELECT_MAY_CREATE_ROLE)
+        finally:
+            await conn.close()
+        if not may:
+            raise TargetNotEmpty(
+                "the DATABASE_URL user may not create the service's role (it needs "
+                "CREATEROLE): grant it, or create a role and set PLAINSIGHT_SERVICE_DATABASE_URL"
+            )
 
 
 async def restore_backup(
@@ -126,6 +146,8 @@ async def restore_backup(
     made_data_dir = not data_dir.exists()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
+    restored_into: str | None = None  # a database outside the staging directory, once restored
+    moved: list[Path] = []
     try:
         manifest, objects = await _staged(settings, archive, staging, identities, progress)
         staged_data = staging / DATA_PREFIX.rstrip("/")
@@ -133,6 +155,7 @@ async def restore_backup(
         progress.stage("restoring the database", None)
         if settings.database_url is not None:
             await _restore_into(settings.database_url, staging / DUMP_NAME, progress)
+            restored_into = settings.database_url
             await prepare(settings.database_url, staged_data)
         else:
             embedded = EmbeddedPostgres(staged_data / "postgres")
@@ -147,9 +170,17 @@ async def restore_backup(
             raise TargetNotEmpty(f"{problem}: it appeared during the restore")
         for item in sorted(staged_data.iterdir()):
             os.replace(item, data_dir / item.name)
+            moved.append(data_dir / item.name)
         _fsync_directory(data_dir)
-    except BaseException:
+    except BaseException as exc:
+        for path in moved:  # a failed rename among several: take back the ones done
+            shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(data_dir if made_data_dir else staging, ignore_errors=True)
+        if restored_into is not None and isinstance(exc, Exception):
+            raise RestoreIncomplete(
+                f"the database was restored but what follows failed ({exc}); no file was "
+                "restored: drop and create the database again before another restore"
+            ) from exc
         raise
     shutil.rmtree(staging, ignore_errors=True)
     files = sum(1 for member in manifest.members if member.name.startswith(DATA_PREFIX))

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import io
 import re
+import secrets
 import shutil
 import subprocess
 import tarfile
@@ -29,6 +30,7 @@ import pytest
 
 from storage.backup.restore import SELECT_RELATIONS
 from storage.db.pool import connect
+from storage.db.roles import with_credentials
 from tests.support import photo_fixtures as fx
 from tests.support.cli import Completed, cli_environment, run_cli, serving, stop
 from tests.support.evidence_bundle import receipt_valid
@@ -636,6 +638,31 @@ async def test_a_failing_database_restore_leaves_nothing_behind(
     assert "audit_claim" in line
     assert await tables(empty_database) == []
     assert "target" not in names_in(tmp_path)
+
+
+async def test_a_database_user_without_createrole_is_refused_before_restoring(
+    archive: Path, empty_database: str, tmp_path: Path
+) -> None:
+    """The service's role is made after the dump is restored: a user who may not make it is
+    refused first, so no restored database is left without its role."""
+    role = f"backup_test_{secrets.token_hex(4)}"
+    conn = await connect(empty_database)
+    try:
+        await conn.execute(f"create role {role} login nocreaterole nosuperuser")
+        try:
+            # Both test servers trust local connections: the password is not checked.
+            target = cli_environment(
+                tmp_path / "target", with_credentials(empty_database, role, "unused")
+            )
+            result = await run_cli("restore", str(archive), env=target, cwd=tmp_path)
+            assert result.returncode == 1, result.stderr
+            assert "may not create the service's role (it needs CREATEROLE)" in one_line(result)
+            assert await tables(empty_database) == []
+            assert "target" not in names_in(tmp_path)
+        finally:
+            await conn.execute(f"drop role {role}")
+    finally:
+        await conn.close()
 
 
 async def test_an_existing_output_is_never_overwritten(source: Source, tmp_path: Path) -> None:
