@@ -131,6 +131,12 @@ def run_backup(settings: Settings, args: argparse.Namespace) -> int:
     except (ArchiveError, DatabaseToolError) as exc:
         print(f"plainsight: {exc}", file=sys.stderr)
         return 1
+    if summary.vanished:
+        print(
+            f"plainsight: warning: {len(summary.vanished)} files were deleted while the backup "
+            f"ran (withdrawn or collected meanwhile) and are not in it, e.g. {summary.vanished[0]}",
+            file=sys.stderr,
+        )
     photos = (
         f"{summary.s3_objects} S3 objects listed"
         if summary.s3_objects is not None
@@ -219,7 +225,9 @@ def run_restore(settings: Settings, args: argparse.Namespace) -> int:
         else "photos as files"
     )
     print(
-        f"plainsight: restored the backup of {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"plainsight: restored into {settings.data_path.resolve()}"
+        + (" and DATABASE_URL" if settings.database_url is not None else "")
+        + f" the backup of {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC "
         f"(Plainsight {manifest.plainsight_version}, migration {manifest.migration}): "
         f"{summary.files} files of the data directory, {photos}"
     )

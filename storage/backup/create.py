@@ -47,6 +47,8 @@ class BackupSummary:
     path: Path
     bytes: int
     files: int
+    vanished: list[str]
+    """Files listed but deleted before they were read (withdrawn or collected meanwhile)."""
     s3_objects: int | None
     migration: int
     receipt_key: str
@@ -108,13 +110,20 @@ async def create_backup(
                 "setting" if settings.receipt_key is not None else "data_dir"
             )
 
+            vanished: list[str] = []
+
             def write() -> int:
                 with ArchiveWriter(out, recipients, progress) as archive:
                     archive.add_file(DUMP_NAME, dump, 0o600)
                     if listing is not None:
                         archive.add_bytes(S3_OBJECTS_NAME, listing)
                     for name, path in files:
-                        archive.add_file(name, path)
+                        try:
+                            archive.add_file(name, path)
+                        except FileNotFoundError:
+                            # Deleted since it was listed: a withdrawal (which deletes its
+                            # photos at once) or gc. Not worth failing the night's backup.
+                            vanished.append(name)
                     manifest = Manifest(
                         format_version=FORMAT_VERSION,
                         plainsight_version=version,
@@ -133,7 +142,8 @@ async def create_backup(
     return BackupSummary(
         path=out,
         bytes=size,
-        files=len(files),
+        files=len(files) - len(vanished),
+        vanished=vanished,
         s3_objects=None if objects is None else len(objects),
         migration=migration,
         receipt_key=receipt_key,

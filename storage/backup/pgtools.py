@@ -119,7 +119,7 @@ def restore_database(
         assert restore.stdout is not None
         assert psql.stdin is not None
         try:
-            _forward(restore.stdout, psql.stdin, drop_timeout, progress)
+            forward_script(restore.stdout, psql.stdin, drop_timeout, progress)
         finally:
             psql.stdin.close()
             restore.stdout.close()
@@ -133,7 +133,7 @@ def restore_database(
             raise DatabaseToolError(f"the restore failed: {_first_error(psql_err.read())}")
 
 
-def _forward(
+def forward_script(
     source: IO[bytes], sink: IO[bytes], drop_timeout: bool, progress: Callable[[int], object]
 ) -> None:
     copying = False  # inside a COPY's rows, where nothing is a statement

@@ -28,6 +28,11 @@ import httpx
 import msgspec
 import pytest
 
+from schemas.settings import load_settings
+from storage.backup.archive import read_archive
+from storage.backup.create import create_backup, data_files
+from storage.backup.manifest import check_members, decode
+from storage.backup.pgtools import forward_script
 from storage.backup.restore import SELECT_RELATIONS
 from storage.db.pool import connect
 from storage.db.roles import with_credentials
@@ -103,7 +108,6 @@ class Source:
     photos: dict[str, str]  # photo id -> sha256 of the sanitised bytes served
     sealed: dict[str, str]  # relative path under sealed/ -> sha256
     last_entry: str  # ID:HASH of the audit log's last entry
-    entries: int
 
 
 async def make_source(
@@ -175,7 +179,7 @@ async def make_source(
         assert len(sealed) == 3
     return Source(
         data_path, env, token, receipts, key.json(), photos, sealed,
-        f"{match[2]}:{match[3]}", int(match[1]),
+        f"{match[2]}:{match[3]}",
     )  # fmt: skip
 
 
@@ -330,7 +334,7 @@ async def test_round_trip_into_an_embedded_then_an_empty_database(
     # Into a fresh data directory: the embedded PostgreSQL is made there.
     restored = await run_cli("restore", str(archive), env=empty_target, cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr
-    assert "restored the backup of" in restored.stdout
+    assert f"restored into {empty_target['PLAINSIGHT_DATA_DIR']} the backup of" in restored.stdout
     assert "reading the archive" in restored.stderr  # the progress bar
     data_path = Path(empty_target["PLAINSIGHT_DATA_DIR"])
     assert names_in(data_path) == [
@@ -665,6 +669,36 @@ async def test_a_database_user_without_createrole_is_refused_before_restoring(
         await conn.close()
 
 
+async def test_a_photo_deleted_while_the_backup_runs_is_left_out(
+    source: Source, tmp_path: Path
+) -> None:
+    """A withdrawal deletes its photos at once, whatever a backup is doing: the file is left
+    out and named, and the archive still checks out."""
+    data_path = tmp_path / "data"
+    await asyncio.to_thread(shutil.copytree, source.data_path, data_path)
+    settings = load_settings({}, database_url=source.env["DATABASE_URL"], data_dir=str(data_path))
+    files = data_files(data_path, "filesystem")
+    victim_name, victim = next((n, p) for n, p in files if n.startswith("data/photos/"))
+
+    def delete_once_started(count: int) -> None:  # the dump is read first, then the files
+        victim.unlink(missing_ok=True)
+
+    out = tmp_path / "b.tar"
+    summary = await create_backup(
+        settings, settings.database_url or "", out, [], version="test",
+        progress=delete_once_started, total=lambda count: None,
+    )  # fmt: skip
+    assert summary.vanished == [victim_name]
+    assert summary.files == len(files) - 1
+    raw, found = await asyncio.to_thread(
+        read_archive, out, tmp_path / "staging", [], lambda count: None
+    )
+    manifest = decode(raw)
+    check_members(manifest, found)
+    assert victim_name not in found
+    assert len(found) == len(files)  # the dump, and every file but the victim
+
+
 async def test_an_existing_output_is_never_overwritten(source: Source, tmp_path: Path) -> None:
     out = tmp_path / "backup.tar"
     out.write_bytes(b"yesterday's backup")
@@ -798,3 +832,39 @@ async def test_s3_objects_are_listed_and_checked_at_restore(
     assert result.returncode == 1
     assert "PLAINSIGHT_BLOB_STORE is filesystem" in one_line(result)
     assert "files" not in names_in(tmp_path)
+
+
+# --- the restore script -----------------------------------------------------------------------
+
+
+def forwarded(script: bytes, *, drop_timeout: bool) -> bytes:
+    source, sink = io.BytesIO(script), io.BytesIO()
+    forward_script(source, sink, drop_timeout, lambda count: None)
+    return sink.getvalue()
+
+
+SCRIPT = b"""SET statement_timeout = 0;
+SET transaction_timeout = 0;
+CREATE TABLE public.notes (id integer, body text);
+ALTER TABLE ONLY public.notes ALTER COLUMN id SET (pg_attver=654162064);
+ALTER TABLE ONLY public.notes ALTER COLUMN body SET (n_distinct=5, pg_attver=7);
+COPY public.notes (id, body) FROM stdin;
+1\tSET transaction_timeout = 0;
+2\tALTER TABLE ONLY x ALTER COLUMN y SET (pg_attver=1);
+\\.
+SELECT 1;
+"""
+
+
+def test_the_script_goes_without_settings_and_options_the_target_refuses() -> None:
+    older = forwarded(SCRIPT, drop_timeout=True).splitlines()
+    assert b"SET transaction_timeout = 0;" not in older  # as a statement
+    assert b"ALTER TABLE ONLY public.notes ALTER COLUMN id SET (pg_attver=654162064);" not in older
+    assert b"ALTER TABLE ONLY public.notes ALTER COLUMN body SET (n_distinct=5);" in older
+    # Rows of a COPY are data, never rewritten, whatever they look like.
+    assert b"1\tSET transaction_timeout = 0;" in older
+    assert b"2\tALTER TABLE ONLY x ALTER COLUMN y SET (pg_attver=1);" in older
+    assert older[-1] == b"SELECT 1;"
+    newer = forwarded(SCRIPT, drop_timeout=False).splitlines()
+    assert b"SET transaction_timeout = 0;" in newer  # a server of 17 or later knows it
+    assert len(newer) == len(older) + 1
