@@ -1,5 +1,5 @@
 """The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
-verify, audit checkpoint, retention run, releases make, evidence export."""
+verify, audit checkpoint, retention run, releases make, evidence export, backup, restore."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from types import FrameType
 
 import msgspec
 
+from api.backup_command import add_backup_parsers
 from api.evidence_export import add_evidence_parser
 from api.logs import configure_logging
 from schemas.auth import ACCOUNT_ROLES, AccountCreate, Role
@@ -207,6 +208,7 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
     make.set_defaults(handler=run_releases_make)
 
     add_evidence_parser(commands)
+    add_backup_parsers(commands)
     return parser
 
 
