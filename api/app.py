@@ -16,6 +16,7 @@ from litestar.datastructures import State
 
 from api.dependencies import DEPENDENCIES
 from api.middleware.auth import bearer_authentication
+from api.middleware.forwarded import forwarded_headers
 from api.middleware.limiter import RateLimiter, build_rate_limiter
 from api.middleware.metrics import metrics_middleware
 from api.middleware.principal_cache import PrincipalCache, revocation_listener
@@ -99,6 +100,8 @@ def create_app(
     )
 
     signer = receipt_signer(settings)
+    networks = settings.trusted_proxy_networks
+    proxy_middleware = [forwarded_headers(networks)] if networks else []
     # Opened either way: originals sealed while recipients were set are still purged with
     # their photos after sealing is turned off.
     sealed_originals = open_sealed_store(settings)
@@ -175,6 +178,7 @@ def create_app(
                         app.state.db,
                         app.state.blobs,
                         settings.retention_days,
+                        float(settings.retention_check_seconds),
                         sealed=app.state.sealed_originals,
                     ),
                     background_releases(
@@ -230,6 +234,8 @@ def create_app(
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS_WITH_PAGES,
         middleware=[
+            # First: everything after it sees the client behind a trusted proxy.
+            *proxy_middleware,
             metrics_middleware,
             bearer_authentication,
             # After authentication: authenticated requests count per device or account.

@@ -1,5 +1,6 @@
 """The ``plainsight`` command: serve, migrate, gc, import, users create, users reset, audit
-verify, audit checkpoint, retention run, releases make, evidence export, keys rotate, keys list."""
+verify, audit checkpoint, retention run, releases make, evidence export, backup, restore, keys
+rotate, keys list."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from types import FrameType
 
 import msgspec
 
+from api.backup_command import add_backup_parsers
 from api.evidence_export import add_evidence_parser
 from api.keys_cli import add_keys_parser
 from api.logs import configure_logging
@@ -209,6 +211,7 @@ def build_parser(app_factory: str = SERVICE_FACTORY) -> argparse.ArgumentParser:
     make.set_defaults(handler=run_releases_make)
 
     add_evidence_parser(commands)
+    add_backup_parsers(commands)
     add_keys_parser(commands)
     return parser
 
@@ -289,6 +292,8 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
             ws="none",
             log_config=None,
             server_header=False,
+            # PLAINSIGHT_TRUSTED_PROXIES is applied inside the app (api.middleware.forwarded);
+            # uvicorn's own option would trust 127.0.0.1 by default and apply it twice.
             proxy_headers=False,
         )
     return 0

@@ -15,6 +15,7 @@ from msgspec import Meta
 from schemas.auth import ACCOUNT_ROLES, Role
 from schemas.evidence import parse_recipients
 from schemas.rate_limits import RATE_SETTINGS, REDIS_SCHEMES, parse_rate
+from schemas.trusted_proxies import Network, parse_trusted_proxies
 
 # Environment variable → Settings field. Only these are read, so a stray variable can't leak in.
 ENVIRONMENT_NAMES: dict[str, str] = {
@@ -72,9 +73,11 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PLAINSIGHT_RELEASE_STATUS": "release_status",
     "PLAINSIGHT_RELEASE_CHECK_MINUTES": "release_check_minutes",
     "PLAINSIGHT_RETENTION_DAYS": "retention_days",
+    "PLAINSIGHT_RETENTION_CHECK_SECONDS": "retention_check_seconds",
     "PLAINSIGHT_METRICS_TOKEN": "metrics_token",
     "PLAINSIGHT_EVIDENCE_RECIPIENTS": "evidence_recipients",
     "PLAINSIGHT_S3_SEALED_PREFIX": "s3_sealed_prefix",
+    "PLAINSIGHT_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 
@@ -193,6 +196,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """After this many days from receipt, a report's H3 cell is coarsened to resolution 7,
     and rejected reports (rejected this long ago) lose their free text and photos
     (``plainsight retention run``; hourly inside ``serve``)."""
+    retention_check_seconds: Annotated[int, Meta(ge=1, le=24 * 3600)] = 3600
+    """How often ``serve`` applies retention (one replica at a time, under an advisory lock);
+    the deployment test shortens it to watch replicas take turns."""
 
     metrics_token: Annotated[str, Meta(min_length=32, max_length=512)] | None = None
     """Bearer token a Prometheus scrape of ``/metrics`` must present; None: /metrics is not
@@ -203,6 +209,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     keeps the matching secret keys offline. Empty: originals are not kept at all."""
     s3_sealed_prefix: str = "sealed/"
     """Where the S3 store keeps sealed originals (beside ``s3_prefix``'s sanitised copies)."""
+    trusted_proxies: str = ""
+    """Comma-separated IP addresses and CIDR networks (IPv4 or IPv6) of the reverse proxies in
+    front of the service. Only from those peers are ``X-Forwarded-For`` (the client address the
+    per-address limits count) and ``X-Forwarded-Proto`` believed; empty: never."""
 
     def __post_init__(self) -> None:
         try:
@@ -230,6 +240,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             sealed = self.s3_sealed_prefix.strip("/")
             if not sealed or sealed == self.s3_prefix.strip("/"):
                 raise ValueError("`$.s3_sealed_prefix` must differ from `$.s3_prefix`")
+        try:
+            parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"`$.trusted_proxies`: {exc}") from exc
         if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
             raise ValueError("`$.redis_url` must start with redis://, rediss:// or unix://")
 
@@ -241,6 +255,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def evidence_keys(self) -> tuple[str, ...]:
         """The recipients' public keys; empty when sealing is off."""
         return parse_recipients(self.evidence_recipients)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def evidence_sealing(self) -> bool:

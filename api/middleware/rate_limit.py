@@ -6,10 +6,11 @@ lock out the reporters the service exists for. Unauthenticated requests can only
 by their address: registering a device (the cheapest way to get more tokens), logging in
 (password guessing; argon2 also makes each attempt expensive) and the public reads.
 
-The address is the peer of the TCP connection as the ASGI server reports it. Forwarded headers
-are not trusted (``serve`` runs uvicorn with ``proxy_headers=False``): behind a reverse proxy
-every client shares the proxy's address, so limit there or configure the server's trusted
-proxies. An IPv6 client is counted by its /64, the block one subscriber usually gets.
+The address is the peer of the TCP connection, or, when that peer is one of
+``PLAINSIGHT_TRUSTED_PROXIES``, the client it names in ``X-Forwarded-For``
+(api.middleware.forwarded); from any other peer forwarded headers are ignored. Without the
+setting, behind a reverse proxy every client shares the proxy's address. An IPv6 client is
+counted by its /64, the block one subscriber usually gets.
 """
 
 from __future__ import annotations

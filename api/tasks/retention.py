@@ -1,4 +1,5 @@
-"""Retention inside ``serve``: every hour, one replica applies it (storage/reports/retention.py).
+"""Retention inside ``serve``: every hour (PLAINSIGHT_RETENTION_CHECK_SECONDS), one replica
+applies it (storage/reports/retention.py).
 
 Replicas race for the run's advisory lock; the ones that lose skip this round. A round that
 changed nothing is not audited, so an idle service does not write 24 audit entries a day (the

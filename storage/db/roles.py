@@ -226,11 +226,15 @@ async def grant_service_privileges(conn: asyncpg.Connection, role: str) -> None:
     for table in READ_ONLY_TABLES:
         statements.append(("revoke all on table %I.%I from %I", schema, table, role))
         statements.append(("grant select on table %I.%I to %I", schema, table, role))
-    for template, *names in statements:
-        await _execute_formatted(conn, template, *names)
-    for function in APPEND_FUNCTIONS:
-        # The signature is a constant; only the role is formatted in.
-        await _execute_formatted(conn, f"grant execute on function {function} to %I", role)
+    # One transaction: the grant on all tables briefly covers the audit trail until the
+    # revokes below, and a replica starting at the same time checks its role (outside the
+    # migration lock) against what is committed; it must never see that moment.
+    async with conn.transaction():
+        for template, *names in statements:
+            await _execute_formatted(conn, template, *names)
+        for function in APPEND_FUNCTIONS:
+            # The signature is a constant; only the role is formatted in.
+            await _execute_formatted(conn, f"grant execute on function {function} to %I", role)
 
 
 async def check_cannot_rewrite_audit(service_dsn: str) -> None:

@@ -86,6 +86,15 @@ select {PENDING_COLUMNS} from reports r
 where r.fold_pending_since is not null
 order by r.fold_pending_since limit $1 for update of r skip locked
 """  # noqa: S608 - constants only
+# A fold that waits (a statistics query's, a release's, the CLI's) must take in every report
+# committed before it, so it also waits for rows another transaction holds (a photo upload
+# locks its report until it commits). Every transaction that holds a report row and folds
+# takes the folder's lock before the row, so this wait cannot close a cycle.
+PENDING_BATCH_WAITING = f"""
+select {PENDING_COLUMNS} from reports r
+where r.fold_pending_since is not null
+order by r.fold_pending_since limit $1 for update of r
+"""  # noqa: S608 - constants only
 PENDING_GIVEN = f"""
 select {PENDING_COLUMNS} from reports r
 where r.id = any($1::uuid[]) and r.fold_pending_since is not null
@@ -278,7 +287,8 @@ async def fold(
     """Take in every pending report and bring the statistics cube up to date (with its
     periods in ``time_zone``; None: leave the changes logged for the next fold that names
     one), in one transaction (the caller's, if it is in one). ``wait=False``: None at once
-    when another folder holds the lock (the background loop on several replicas)."""
+    when another folder holds the lock (the background loop on several replicas), and
+    reports whose rows another transaction holds are left for the next round."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     # Outside a transaction, the probe holds no lock while this waits for the folder's (an
@@ -291,13 +301,14 @@ async def fold(
         elif not await conn.fetchval(TRY_LOCK, locks.FOLDER):
             return None
         summary = FoldSummary()
+        pending = PENDING_BATCH_WAITING if wait else PENDING_BATCH
         while True:
-            rows = await conn.fetch(PENDING_BATCH, batch_size)
+            rows = await conn.fetch(pending, batch_size)
             if rows:
                 summary.add(await _fold_rows(conn, rule, [_pending(row) for row in rows]))
-            # A short batch: what is left was committed after it started, or is locked by
-            # another transaction; the next round takes it (a busy ingest cannot keep one
-            # fold going for ever).
+            # A short batch: what is left was committed after it started (or, not waiting,
+            # is locked by another transaction); the next round takes it (a busy ingest
+            # cannot keep one fold going for ever).
             if len(rows) < batch_size:
                 break
         if time_zone is not None:

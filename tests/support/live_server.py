@@ -16,13 +16,15 @@ from litestar import Litestar
 
 
 @asynccontextmanager
-async def live_server(app: Litestar) -> AsyncIterator[str]:
-    """Yield the base URL of ``app`` served on 127.0.0.1 at a free port; stop it afterwards."""
+async def live_server(app: Litestar, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Yield the base URL of ``app`` served on ``host`` (IPv4 or IPv6) at a free port; stop it
+    afterwards."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP given explicitly: asyncio sets TCP_NODELAY on accepted connections only when
     # the listening socket says it is TCP (protocol 0 cost ~44 ms per kept-alive request).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         cast(Any, app),
@@ -41,7 +43,7 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
                 task.result()  # raise what stopped the server
                 raise RuntimeError("test server stopped before it started")
             await asyncio.sleep(0.001)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://[{host}]:{port}" if family == socket.AF_INET6 else f"http://{host}:{port}"
     finally:
         server.should_exit = True
         await task

@@ -4,6 +4,7 @@ yet the whole service works under it. Migrations and operators keep the owner's 
 
 from __future__ import annotations
 
+import asyncio
 import stat
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -210,6 +211,19 @@ async def test_a_role_that_could_rewrite_the_log_is_refused(migrated: str, tmp_p
     """PLAINSIGHT_SERVICE_DATABASE_URL set to the owner itself: the service will not start."""
     with pytest.raises(ServiceRoleError, match="could rewrite the audit log: it is a superuser"):
         await prepare_service_database(migrated, tmp_path, migrated)
+
+
+async def test_replicas_starting_together_all_pass_the_role_check(
+    migrated: str, tmp_path: Path
+) -> None:
+    """Each start renews the role's grants under the migration lock, then checks the role
+    outside it: another replica renewing meanwhile must never show the grant on all tables
+    that briefly covers the audit log (seen as replicas refusing to start)."""
+    for _ in range(6):
+        dsns = await asyncio.gather(
+            *(prepare_service_database(migrated, tmp_path) for _ in range(4))
+        )
+        assert len(set(dsns)) == 1
 
 
 async def test_a_named_service_role_gets_its_grants(migrated: str, tmp_path: Path) -> None:

@@ -272,6 +272,50 @@ async def test_the_background_folder_skips_while_another_holds_the_lock(
         await other.close()
 
 
+INSERT_PENDING = """
+insert into reports (id, device_id, client_id, kind, received_at, payload_sha256,
+                     receipt_signature, occurred_at, h3_cell, content, identification, masked,
+                     agencies_claimed, agencies_suspected, agency)
+values ($1, $2, $1, 'observer_report', now(), repeat('0', 64), null, now(), $3, '{}'::jsonb,
+        'unclear', 'all', '{}', '{}', 'unknown')
+"""
+
+
+async def test_a_waiting_fold_takes_in_a_report_whose_row_another_transaction_holds(
+    empty_database: str,
+) -> None:
+    """A committed report whose row a photo upload holds (``for update``, until its commit):
+    the background folder passes it over for its next round, but a fold that waits (the one a
+    statistics query runs first, which must count every report committed before the query)
+    waits for the row and takes it in. Seen in the deployment test as a statistics answer one
+    report short while a photo of that report was being stored."""
+    await apply_migrations(empty_database)
+    setup, upload = await connect(empty_database), await connect(empty_database)
+    folding = await connect(empty_database)
+    try:
+        device_id, _ = await accounts.create_device(setup)
+        report = uuid.uuid4()
+        await setup.execute(INSERT_PENDING, report, device_id, h3.str_to_int(ORIGIN))
+        upload_tx = upload.transaction()
+        await upload_tx.start()
+        await upload.execute("select id from reports where id = $1 for update", report)
+        background = await folder.fold(folding, DEFAULT_GROUPING, "UTC", wait=False)
+        assert background is not None
+        assert background.reports == 0  # passed over, not waited for
+        waiting = asyncio.create_task(folder.fold(folding, DEFAULT_GROUPING, "UTC"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # it waits for the row...
+        await upload_tx.commit()
+        summary = await asyncio.wait_for(waiting, 10)  # ...and takes it in once it is free
+        assert summary is not None
+        assert summary.reports == 1
+        assert await setup.fetchval(PENDING) == 0
+        await check_cube(setup, "UTC")
+    finally:
+        for conn in (setup, upload, folding):
+            await conn.close()
+
+
 @pytest.mark.parametrize("bad", [-1, 0])
 async def test_a_batch_size_below_one_is_refused(api: Api, bad: int) -> None:
     with pytest.raises(ValueError, match="batch_size"):

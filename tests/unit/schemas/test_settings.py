@@ -25,6 +25,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert (settings.release_epsilon, settings.release_delta) == (1.0, 1e-6)
     assert settings.release_status == "verified"
     assert settings.release_check_minutes == 5
+    assert settings.retention_check_seconds == 3600
 
 
 def test_release_settings_are_read() -> None:
@@ -34,10 +35,12 @@ def test_release_settings_are_read() -> None:
             "PLAINSIGHT_RELEASE_DELTA": "1e-8",
             "PLAINSIGHT_RELEASE_STATUS": "all",
             "PLAINSIGHT_RELEASE_CHECK_MINUTES": "60",
+            "PLAINSIGHT_RETENTION_CHECK_SECONDS": "2",
         }
     )
     assert (settings.release_epsilon, settings.release_delta) == (0.5, 1e-8)
     assert (settings.release_status, settings.release_check_minutes) == ("all", 60)
+    assert settings.retention_check_seconds == 2
 
 
 def test_every_variable_is_read_and_strings_are_converted() -> None:
@@ -106,6 +109,9 @@ def test_explicit_overrides_win_over_the_environment() -> None:
         ("PLAINSIGHT_RELEASE_DELTA", "0.01"),
         ("PLAINSIGHT_RELEASE_STATUS", "pending"),
         ("PLAINSIGHT_RELEASE_CHECK_MINUTES", "0"),
+        ("PLAINSIGHT_RETENTION_CHECK_SECONDS", "0"),
+        ("PLAINSIGHT_RETENTION_CHECK_SECONDS", "86401"),
+        ("PLAINSIGHT_RETENTION_CHECK_SECONDS", "hourly"),
     ],
 )
 def test_bad_value_names_the_environment_variable(variable: str, value: str) -> None:
