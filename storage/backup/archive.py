@@ -32,6 +32,7 @@ from storage.backup.manifest import (
     S3_OBJECTS_NAME,
     Member,
 )
+from storage.durable import fsync_directory
 
 AGE_MAGIC: Final = b"age-encryption.org/v1\n"
 CHUNK: Final = 1024 * 1024
@@ -178,7 +179,7 @@ class ArchiveWriter:
         except FileExistsError:
             raise ArchiveError(f"{self.out} exists; a backup never overwrites a file") from None
         self._temporary.unlink()
-        _fsync_directory(self.out.parent)
+        fsync_directory(self.out.parent)
         self._finished = True
 
     def __exit__(self, *exc_info: object) -> None:
@@ -192,14 +193,6 @@ class ArchiveWriter:
         if self._thread is not None:
             self._thread.join()
         self._temporary.unlink(missing_ok=True)
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def is_encrypted(path: Path) -> bool:

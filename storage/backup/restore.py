@@ -39,6 +39,7 @@ from storage.backup.pgtools import restore_database
 from storage.db.embedded import EmbeddedPostgres
 from storage.db.migrations import load_migrations
 from storage.db.pool import connect
+from storage.durable import fsync_directory
 
 DATA_ITEMS: Final = ("postgres", "keys", "photos", "sealed", "audit-checkpoints")
 """What makes a data directory one in use: a restore never writes over any of them."""
@@ -171,7 +172,7 @@ async def restore_backup(
         for item in sorted(staged_data.iterdir()):
             os.replace(item, data_dir / item.name)
             moved.append(data_dir / item.name)
-        _fsync_directory(data_dir)
+        fsync_directory(data_dir)
     except BaseException as exc:
         for path in moved:  # a failed rename among several: take back the ones done
             shutil.rmtree(path, ignore_errors=True)
@@ -234,11 +235,3 @@ async def _restore_into(dsn: str, dump: Path, progress: RestoreProgress) -> None
     finally:
         await conn.close()
     await asyncio.to_thread(restore_database, dump, dsn, version, progress.advance)
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

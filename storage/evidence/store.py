@@ -29,6 +29,7 @@ from typing import Protocol
 import obstore
 
 from schemas.settings import Settings
+from storage.durable import fsync_directory
 from storage.errors import NotFound
 from storage.s3 import open_s3_bucket
 
@@ -88,14 +89,6 @@ class SealedStore(Protocol):
     async def close(self) -> None: ...
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _make_directory(path: Path) -> None:
     """``mkdir -p`` with mode 0o700, fsyncing the parent of each directory it creates."""
     if path.is_dir():
@@ -105,7 +98,7 @@ def _make_directory(path: Path) -> None:
         path.mkdir(mode=0o700)
     except FileExistsError:
         return
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def _sweep_directory(directory: Path, older_than: timedelta) -> int:
@@ -162,7 +155,7 @@ class FilesystemSealedStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             raise
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
 
     async def copy_to(self, key: str, destination: Path) -> int:
         source = self.path_for(key)
@@ -182,7 +175,7 @@ class FilesystemSealedStore:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_directory(path.parent)  # a purged original must stay purged after a crash
+        fsync_directory(path.parent)  # a purged original must stay purged after a crash
 
     async def entries(self) -> AsyncIterator[tuple[str, datetime]]:
         for item in await asyncio.to_thread(self._entries):

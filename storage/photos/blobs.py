@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 import obstore
 
 from schemas.settings import Settings
+from storage.durable import fsync_directory
 from storage.errors import NotFound
 from storage.photos.sanitise import SanitisedImage
 from storage.photos.video import SanitisedVideo
@@ -170,15 +171,6 @@ def _check_copied(video: SanitisedVideo, copied: tuple[str, int]) -> None:
 # --- filesystem -------------------------------------------------------------------------------
 
 
-def _fsync_directory(path: Path) -> None:
-    """Make the entries of ``path`` (a new, renamed or removed file) durable (POSIX)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _make_directories(path: Path, *, stop: Path) -> None:
     """``mkdir -p path`` (mode 0o700), fsyncing the parent of every directory it creates so
     the new entries survive a crash; ``stop`` (an ancestor of ``path``) must exist already."""
@@ -189,7 +181,7 @@ def _make_directories(path: Path, *, stop: Path) -> None:
         path.mkdir(mode=0o700)
     except FileExistsError:
         return  # a concurrent writer made it (and fsynced its parent)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 class FilesystemBlobStore:
@@ -261,7 +253,7 @@ class FilesystemBlobStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
     async def get(self, key: str, content_type: str | None = None) -> bytes:
         paths = self._paths(key) if content_type is None else [self.path_for(key, content_type)]
@@ -321,7 +313,7 @@ class FilesystemBlobStore:
                 path.unlink()
             except FileNotFoundError:
                 continue
-            _fsync_directory(path.parent)  # a withdrawn photo must stay deleted after a crash
+            fsync_directory(path.parent)  # a withdrawn photo must stay deleted after a crash
 
     async def exists(self, key: str) -> bool:
         paths = self._paths(key)
@@ -392,7 +384,7 @@ class FilesystemBlobStore:
                 continue  # renamed into place or removed meanwhile
             removed += 1
         if removed:
-            _fsync_directory(self._tmp)
+            fsync_directory(self._tmp)
         return removed
 
     async def close(self) -> None:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from storage.durable import fsync_directory
 from storage.uploads.store import S3Part, StoreKind, Upload
 
 if TYPE_CHECKING:
@@ -101,14 +102,6 @@ class TemporaryArea(Protocol):
     async def list_ids(self) -> list[uuid.UUID]:
         """Ids of uploads that have bytes here."""
         ...
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _id_of_name(name: str, suffix: str) -> uuid.UUID | None:
@@ -188,10 +181,10 @@ class FilesystemArea:
     def _create(self, path: Path) -> None:
         if not self._root.is_dir():
             self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _fsync_directory(self._root.parent)
+            fsync_directory(self._root.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
-        _fsync_directory(self._root)
+        fsync_directory(self._root)
 
     async def writer(self, upload: Upload) -> Writer:
         fd = await asyncio.to_thread(self._open_at, self.path_for(upload.id), upload.offset)
@@ -229,7 +222,7 @@ class FilesystemArea:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
     async def list_ids(self) -> list[uuid.UUID]:
         return [upload_id for upload_id, _ in await asyncio.to_thread(self._entries)]
