@@ -188,7 +188,12 @@ class OpenAPI30JsonRender(JsonRenderPlugin):
         super().__init__(path="/openapi-3.0.json")
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return self.render_json(request, openapi_30(openapi_document(request.app)))
+        return self.render_json(request, _document_30(request.app))
+
+
+@cache
+def _document_30(app: Litestar) -> dict[str, Any]:
+    return openapi_30(_document(app))
 
 
 def openapi_config(version: str) -> OpenAPIConfig:

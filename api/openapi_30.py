@@ -76,7 +76,8 @@ def _convert_schemas_in(node: Any) -> None:
         for key, value in node.items():
             if key == "schema" and isinstance(value, dict):
                 node[key] = schema_30(value)
-            else:
+            elif key not in ("example", "examples"):
+                # Examples are data: a body field called "schema" is not one.
                 _convert_schemas_in(value)
     elif isinstance(node, list):
         for item in node:

@@ -128,6 +128,18 @@ def test_nested_schemas_are_rewritten_everywhere() -> None:
     }
 
 
+def test_examples_are_data_not_schemas() -> None:
+    source = document()
+    example = {"schema": {"type": ["string", "null"], "const": 1}}
+    media = source["paths"]["/items/{id}"]["get"]["responses"]["200"]["content"]
+    media["application/json"]["examples"] = {"one": {"value": example}}
+    media["application/json"]["example"] = example
+    converted = openapi_30(source)
+    media = converted["paths"]["/items/{id}"]["get"]["responses"]["200"]["content"]
+    assert media["application/json"]["examples"] == {"one": {"value": example}}
+    assert media["application/json"]["example"] == example
+
+
 def test_the_result_is_a_valid_openapi_30_document_and_the_input_is_untouched() -> None:
     source = document(
         Maybe={"anyOf": [ITEM_REF, {"type": "null"}]},
