@@ -19,11 +19,15 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.middleware.auth import PUBLIC_OPT
 from api.middleware.rate_limit import rule_for
+from api.openapi_30 import openapi_30
 from api.problems import PROBLEM_MEDIA_TYPE, TITLES
 
 REQUEST_BODY_OPT = "request_body"
 # For bodies that are not JSON (photo uploads): the OpenAPI ``content`` object, given as is.
 REQUEST_CONTENT_OPT = "request_content"
+# For answers that are not JSON (photo and video downloads): status code -> the OpenAPI
+# response fields (``content``, ``headers``) that replace what Litestar inferred.
+RESPONSE_CONTENT_OPT = "response_content"
 REF_TEMPLATE = "#/components/schemas/{name}"
 
 
@@ -37,8 +41,13 @@ def _document(app: Litestar) -> dict[str, Any]:
     _document_rate_limits(document)
     _document_malformed_path_parameters(document)
     _document_empty_answers(document)
+    _document_validation_errors(document)
+    _document_header_schemas(document)
     for path, method, content in _declared(app, REQUEST_CONTENT_OPT):
         document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
+    for path, method, answers in _declared(app, RESPONSE_CONTENT_OPT):
+        for status, fields in answers.items():
+            document["paths"][path][method]["responses"][str(status)].update(fields)
     bodies = _declared(app, REQUEST_BODY_OPT)
     if not bodies:
         return document
@@ -105,6 +114,50 @@ def _document_empty_answers(document: dict[str, Any]) -> None:
                     del response["content"]
 
 
+def _document_validation_errors(document: dict[str, Any]) -> None:
+    """Litestar documents a 400 with its own JSON body (whose ``extra`` is a three-type list
+    generators cannot model) for every handler with parameters; this app answers Litestar's
+    ValidationException with a 422 problem (api.errors), documented instead."""
+    invalid = {
+        "description": TITLES[422],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}},
+    }
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if _is_litestar_exception(responses.get("400", {})):
+                del responses["400"]
+                responses.setdefault("422", invalid)
+
+
+def _is_litestar_exception(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return set(schema.get("properties", {})) == {"status_code", "detail", "extra"}
+
+
+# Response headers declared for documentation only carry no schema in Litestar's output (a
+# header object needs one: generators log an error per header); all are strings but these.
+_HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Upload-Offset": {"type": "integer", "minimum": 0},
+    "Upload-Length": {"type": "integer", "minimum": 0},
+    "Tus-Max-Size": {"type": "integer", "minimum": 0},
+    "Plainsight-Photo-Id": {"type": "string", "format": "uuid"},
+}
+
+
+def _document_header_schemas(document: dict[str, Any]) -> None:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                for name, header in response.get("headers", {}).items():
+                    if "schema" not in header and "content" not in header:
+                        header["schema"] = dict(_HEADER_SCHEMAS.get(name, {"type": "string"}))
+
+
 def _parsed(schema: dict[str, Any]) -> bool:
     return schema.get("format") == "uuid" or schema.get("type") == "integer"
 
@@ -128,6 +181,21 @@ class CompletedJsonRender(JsonRenderPlugin):
         return self.render_json(request, openapi_document(request.app))
 
 
+class OpenAPI30JsonRender(JsonRenderPlugin):
+    """The same document as OpenAPI 3.0.3, for generators that read 3.0 only."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/openapi-3.0.json")
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return self.render_json(request, _document_30(request.app))
+
+
+@cache
+def _document_30(app: Litestar) -> dict[str, Any]:
+    return openapi_30(_document(app))
+
+
 def openapi_config(version: str) -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Plainsight API",
@@ -140,7 +208,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
         openapi_router=Router(
             path="/schema", route_handlers=[], opt={PUBLIC_OPT: True}, include_in_schema=False
         ),
-        render_plugins=[CompletedJsonRender()],
+        render_plugins=[CompletedJsonRender(), OpenAPI30JsonRender()],
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(type="http", scheme="bearer"),

@@ -16,7 +16,7 @@ from litestar.response.base import ASGIResponse
 from api.dependencies import Transaction
 from api.media_ingest import ingest_upload, spool_directory
 from api.middleware.auth import ROLES_OPT, STAFF
-from api.openapi import REQUEST_CONTENT_OPT
+from api.openapi import REQUEST_CONTENT_OPT, RESPONSE_CONTENT_OPT
 from api.problems import problem_response, problem_specs
 from api.routes.conditional import not_modified
 from api.routes.photo_upload import FILE_FIELD, RAW_TYPES, discard_upload, read_upload
@@ -38,6 +38,23 @@ UPLOAD_CONTENT = {
             "properties": {FILE_FIELD: BINARY},
             "required": [FILE_FIELD],
         }
+    },
+}
+# What a download is: the sanitised photo (always re-encoded as JPEG) or the remuxed video.
+DOWNLOAD_CONTENT = {
+    media_type: {"schema": BINARY} for media_type in ("image/jpeg", "video/mp4", "video/webm")
+}
+DOWNLOAD_ANSWERS = {
+    200: {"content": DOWNLOAD_CONTENT},
+    206: {
+        "content": DOWNLOAD_CONTENT,
+        "headers": {
+            "Content-Range": {
+                "description": "The range sent, as bytes first-last/size",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
     },
 }
 # Sanitised photos never change (their address is their hash), but they are evidence in
@@ -87,7 +104,7 @@ async def upload_photo(
 
 @get(
     "/v1/photos/{photo_id:uuid}",
-    opt={ROLES_OPT: READERS},
+    opt={ROLES_OPT: READERS, RESPONSE_CONTENT_OPT: DOWNLOAD_ANSWERS},
     tags=["photos"],
     summary="The sanitised image or video (the report's owner, moderators, admins)",
     media_type="image/jpeg",

@@ -35,7 +35,7 @@ CONTRACT_OPERATIONS = [
 ]
 # Operations endpoints that are served but are not API operations of the document itself.
 # (/metrics too, but only to the operator's token: test_operations.py.)
-SERVED_OUTSIDE_THE_DOCUMENT = ["/schema/openapi.json"]
+SERVED_OUTSIDE_THE_DOCUMENT = ["/schema/openapi.json", "/schema/openapi-3.0.json"]
 
 
 async def fetch_document(api: Api) -> dict[str, Any]:
