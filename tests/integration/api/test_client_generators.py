@@ -29,7 +29,7 @@ from tests.support.live_server import live_server
 pytestmark = pytest.mark.slow
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-PYTHON_CLIENT_CONFIG = REPOSITORY / "clients" / "openapi-python-client.yaml"
+PYTHON_CLIENT_CONFIG = REPOSITORY / "api" / "clients" / "openapi-python-client.yaml"
 GENERATOR_TIMEOUT_S = 180
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # openapi-generator's warnings that drop nothing: swift5's own deprecation notice, and a
