@@ -233,3 +233,51 @@ async def test_device_registration_answers_as_its_example(api: Api) -> None:
     assert set(answer.json()) == set(example)
     assert answer.json()["token"][:4] == example["token"][:4]
     assert uuid.UUID(answer.json()["device_id"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz", "/readyz", "/v1/codebook", "/v1/receipts/keys", "/v1/receipts/public-key"],
+)
+async def test_public_answers_are_valid_and_shaped_as_their_examples(api: Api, path: str) -> None:
+    document = await fetch_document(api)
+    documented = document["paths"][path]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]
+    answer = await api.client.get(path)
+    assert answer.status_code == 200, answer.text
+    assert errors_of(document, documented["schema"], answer.json()) == []
+    example = documented["examples"]["example"]["value"]
+    assert set(answer.json()) == set(example)
+    if path in {"/healthz", "/readyz"}:
+        assert answer.json() == example
+    if path == "/v1/codebook":
+        # The example is the real codebook, its field lists cut short.
+        live = answer.json()
+        assert live["kinds"] == example["kinds"]
+        assert live["fields"][: len(example["fields"])] == example["fields"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "documented_path", "status", "token"),
+    [
+        ("post", "/v1/reports", "/v1/reports", 401, False),
+        ("get", f"/v1/reports/{uuid.UUID(int=0)}", "/v1/reports/{report_id}", 404, True),
+        ("get", "/v1/reports/not-a-uuid", "/v1/reports/{report_id}", 422, True),
+        ("get", "/v1/moderation/queue", "/v1/moderation/queue", 403, True),
+        ("get", "/v1/public/stats/identification", "/v1/public/stats/identification", 410, False),
+    ],
+)
+async def test_refusals_carry_a_documented_problem_code(
+    api: Api, method: str, path: str, documented_path: str, status: int, token: bool
+) -> None:
+    document = await fetch_document(api)
+    headers = bearer(await api.device_token()) if token else {}
+    answer = await api.client.request(method.upper(), path, headers=headers)
+    assert answer.status_code == status, answer.text
+    documented = document["paths"][documented_path][method]["responses"][str(status)]["content"][
+        PROBLEM_MEDIA_TYPE
+    ]
+    assert errors_of(document, documented["schema"], answer.json()) == []
+    codes = {example["value"]["code"] for example in documented["examples"].values()}
+    assert answer.json()["code"] in codes, (answer.json(), codes)
