@@ -241,9 +241,7 @@ async def test_device_registration_answers_as_its_example(api: Api) -> None:
 )
 async def test_public_answers_are_valid_and_shaped_as_their_examples(api: Api, path: str) -> None:
     document = await fetch_document(api)
-    documented = document["paths"][path]["get"]["responses"]["200"]["content"][
-        "application/json"
-    ]
+    documented = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
     answer = await api.client.get(path)
     assert answer.status_code == 200, answer.text
     assert errors_of(document, documented["schema"], answer.json()) == []
