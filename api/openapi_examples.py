@@ -265,29 +265,37 @@ PROPERTIES: Final[dict[str, Any]] = {
     "composition": "basic",
     "table": "national",
     "role": "moderator",
-    "reports": 3,
+    "reports": 42,  # = identified + not_identified + unclear
+    "asked": Tristate.YES.value,
+    "response_when_asked": AskedResponse.REFUSED.value,
     "total": 42,
     "identified": 9,
     "not_identified": 28,
     "unclear": 5,
     "incident_id": 4182,
+    "id": 4182,  # an incident's; UUID ids are strings and take their own sample
+    "area_resolution": 7,
+    "publication_delay_days": 14,
+    "threshold": 5,
+    "suppression_threshold": 5,
+    "rate_not_identified": 0.67,
+    "ci_low": 0.52,
+    "ci_high": 0.79,
+    "epsilon": 1.0,
+    "delta": 0.0,
+    "month_epsilon": 1.0,
+    "month_delta": 0.0,
+    "release_epsilon": 2.0,
+    "release_delta": 0.0,
+    "total_epsilon": 12.0,
+    "total_delta": 0.0,
+    "noise_scale": 10.0,
+    "noise_standard_deviation": 14.14,
+    "signing_key": DEMO_PUBLIC_KEY,
+    "signing_key_id": DEMO_KEY_ID,
+    "unit": "incident",
     "phash_distance": 4,
     "dhash_distance": 6,
-}
-# Whole answers of one operation and status, where the schema is too loose to sample.
-ANSWERS: Final[dict[tuple[str, str, str], Any]] = {
-    ("/healthz", "get", "200"): {"status": "ok"},
-    ("/readyz", "get", "200"): {"status": "ready"},
-    ("/v1/accounts/{account_id}/reset", "post", "201"): {
-        "code": "MFRG-GZDF-MZTW-Q2LK",
-        "expires_at": "2026-11-29T22:47:12Z",
-    },
-    ("/v1/sessions", "post", "201"): {
-        "token": token("pss", "example session"),
-        "role": "moderator",
-        "expires_at": "2026-11-29T06:47:12Z",
-        "totp_enrolment_required": False,
-    },
 }
 
 
@@ -303,6 +311,29 @@ def _problem(status: int, code: str, detail: str, field: str | None = None) -> d
         problem["field"] = field
         problem["errors"] = [{"field": field, "message": detail}]
     return problem
+
+
+# Whole answers of one operation and status, where the schema is too loose to sample.
+ANSWERS: Final[dict[tuple[str, str, str], Any]] = {
+    ("/healthz", "get", "200"): {"status": "ok"},
+    ("/readyz", "get", "200"): {"status": "ready"},
+    ("/v1/accounts/{account_id}/reset", "post", "201"): {
+        "code": "MFRG-GZDF-MZTW-Q2LK",
+        "expires_at": "2026-11-29T22:47:12Z",
+    },
+    # Documented as a 200 Problem; the service answers 410 with exactly this.
+    ("/v1/public/stats/identification", "get", "200"): _problem(
+        410,
+        "gone",
+        "live public statistics were replaced by monthly releases: see /v1/public/releases",
+    ),
+    ("/v1/sessions", "post", "201"): {
+        "token": token("pss", "example session"),
+        "role": "moderator",
+        "expires_at": "2026-11-29T06:47:12Z",
+        "totp_enrolment_required": False,
+    },
+}
 
 
 # (status, code, detail, field): the codes the service answers with (api.errors, storage.errors
@@ -437,7 +468,13 @@ class Sampler:
             return "null" in kinds
         if isinstance(value, str):
             return "string" in kinds and "enum" not in schema
-        return True
+        if isinstance(value, bool):
+            return "boolean" in kinds
+        if isinstance(value, int):
+            return bool({"integer", "number"} & set(kinds))
+        if isinstance(value, float):
+            return "number" in kinds
+        return isinstance(value, list) and "array" in kinds
 
 
 def _singular(name: str | None) -> str | None:
