@@ -20,7 +20,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.middleware.auth import PUBLIC_OPT
 from api.middleware.rate_limit import rule_for
 from api.openapi_30 import openapi_30
+from api.openapi_examples import add_examples
+from api.openapi_tuples import drop_empty_union_branches
 from api.problems import PROBLEM_MEDIA_TYPE, TITLES
+from api.reference.router import reference_router
 
 REQUEST_BODY_OPT = "request_body"
 # For bodies that are not JSON (photo uploads): the OpenAPI ``content`` object, given as is.
@@ -38,6 +41,7 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
 @cache
 def _document(app: Litestar) -> dict[str, Any]:
     document = app.openapi_schema.to_schema()
+    drop_empty_union_branches(document)
     _document_rate_limits(document)
     _document_malformed_path_parameters(document)
     _document_empty_answers(document)
@@ -50,6 +54,7 @@ def _document(app: Litestar) -> dict[str, Any]:
             document["paths"][path][method]["responses"][str(status)].update(fields)
     bodies = _declared(app, REQUEST_BODY_OPT)
     if not bodies:
+        add_examples(document)
         return document
     types = [body_type for _, _, body_type in bodies]
     refs, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
@@ -60,6 +65,7 @@ def _document(app: Litestar) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": ref}},
         }
+    add_examples(document)  # last: examples for every body and response, as documented
     return document
 
 
@@ -206,7 +212,10 @@ def openapi_config(version: str) -> OpenAPIConfig:
         ),
         # Public like /healthz: without the opt the app-wide role guard answers 403.
         openapi_router=Router(
-            path="/schema", route_handlers=[], opt={PUBLIC_OPT: True}, include_in_schema=False
+            path="/schema",
+            route_handlers=[reference_router()],
+            opt={PUBLIC_OPT: True},
+            include_in_schema=False,
         ),
         render_plugins=[CompletedJsonRender(), OpenAPI30JsonRender()],
         components=Components(

@@ -92,6 +92,11 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/healthz"):                                 (YES, YES, YES, YES, YES, YES),
     ("GET",    "/readyz"):                                  (YES, YES, YES, YES, YES, YES),
     ("GET",    "/schema/openapi.json"):                     (YES, YES, YES, YES, YES, YES),
+    # The interactive reference (api/reference): the document's page and its own assets.
+    ("GET",    "/schema/swagger"):                          (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/schema/swagger/init.js"):                  (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/schema/swagger/swagger-ui-bundle.js"):     (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/schema/swagger/swagger-ui.css"):           (YES, YES, YES, YES, YES, YES),
 
     # Reference material, "no auth".
     ("GET",    "/v1/codebook"):                             (YES, YES, YES, YES, YES, YES),
