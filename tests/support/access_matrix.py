@@ -92,6 +92,7 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/healthz"):                                 (YES, YES, YES, YES, YES, YES),
     ("GET",    "/readyz"):                                  (YES, YES, YES, YES, YES, YES),
     ("GET",    "/schema/openapi.json"):                     (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/schema/openapi-3.0.json"):                 (YES, YES, YES, YES, YES, YES),
     # The interactive reference (api/reference): the document's page and its own assets.
     ("GET",    "/schema/swagger"):                          (YES, YES, YES, YES, YES, YES),
     ("GET",    "/schema/swagger/init.js"):                  (YES, YES, YES, YES, YES, YES),
