@@ -24,6 +24,7 @@ from api.app import create_app
 from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import load_settings
 from tests.conftest import TEST_RECEIPT_SEED
+from tests.support import photo_fixtures as fx
 from tests.support.generated_client import GeneratedClient, forget, generate
 from tests.support.helpers import observer_report
 from tests.support.live_server import live_server
@@ -256,3 +257,145 @@ async def test_observer_life_through_the_generated_client(observer: Observer) ->
         assert isinstance(after.parsed, m.Problem), after.parsed
         assert after.parsed.status == HTTPStatus.UNAUTHORIZED
         assert after.parsed.code == "unauthenticated"
+
+
+def problem_fields(problem: Any) -> set[str]:
+    """Every field a parsed Problem names: its ``field`` and those of its ``errors``."""
+    named = {problem.field} if isinstance(problem.field, str) else set()
+    if isinstance(problem.errors, list):
+        named |= {error.field for error in problem.errors}
+    return named
+
+
+def with_unknown_code(body: dict[str, Any]) -> dict[str, Any]:
+    body["agents"]["masked"] = "sometimes"
+    return body
+
+
+def with_unknown_field(body: dict[str, Any]) -> dict[str, Any]:
+    body["colour"] = "red"
+    return body
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [(with_unknown_code, "agents.masked"), (with_unknown_field, "colour")],
+    ids=["unknown-code", "unknown-field"],
+)
+async def test_what_the_models_refuse_the_service_refuses_naming_the_field(
+    observer: Observer, change: Any, field: str
+) -> None:
+    """An app whose copy of the document is older or newer than the service's sends what its
+    models cannot build: the generated models refuse it too, and the service answers 422
+    naming the field, parsed into the generated Problem."""
+    m = observer.models
+    bad = change(observer.report().to_dict())
+    if field == "agents.masked":
+        with pytest.raises(ValueError, match="sometimes"):
+            m.ObserverReportIn.from_dict(bad)
+    else:
+        # Closed models drop what they do not know: the body would go out without it.
+        assert "colour" not in m.ObserverReportIn.from_dict(bad).to_dict()
+    device = await observer.new_device()
+    async with observer.as_device(device.token) as client:
+        response = await observer.submit.asyncio_detailed(client=client, body=RawBody(bad))
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY, response.content
+    assert isinstance(response.parsed, m.Problem), response.parsed
+    assert response.parsed.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert any(named.endswith(field) for named in problem_fields(response.parsed)), response.parsed
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"location": {"lat": 91.0, "lon": -74.0017, "accuracy_m": 25}}, "location.lat"),
+        ({"narrative": "x" * 100_000}, "narrative"),
+        ({"occurred_at": datetime.now(UTC) + timedelta(days=2)}, "occurred_at"),
+    ],
+    ids=["latitude-out-of-range", "narrative-too-long", "occurred-in-the-future"],
+)
+async def test_typed_but_invalid_reports_answer_422_naming_the_field(
+    observer: Observer, changes: dict[str, Any], field: str
+) -> None:
+    """Values the generated types allow but the contract does not: a 422 naming the field."""
+    m = observer.models
+    if "location" in changes:
+        changes = {"location": m.LocationIn(**changes["location"])}
+    device = await observer.new_device()
+    async with observer.as_device(device.token) as client:
+        response = await observer.submit.asyncio_detailed(
+            client=client, body=observer.report(**changes)
+        )
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY, response.content
+    assert isinstance(response.parsed, m.Problem), response.parsed
+    assert any(named.endswith(field) for named in problem_fields(response.parsed)), response.parsed
+
+
+async def test_an_observer_may_not_submit_an_officer_note(observer: Observer) -> None:
+    """The union's other kind, built from its own generated model: 403 for a device."""
+    m = observer.models
+    fields = observer.report().to_dict()
+    note = m.OfficerNoteIn.from_dict(
+        {**fields, "kind": "officer_note", "officer": {"command": "Precinct 7"}}
+    )
+    assert isinstance(note.officer, m.OfficerDetails)
+    device = await observer.new_device()
+    async with observer.as_device(device.token) as client:
+        response = await observer.submit.asyncio_detailed(client=client, body=note)
+    assert response.status_code == HTTPStatus.FORBIDDEN, response.content
+    assert isinstance(response.parsed, m.Problem), response.parsed
+    assert response.parsed.code == "kind_not_allowed"
+
+
+async def test_no_token_and_another_devices_report(observer: Observer) -> None:
+    """Without a token: 401. Another device's report: 404 (its existence is not revealed)."""
+    m = observer.models
+    async with observer.anonymous() as client:
+        anonymous = await observer.submit.asyncio_detailed(client=client, body=observer.report())
+    assert anonymous.status_code == HTTPStatus.UNAUTHORIZED, anonymous.content
+    assert isinstance(anonymous.parsed, m.Problem), anonymous.parsed
+    assert anonymous.parsed.code == "unauthenticated"
+
+    owner, stranger = await observer.new_device(), await observer.new_device()
+    async with observer.as_device(owner.token) as client:
+        created = await observer.submit.asyncio_detailed(client=client, body=observer.report())
+    assert created.status_code == HTTPStatus.CREATED, created.content
+    report_id = created.parsed.id
+    async with observer.as_device(stranger.token) as client:
+        read = await observer.read.asyncio_detailed(report_id, client=client)
+        withdrawn = await observer.withdraw.asyncio_detailed(report_id, client=client)
+        listed = await observer.list.asyncio_detailed(client=client)
+    for response in (read, withdrawn):
+        assert response.status_code == HTTPStatus.NOT_FOUND, response.content
+        assert isinstance(response.parsed, m.Problem), response.parsed
+        assert response.parsed.code == "not_found"
+    assert listed.status_code == HTTPStatus.OK, listed.content
+    assert listed.parsed.items == []
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (fx.gif_bytes(), HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+        (tiny_jpeg(seed=3)[:200], HTTPStatus.UNPROCESSABLE_ENTITY),
+    ],
+    ids=["gif", "truncated-jpeg"],
+)
+async def test_bad_photos_through_the_generated_upload(
+    observer: Observer, data: bytes, status: HTTPStatus
+) -> None:
+    """Unsupported and undecodable uploads: documented problems, parsed into Problem."""
+    m = observer.models
+    device = await observer.new_device()
+    async with observer.as_device(device.token) as client:
+        created = await observer.submit.asyncio_detailed(client=client, body=observer.report())
+        assert created.status_code == HTTPStatus.CREATED, created.content
+        body = m.V1ReportsReportIdPhotosUploadPhotoFilesBody(
+            file=observer.File(payload=io.BytesIO(data), file_name="photo.jpg")
+        )
+        response = await observer.upload.asyncio_detailed(
+            created.parsed.id, client=client, body=body
+        )
+    assert response.status_code == status, response.content
+    assert isinstance(response.parsed, m.Problem), response.parsed
+    assert response.parsed.status == status
