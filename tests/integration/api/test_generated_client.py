@@ -25,7 +25,7 @@ from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import load_settings
 from tests.conftest import TEST_RECEIPT_SEED
 from tests.support import photo_fixtures as fx
-from tests.support.generated_client import GeneratedClient, forget, generate
+from tests.support.generated_client import GeneratedClient, forget, generate, parse_messages
 from tests.support.helpers import observer_report
 from tests.support.live_server import live_server
 from tests.support.photo_api import tiny_jpeg
@@ -399,3 +399,36 @@ async def test_bad_photos_through_the_generated_upload(
     assert response.status_code == status, response.content
     assert isinstance(response.parsed, m.Problem), response.parsed
     assert response.parsed.status == status
+
+
+def test_generator_messages_are_read_one_per_warning() -> None:
+    """The clean-generation test above relies on this reading of the generator's output (0.29's
+    layout): a header per warning, its first line of explanation, the quoted schema left out."""
+    output = (
+        "Generating /tmp/x\n"
+        "Warning(s) encountered while generating. Client was generated, but some pieces may be"
+        " missing\n\n"
+        "WARNING parsing GET /v1/reports within reports.\n\n"
+        "Cannot parse response for status code <openapi_python_client.schema.untrusted_string."
+        "UntrustedString object at 0x7f7953d65a90> (Invalid property in union), response will be"
+        " omitted from generated client\n\n"
+        '{\n  "type": "array"\n}\n\n'
+        "WARNING parsing PATCH /v1/uploads/{upload_id} within uploads. Endpoint will not be"
+        " generated.\n\n"
+        "Unsupported content type application/offset+octet-stream\n\n\n"
+        "If you believe this was a mistake or this tool is missing a feature you need, please"
+        " open an issue\n"
+    )
+    messages = parse_messages(output)
+    assert [(m.level, m.header) for m in messages] == [
+        ("WARNING", "GET /v1/reports within reports."),
+        (
+            "WARNING",
+            "PATCH /v1/uploads/{upload_id} within uploads. Endpoint will not be generated.",
+        ),
+    ]
+    assert messages[0].detail.startswith("Cannot parse response for status code <?> (Invalid")
+    assert messages[1].detail == "Unsupported content type application/offset+octet-stream"
+    assert messages[0].names("get", "/v1/reports")
+    assert not messages[0].names("GET", "/v1/reports/{report_id}")
+    assert messages[1].names("PATCH", "/v1/uploads/{upload_id}")
