@@ -8,7 +8,9 @@ A step the generated client cannot express is a defect of the document: it is as
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
+from nacl.signing import VerifyKey
 from uuid_utils import uuid7
 
 from api.app import create_app
@@ -40,6 +43,7 @@ OBSERVER_OPERATIONS = [
     ("POST", "/v1/reports/{report_id}/photos"),
     ("DELETE", "/v1/devices/current"),
 ]
+SIGNED_RECEIPT_FIELDS = ("report_id", "client_id", "payload_sha256", "received_at")
 # Generation from the served document, including the generator's start-up, on CI's 2 cores.
 GENERATION_BUDGET_SECONDS = 30.0
 
@@ -81,6 +85,9 @@ class Observer:
         self.read = generated.module("api.reports.v1_reports_report_id_get_report")
         self.list = generated.module("api.reports.v1_reports_list_reports")
         self.withdraw = generated.module("api.reports.v1_reports_report_id_withdraw_report")
+        self.public_key = generated.module(
+            "api.reference.v1_receipts_public_key_receipt_public_key"
+        )
         self.upload = generated.module("api.photos.v1_reports_report_id_photos_upload_photo")
         self.File = generated.module("types").File
         self.Client = generated.package.Client
@@ -128,6 +135,10 @@ class Observer:
             "narrative": "Four masked people in plain clothes took a man into an unmarked van.",
         }
         return m.ObserverReportIn(**{**fields, **changes})
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class RawBody:
@@ -179,6 +190,23 @@ async def test_observer_life_through_the_generated_client(observer: Observer) ->
         replay = await observer.submit.asyncio_detailed(client=client, body=body)
         assert replay.status_code == HTTPStatus.OK, replay.content
         assert replay.parsed == report
+
+        # The receipt verifies with the published key. The signature covers the fields exactly
+        # as sent, so an app keeps the receipt's JSON as received: the typed model re-writes
+        # received_at ("+00:00" for the service's "Z") and would no longer verify.
+        published = await observer.public_key.asyncio_detailed(client=client)
+        assert published.status_code == HTTPStatus.OK, published.content
+        key = published.parsed
+        assert isinstance(key, m.ReceiptPublicKey), key
+        assert key.algorithm == "Ed25519"
+        assert report.receipt.key_id == key.key_id
+        kept = json.loads(created.content)["receipt"]
+        assert m.Receipt.from_dict(kept) == report.receipt
+        signed = {name: kept[name] for name in SIGNED_RECEIPT_FIELDS}
+        VerifyKey(b64url_decode(key.public_key)).verify(
+            json.dumps(signed, sort_keys=True, separators=(",", ":")).encode(),
+            b64url_decode(report.receipt.signature),
+        )
 
         changed = observer.report(client_id=body.client_id, narrative="A different account.")
         conflict = await observer.submit.asyncio_detailed(client=client, body=changed)
