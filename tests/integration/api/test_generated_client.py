@@ -460,3 +460,50 @@ def test_generator_messages_are_read_one_per_warning() -> None:
     assert messages[0].names("get", "/v1/reports")
     assert not messages[0].names("GET", "/v1/reports/{report_id}")
     assert messages[1].names("PATCH", "/v1/uploads/{upload_id}")
+
+
+async def test_listing_pages_through_the_generated_client(observer: Observer) -> None:
+    """Own reports, newest first, followed page by page with ``next_cursor``."""
+    m = observer.models
+    device = await observer.new_device()
+    submitted = []
+    async with observer.as_device(device.token) as client:
+        for hours in (5, 4, 3):
+            body = observer.report(occurred_at=datetime.now(UTC) - timedelta(hours=hours))
+            created = await observer.submit.asyncio_detailed(client=client, body=body)
+            assert created.status_code == HTTPStatus.CREATED, created.content
+            submitted.append(created.parsed.id)
+        seen: list[uuid.UUID] = []
+        cursor: str | None = None  # the generated function leaves a None parameter out
+        pages = 0
+        while True:
+            listed = await observer.list.asyncio_detailed(client=client, limit=2, cursor=cursor)
+            assert listed.status_code == HTTPStatus.OK, listed.content
+            page = listed.parsed
+            assert isinstance(page, m.ReportPage), page
+            assert all(isinstance(item, m.ObserverReportView) for item in page.items)
+            assert len(page.items) <= 2
+            seen.extend(item.id for item in page.items)
+            pages += 1
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    assert pages == 2
+    assert seen == list(reversed(submitted))
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 1_000_000}, "limit"), ({"cursor": "nonsense"}, "cursor")],
+    ids=["limit-zero", "limit-huge", "cursor-garbage"],
+)
+async def test_bad_listing_queries_answer_422_naming_the_parameter(
+    observer: Observer, query: dict[str, Any], field: str
+) -> None:
+    m = observer.models
+    device = await observer.new_device()
+    async with observer.as_device(device.token) as client:
+        listed = await observer.list.asyncio_detailed(client=client, **query)
+    assert listed.status_code == HTTPStatus.UNPROCESSABLE_ENTITY, listed.content
+    assert isinstance(listed.parsed, m.Problem), listed.parsed
+    assert field in problem_fields(listed.parsed), listed.parsed
