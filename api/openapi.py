@@ -8,7 +8,7 @@ schemas come from msgspec, which also emits the ``kind`` discriminator for tagge
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from litestar import Litestar, Request, Router
@@ -23,7 +23,7 @@ from api.openapi_30 import openapi_30
 from api.openapi_examples import add_examples
 from api.openapi_tuples import drop_empty_union_branches
 from api.problems import PROBLEM_MEDIA_TYPE, TITLES
-from api.reference.router import reference_router
+from api.reference.router import other_reference, reference_router
 
 REQUEST_BODY_OPT = "request_body"
 # For bodies that are not JSON (photo uploads): the OpenAPI ``content`` object, given as is.
@@ -32,6 +32,8 @@ REQUEST_CONTENT_OPT = "request_content"
 # response fields (``content``, ``headers``) that replace what Litestar inferred.
 RESPONSE_CONTENT_OPT = "response_content"
 REF_TEMPLATE = "#/components/schemas/{name}"
+# A body that is a file's bytes (photos, videos, tus appends, Parquet and Stata exports).
+BINARY_SCHEMA: dict[str, Any] = {"type": "string", "format": "binary"}
 
 
 def openapi_document(app: Litestar) -> dict[str, Any]:
@@ -47,6 +49,7 @@ def _document(app: Litestar) -> dict[str, Any]:
     _document_empty_answers(document)
     _document_validation_errors(document)
     _document_header_schemas(document)
+    _document_server_errors(document)
     for path, method, content in _declared(app, REQUEST_CONTENT_OPT):
         document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
     for path, method, answers in _declared(app, RESPONSE_CONTENT_OPT):
@@ -69,42 +72,80 @@ def _document(app: Litestar) -> dict[str, Any]:
     return document
 
 
+def _problem_answer(status: int, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A documented problem+json answer (its examples are added by api.openapi_examples)."""
+    answer: dict[str, Any] = {"description": TITLES[status]}
+    if headers:
+        answer["headers"] = headers
+    answer["content"] = {
+        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}
+    }
+    return answer
+
+
+def _retry_after(description: str) -> dict[str, Any]:
+    return {
+        "Retry-After": {
+            "description": description,
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every operation with responses."""
+    return [
+        (path, method, operation)
+        for path, operations in document.get("paths", {}).items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+
+
+# Operations that answer without the database (liveness, the static codebook and tus
+# discovery, a route that is gone): every other one answers 503 when PostgreSQL is out of reach.
+_WITHOUT_DATABASE: Final = frozenset(
+    {
+        ("/healthz", "get"),
+        ("/v1/codebook", "get"),
+        ("/v1/uploads", "options"),
+        ("/v1/public/stats/identification", "get"),
+    }
+)
+
+
+def _document_server_errors(document: dict[str, Any]) -> None:
+    """Every operation can answer 500 ``internal_error`` (api.errors catches what was not
+    foreseen), and 503 ``database_unavailable`` with Retry-After when it needs PostgreSQL, so
+    generated clients parse them into Problem rather than failing on an undocumented status."""
+    for path, method, operation in _operations(document):
+        responses = operation["responses"]
+        responses.setdefault("500", _problem_answer(500))
+        if (path, method) not in _WITHOUT_DATABASE:
+            responses.setdefault("503", _problem_answer(503))
+        if "503" in responses:  # every 503 the service sends says when to retry (api.errors)
+            retry = _retry_after("Whole seconds to wait before retrying")
+            responses["503"].setdefault("headers", {}).update(retry)
+
+
 def _document_rate_limits(document: dict[str, Any]) -> None:
     """Every operation the rate limiter counts can answer 429 (``PLAINSIGHT_RATE_LIMITS``)."""
-    too_many = {
-        "description": TITLES[429],
-        "headers": {
-            "Retry-After": {
-                "description": "Whole seconds until a retry can succeed",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 0},
-            }
-        },
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}},
-    }
-    for path, operations in document.get("paths", {}).items():
-        for method, operation in operations.items():
-            limited = rule_for(method.upper(), path, public=False) is not None
-            if limited and isinstance(operation, dict) and "responses" in operation:
-                operation["responses"].setdefault("429", too_many)
+    for path, method, operation in _operations(document):
+        if rule_for(method.upper(), path, public=False) is not None:
+            retry = _retry_after("Whole seconds until a retry can succeed")
+            operation["responses"].setdefault("429", _problem_answer(429, retry))
 
 
 def _document_malformed_path_parameters(document: dict[str, Any]) -> None:
     """An operation with a UUID or a number in its path answers 422 naming the parameter when
     it does not parse (api.path_parameters)."""
-    invalid = {
-        "description": TITLES[422],
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}},
-    }
-    for operations in document.get("paths", {}).values():
-        for operation in operations.values():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            if any(
-                parameter.get("in") == "path" and _parsed(parameter.get("schema", {}))
-                for parameter in operation.get("parameters", [])
-            ):
-                operation["responses"].setdefault("422", invalid)
+    for _, _, operation in _operations(document):
+        if any(
+            parameter.get("in") == "path" and _parsed(parameter.get("schema", {}))
+            for parameter in operation.get("parameters", [])
+        ):
+            operation["responses"].setdefault("422", _problem_answer(422))
 
 
 def _document_empty_answers(document: dict[str, Any]) -> None:
@@ -124,18 +165,11 @@ def _document_validation_errors(document: dict[str, Any]) -> None:
     """Litestar documents a 400 with its own JSON body (whose ``extra`` is a three-type list
     generators cannot model) for every handler with parameters; this app answers Litestar's
     ValidationException with a 422 problem (api.errors), documented instead."""
-    invalid = {
-        "description": TITLES[422],
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(name="Problem")}}},
-    }
-    for operations in document.get("paths", {}).values():
-        for operation in operations.values():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses = operation["responses"]
-            if _is_litestar_exception(responses.get("400", {})):
-                del responses["400"]
-                responses.setdefault("422", invalid)
+    for _, _, operation in _operations(document):
+        responses = operation["responses"]
+        if _is_litestar_exception(responses.get("400", {})):
+            del responses["400"]
+            responses.setdefault("422", _problem_answer(422))
 
 
 def _is_litestar_exception(response: dict[str, Any]) -> bool:
@@ -213,7 +247,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
         # Public like /healthz: without the opt the app-wide role guard answers 403.
         openapi_router=Router(
             path="/schema",
-            route_handlers=[reference_router()],
+            route_handlers=[reference_router(), other_reference],
             opt={PUBLIC_OPT: True},
             include_in_schema=False,
         ),

@@ -9,6 +9,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from schemas.codes import ReportKind, ReportStatus
+
 
 class ReceiptKey(msgspec.Struct, frozen=True, kw_only=True):
     key_id: Annotated[
@@ -78,8 +80,14 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
 class ReportCreated(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     client_id: uuid.UUID
-    kind: str
-    status: str
+    kind: ReportKind
+    status: Annotated[
+        ReportStatus,
+        Meta(
+            description="Always pending: this answers the submission, a replay included;"
+            " GET /v1/reports/{id} has the review's status."
+        ),
+    ]
     received_at: datetime
     receipt: Annotated[
         Receipt | None,

@@ -10,6 +10,7 @@ from typing import Final
 
 from litestar import Response, Router, get
 from litestar.datastructures import CacheControlHeader
+from litestar.response import Redirect
 
 from api.web.security_headers import security_headers
 
@@ -59,3 +60,9 @@ def reference_router() -> Router:
         middleware=[security_headers],
         include_in_schema=False,
     )
+
+
+@get("/redoc", status_code=302, include_in_schema=False)
+async def other_reference() -> Redirect:
+    """Where frameworks often serve their second reference: the one this service has."""
+    return Redirect(path=f"/schema{PATH}", status_code=302)

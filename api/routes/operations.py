@@ -7,6 +7,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
+from api.errors import RETRY_AFTER_S
 from api.middleware.auth import PUBLIC_OPT
 from api.problems import Problem, problem_response, problem_specs
 from storage.db.migrations import pending_migrations, pending_repeatables
@@ -38,13 +39,15 @@ async def readyz(state: State) -> Health | Response[Problem]:
     async with db.acquire() as conn:
         pending = await pending_migrations(conn)
         definitions = await pending_repeatables(conn)
+    # Every 503 says when to look again (a load balancer's probe, a deploy script's wait).
+    retry = {"Retry-After": RETRY_AFTER_S}
     if pending:
-        return problem_response(503, "migrations_pending", f"migrations not applied yet: {pending}")
+        detail = f"migrations not applied yet: {pending}"
+        return problem_response(503, "migrations_pending", detail, headers=retry)
     if definitions:
         # A changed function, view or trigger file is as pending as a new numbered file.
-        return problem_response(
-            503, "migrations_pending", f"repeatable definitions not applied yet: {definitions}"
-        )
+        detail = f"repeatable definitions not applied yet: {definitions}"
+        return problem_response(503, "migrations_pending", detail, headers=retry)
     return Health(status="ready")
 
 

@@ -16,10 +16,16 @@ from litestar.response.base import ASGIResponse
 from api.dependencies import Transaction
 from api.media_ingest import ingest_upload, spool_directory
 from api.middleware.auth import ROLES_OPT, STAFF
-from api.openapi import REQUEST_CONTENT_OPT, RESPONSE_CONTENT_OPT
+from api.openapi import BINARY_SCHEMA, REQUEST_CONTENT_OPT, RESPONSE_CONTENT_OPT
 from api.problems import problem_response, problem_specs
 from api.routes.conditional import not_modified
-from api.routes.photo_upload import FILE_FIELD, RAW_TYPES, discard_upload, read_upload
+from api.routes.photo_upload import (
+    FILE_FIELD,
+    MULTIPART_TYPE,
+    RAW_TYPES,
+    discard_upload,
+    read_upload,
+)
 from api.routes.reports import OWNERS, READERS
 from schemas.auth import Principal
 from schemas.photos import PhotoView, SimilarPhotos
@@ -29,20 +35,25 @@ from storage.db.pool import Database
 from storage.photos import store as photos
 from storage.photos.blobs import BlobStore
 
-BINARY = {"type": "string", "format": "binary"}
+# One documented body: multipart/form-data, whose `file` part may be any accepted type. The
+# raw bodies (the file's bytes with its own media type) are accepted too and said in the
+# operation's description, not listed as more request bodies: a body with several media types
+# makes openapi-python-client 0.29 write a module that does not import (its issue #1451), and
+# openapi-generator uses only the first one listed.
 UPLOAD_CONTENT = {
-    **{media_type: {"schema": BINARY} for media_type in sorted(RAW_TYPES)},
-    "multipart/form-data": {
+    MULTIPART_TYPE: {
         "schema": {
             "type": "object",
-            "properties": {FILE_FIELD: BINARY},
+            "properties": {FILE_FIELD: BINARY_SCHEMA},
             "required": [FILE_FIELD],
-        }
+        },
+        "encoding": {FILE_FIELD: {"contentType": ", ".join(sorted(RAW_TYPES))}},
     },
 }
 # What a download is: the sanitised photo (always re-encoded as JPEG) or the remuxed video.
 DOWNLOAD_CONTENT = {
-    media_type: {"schema": BINARY} for media_type in ("image/jpeg", "video/mp4", "video/webm")
+    media_type: {"schema": BINARY_SCHEMA}
+    for media_type in ("image/jpeg", "video/mp4", "video/webm")
 }
 DOWNLOAD_ANSWERS = {
     200: {"content": DOWNLOAD_CONTENT},
@@ -85,8 +96,11 @@ async def upload_photo(
     request: Request[Principal, str, State], report_id: FromPath[uuid.UUID]
 ) -> Response[PhotoView]:
     """201 with the stored photo or video; 200 with the same body when the same bytes are sent
-    to the same report again. Videos (MP4, MOV, WebM, sniffed from the bytes) are spooled to a
-    file, never held in memory; a file over the single-request limit is 413 (use /v1/uploads)."""
+    to the same report again. The body is multipart/form-data with a `file` part, or the file's
+    raw bytes with its own Content-Type (image/jpeg, image/png, image/webp, image/heic,
+    image/heif, video/mp4, video/quicktime, video/webm); either way the format is read from
+    the bytes. Videos are spooled to a file, never held in memory; a file over the
+    single-request limit is 413 (use /v1/uploads)."""
     state = request.app.state
     settings: Settings = state.settings
     db: Database = state.db

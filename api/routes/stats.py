@@ -14,6 +14,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.middleware.auth import PUBLIC_OPT, ROLES_OPT
+from api.openapi import BINARY_SCHEMA, RESPONSE_CONTENT_OPT
 from api.problems import Problem, problem_response, problem_specs
 from api.stats_export import EXTENSIONS, export_download, media_type
 from api.stats_request import StatsParameters, parse_date, queried_statistics, statistics
@@ -145,15 +146,19 @@ def _export_route(extension: str) -> HTTPRouteHandler:
         return await export_download(state, request.user, params, extension=extension)
 
     export.__name__ = export.__qualname__ = f"export_{extension}"
+    exported = media_type(extension)
+    # Parquet and Stata files are bytes to a client; the text formats keep Litestar's schema.
+    binary = not (exported.startswith("text/") or exported.endswith("json"))
+    answers = {200: {"content": {exported: {"schema": BINARY_SCHEMA}}}} if binary else {}
     return get(
         f"/v1/exports/identification.{extension}",
         dependencies=PARAMETERS,
-        opt={ROLES_OPT: ANALYSTS},
+        opt={ROLES_OPT: ANALYSTS, RESPONSE_CONTENT_OPT: answers},
         tags=["statistics"],
         summary=EXPORT_SUMMARIES[extension],
         # Litestar appends "; charset=utf-8" to a text/* type (a second one, if it is given
         # here); JSON is declared as the framework's default.
-        media_type=None if extension == "json" else media_type(extension),
+        media_type=None if extension == "json" else exported,
         responses=problem_specs(401, 403, 422),
     )(export)
 

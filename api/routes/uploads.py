@@ -36,7 +36,7 @@ from uuid_utils.compat import uuid7
 from api.errors import InvalidInput
 from api.media_ingest import UploadedOriginal, ingest_upload
 from api.middleware.auth import PUBLIC_OPT, ROLES_OPT
-from api.openapi import REQUEST_CONTENT_OPT
+from api.openapi import BINARY_SCHEMA, REQUEST_CONTENT_OPT
 from api.problems import problem_specs
 from api.routes.reports import OWNERS
 from schemas.auth import Principal
@@ -423,9 +423,7 @@ _APPEND: dict[str, Any] = {
     "opt": {
         ROLES_OPT: OWNERS,
         TUS_OPT: True,
-        REQUEST_CONTENT_OPT: {
-            OFFSET_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}
-        },
+        REQUEST_CONTENT_OPT: {OFFSET_CONTENT_TYPE: {"schema": BINARY_SCHEMA}},
     },
     "tags": ["uploads"],
     "status_code": 204,

@@ -13,6 +13,7 @@ import msgspec
 from uuid_utils.compat import uuid7
 
 from schemas.auth import Principal, Role
+from schemas.codes import ReportKind, ReportStatus
 from schemas.receipts import Receipt, ReportCreated, receipt_fields
 from schemas.report import COARSE_H3_RESOLUTION, ReportContent, ReportIn, ReportView
 from storage.db.cursors import decode_cursor, encode_cursor
@@ -142,8 +143,8 @@ async def submit_report(
         created = ReportCreated(
             id=report_id,
             client_id=content.client_id,
-            kind=kind_of(content),
-            status="pending",
+            kind=ReportKind(kind_of(content)),
+            status=ReportStatus.PENDING,
             received_at=received_at,
             receipt=receipt,
         )
@@ -208,8 +209,8 @@ def _created(row: asyncpg.Record, receipt: Receipt | None) -> ReportCreated:
     return ReportCreated(
         id=row["id"],
         client_id=row["client_id"],
-        kind=row["kind"],
-        status="pending",
+        kind=ReportKind(row["kind"]),
+        status=ReportStatus.PENDING,
         received_at=row["received_at"],
         receipt=receipt,
     )

@@ -81,3 +81,13 @@ async def test_the_assets_are_served_with_their_types(console: LiveConsole, page
         assert "public" in answer.headers["cache-control"]
     missing = await page.request.get("/schema/swagger/swagger-editor-bundle.js")
     assert missing.status == 404
+
+
+async def test_the_redoc_address_leads_to_the_reference(console: LiveConsole, page: Page) -> None:
+    """/schema/redoc is where many frameworks serve a reference: it sends the reader to this
+    one rather than answering 404."""
+    answer = await page.goto("/schema/redoc")
+    assert answer is not None
+    assert answer.status == 200
+    assert urlsplit(page.url).path.rstrip("/") == REFERENCE
+    await expect(page.locator("#operations-reports-V1ReportsSubmitReport")).to_be_visible()

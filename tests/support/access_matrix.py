@@ -98,6 +98,7 @@ MATRIX: Final[dict[Route, Rule]] = {
     ("GET",    "/schema/swagger/init.js"):                  (YES, YES, YES, YES, YES, YES),
     ("GET",    "/schema/swagger/swagger-ui-bundle.js"):     (YES, YES, YES, YES, YES, YES),
     ("GET",    "/schema/swagger/swagger-ui.css"):           (YES, YES, YES, YES, YES, YES),
+    ("GET",    "/schema/redoc"):                            (YES, YES, YES, YES, YES, YES),
 
     # Reference material, "no auth".
     ("GET",    "/v1/codebook"):                             (YES, YES, YES, YES, YES, YES),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import re
 import shutil
 import sys
@@ -20,8 +19,13 @@ from types import ModuleType
 from typing import Any, Final
 
 PACKAGE: Final = "plainsight_generated_client"
-# ruff is not needed to import the package; skipping the formatting hooks saves ~1 s.
-CONFIG: Final = {"package_name_override": PACKAGE, "post_hooks": []}
+# The configuration the README tells client teams to use, as shipped with the service.
+SHIPPED_CONFIG: Final = (
+    Path(__file__).resolve().parents[2] / "api/clients/openapi-python-client.yaml"
+)
+# Added to it: a name to import, and no formatting hooks (ruff is not needed to import the
+# package; skipping them saves ~1 s). YAML, so the shipped file is used as it is written.
+TEST_CONFIG: Final = f"package_name_override: {PACKAGE}\npost_hooks: []\n"
 _HEADER = re.compile(r"^(WARNING|ERROR) (.+)$")
 # 0.29 prints some values as the repr of its internal string type, with a memory address.
 _OBJECT_REPR = re.compile(r"<openapi_python_client\.[\w.]+ object at 0x[0-9a-f]+>")
@@ -96,8 +100,8 @@ def generator_command() -> str:
 async def generate(document_url: str, workspace: Path) -> GeneratedClient:
     """Run the generator against ``document_url`` (in a subprocess, so this event loop keeps
     serving the document), write the package under ``workspace`` and import it."""
-    config = workspace / "config.json"
-    config.write_text(json.dumps(CONFIG))
+    config = workspace / "config.yaml"
+    config.write_text(SHIPPED_CONFIG.read_text(encoding="utf-8") + "\n" + TEST_CONFIG)
     output = workspace / PACKAGE
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(

@@ -9,6 +9,7 @@ A step the generated client cannot express is a defect of the document: it is as
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import uuid
@@ -89,6 +90,7 @@ class Observer:
             "api.reference.v1_receipts_public_key_receipt_public_key"
         )
         self.upload = generated.module("api.photos.v1_reports_report_id_photos_upload_photo")
+        self.download = generated.module("api.photos.v1_photos_photo_id_get_photo")
         self.File = generated.module("types").File
         self.Client = generated.package.Client
         self.AuthenticatedClient = generated.package.AuthenticatedClient
@@ -178,8 +180,8 @@ async def test_observer_life_through_the_generated_client(observer: Observer) ->
         report = created.parsed
         assert isinstance(report, m.ReportCreated), report
         assert report.client_id == body.client_id
-        assert report.kind == "observer_report"
-        assert report.status == "pending"
+        assert report.kind == m.ReportKind.OBSERVER_REPORT
+        assert report.status == m.ReportStatus.PENDING
         assert isinstance(report.receipt, m.Receipt), report.receipt
         assert report.receipt.report_id == report.id
         assert report.receipt.client_id == body.client_id
@@ -216,7 +218,7 @@ async def test_observer_life_through_the_generated_client(observer: Observer) ->
         assert conflict.parsed.code == "conflict"
 
         jpeg = tiny_jpeg(seed=17, size=(64, 48))
-        photo_body = m.V1ReportsReportIdPhotosUploadPhotoFilesBody(
+        photo_body = m.V1ReportsReportIdPhotosUploadPhotoBody(
             file=observer.File(
                 payload=io.BytesIO(jpeg), file_name="photo.jpg", mime_type="image/jpeg"
             )
@@ -231,6 +233,16 @@ async def test_observer_life_through_the_generated_client(observer: Observer) ->
         assert len(photo.sha256) == 64
         assert isinstance(photo.provenance, m.Provenance)
         assert photo.provenance.had_gps is False
+
+        # The download is typed as a File (the config reads image/jpeg as bytes): the
+        # sanitised photo, whose sha256 the upload's answer gave.
+        fetched = await observer.download.asyncio_detailed(photo.id, client=client)
+        assert fetched.status_code == HTTPStatus.OK, fetched.content
+        assert isinstance(fetched.parsed, observer.File), fetched.parsed
+        stored = fetched.parsed.payload.read()
+        assert hashlib.sha256(stored).hexdigest() == photo.sha256
+        assert len(stored) == photo.bytes_  # "bytes" shadows a builtin: the generator renames it
+        assert stored.startswith(b"\xff\xd8")
 
         read = await observer.read.asyncio_detailed(report.id, client=client)
         assert read.status_code == HTTPStatus.OK, read.content
@@ -418,7 +430,7 @@ async def test_bad_photos_through_the_generated_upload(
     async with observer.as_device(device.token) as client:
         created = await observer.submit.asyncio_detailed(client=client, body=observer.report())
         assert created.status_code == HTTPStatus.CREATED, created.content
-        body = m.V1ReportsReportIdPhotosUploadPhotoFilesBody(
+        body = m.V1ReportsReportIdPhotosUploadPhotoBody(
             file=observer.File(payload=io.BytesIO(data), file_name="photo.jpg")
         )
         response = await observer.upload.asyncio_detailed(

@@ -161,6 +161,57 @@ async def test_report_submission_is_a_tagged_union_on_kind(api: Api) -> None:
     assert "officer" in officer["properties"]
 
 
+async def test_photo_upload_documents_one_body_and_names_every_accepted_type(api: Api) -> None:
+    """One request body (several make openapi-python-client write a module that does not
+    import), whose `file` part and description name every media type the upload accepts."""
+    document = await fetch_document(api)
+    operation = document["paths"]["/v1/reports/{report_id}/photos"]["post"]
+    body = operation["requestBody"]
+    assert body["required"] is True
+    assert list(body["content"]) == ["multipart/form-data"]
+    multipart = body["content"]["multipart/form-data"]
+    assert multipart["schema"]["required"] == ["file"]
+    accepted = [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "video/mp4",
+        "video/quicktime",
+        "video/webm",
+    ]
+    part_types = multipart["encoding"]["file"]["contentType"].split(", ")
+    assert sorted(part_types) == sorted(accepted)
+    for media_type in accepted:
+        assert media_type in operation["description"], media_type
+
+
+async def test_every_operation_documents_the_server_errors(api: Api) -> None:
+    """A generated client parses a 500 or a 503 into Problem instead of failing on a status it
+    was not told about; a 503 always says when to retry. Only what answers without PostgreSQL
+    (liveness, the codebook, tus discovery, a route that is gone) has no 503."""
+    document = await fetch_document(api)
+    without_503 = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "application/problem+json" in responses["500"]["content"], (method, path)
+            if "503" not in responses:
+                without_503.append(f"{method.upper()} {path}")
+                continue
+            retry = responses["503"]["headers"]["Retry-After"]
+            assert retry["required"] is True, (method, path)
+            examples = responses["503"]["content"]["application/problem+json"]["examples"]
+            assert "database_unavailable" in examples, (method, path)
+    assert sorted(without_503) == [
+        "GET /healthz",
+        "GET /v1/codebook",
+        "GET /v1/public/stats/identification",
+        "OPTIONS /v1/uploads",
+    ]
+
+
 async def test_every_ref_resolves(api: Api) -> None:
     document = await fetch_document(api)
     refs = all_refs(document)

@@ -72,6 +72,7 @@ async def test_readyz_is_503_when_migrations_are_pending(
     response = await unmigrated_client.get("/readyz")
     problem = assert_problem(response, 503)
     assert problem["code"] == "migrations_pending"
+    assert response.headers["Retry-After"] == "5"
     healthz = await unmigrated_client.get("/healthz")
     assert healthz.status_code == 200
 
@@ -85,6 +86,7 @@ async def test_readyz_is_503_when_a_repeatable_file_is_not_applied(api: Api) -> 
     problem = assert_problem(response, 503)
     assert problem["code"] == "migrations_pending"
     assert "fold_statistics" in problem["detail"]
+    assert response.headers["Retry-After"] == "5"
 
     await api.conn.execute("delete from schema_repeatables where name = 'h3_parent'")
     problem = assert_problem(await api.client.get("/readyz"), 503)

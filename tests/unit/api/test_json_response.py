@@ -13,6 +13,7 @@ from litestar import Litestar, Request, Response, post
 from api.dependencies import decode_json_body
 from api.errors import EXCEPTION_HANDLERS
 from api.json_response import JSONResponse, read_body
+from schemas.codes import ReportKind, ReportStatus
 from schemas.receipts import Receipt, ReportCreated
 
 LIMIT = 64
@@ -30,8 +31,8 @@ def created() -> ReportCreated:
     return ReportCreated(
         id=report_id,
         client_id=client_id,
-        kind="observer_report",
-        status="pending",
+        kind=ReportKind.OBSERVER_REPORT,
+        status=ReportStatus.PENDING,
         received_at=at,
         receipt=Receipt(
             report_id=report_id,
