@@ -11,6 +11,16 @@ from obstore.store import S3Store
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, S3Config
 
+    from schemas.settings import Settings
+
+
+def configured_bucket(settings: Settings) -> str:
+    """The bucket of the S3 blob store. Settings already refuses an S3 store without one: this
+    states it for the type checker, in one place for every store kept there."""
+    if not settings.s3_bucket:
+        raise ValueError("s3_bucket is required for the s3 blob store")
+    return settings.s3_bucket
+
 
 def open_s3_bucket(
     bucket: str,

@@ -13,14 +13,12 @@ from obstore.store import S3Store
 
 from schemas.settings import Settings
 from storage.backup.manifest import S3Object
-from storage.s3 import open_s3_bucket
+from storage.s3 import configured_bucket, open_s3_bucket
 
 
 def _bucket(settings: Settings) -> S3Store:
-    if not settings.s3_bucket:  # Settings refuses this already; stated for the type checker
-        raise ValueError("s3_bucket is required for the s3 blob store")
     return open_s3_bucket(
-        settings.s3_bucket,
+        configured_bucket(settings),
         region=settings.s3_region,
         endpoint=settings.s3_endpoint,
         access_key_id=None,

@@ -31,7 +31,7 @@ import obstore
 from schemas.settings import Settings
 from storage.durable import fsync_directory
 from storage.errors import NotFound
-from storage.s3 import open_s3_bucket
+from storage.s3 import configured_bucket, open_s3_bucket
 
 _KEY = re.compile(r"[0-9a-f]{32}")
 _FAN_OUT = re.compile(r"[0-9a-f]{2}")
@@ -309,10 +309,8 @@ def open_sealed_store(settings: Settings) -> FilesystemSealedStore | S3SealedSto
     sealing is on: originals sealed earlier must still be purged and exported."""
     if settings.blob_store == "filesystem":
         return FilesystemSealedStore(settings.data_path / "sealed")
-    if not settings.s3_bucket:
-        raise ValueError("s3_bucket is required for the s3 blob store")
     return S3SealedStore(
-        settings.s3_bucket,
+        configured_bucket(settings),
         prefix=settings.s3_sealed_prefix,
         scratch=settings.data_path / "sealed-scratch",
         region=settings.s3_region,

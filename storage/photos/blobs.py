@@ -32,7 +32,7 @@ from storage.durable import fsync_directory
 from storage.errors import NotFound
 from storage.photos.sanitise import SanitisedImage
 from storage.photos.video import SanitisedVideo
-from storage.s3 import open_s3_bucket
+from storage.s3 import configured_bucket, open_s3_bucket
 
 if TYPE_CHECKING:
     from obstore import GetOptions, GetResult
@@ -584,10 +584,8 @@ def open_blob_store(settings: Settings) -> BlobStore:
     also reach ``sweep_temporary``; both satisfy ``BlobStore``."""
     if settings.blob_store == "filesystem":
         return FilesystemBlobStore(settings.data_path / "photos")
-    if not settings.s3_bucket:  # Settings refuses this already; stated for the type checker
-        raise ValueError("s3_bucket is required for the s3 blob store")
     return S3BlobStore(
-        settings.s3_bucket,
+        configured_bucket(settings),
         prefix=settings.s3_prefix,
         region=settings.s3_region,
         endpoint=settings.s3_endpoint,

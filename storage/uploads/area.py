@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from storage.durable import fsync_directory
+from storage.s3 import configured_bucket
 from storage.uploads.store import S3Part, StoreKind, Upload
 
 if TYPE_CHECKING:
@@ -488,10 +489,8 @@ def open_upload_area(settings: Settings) -> TemporaryArea:
     local = settings.data_path / "uploads"
     if settings.blob_store == "filesystem":
         return FilesystemArea(local)
-    if not settings.s3_bucket:  # Settings refuses this already; stated for the type checker
-        raise ValueError("s3_bucket is required for the s3 blob store")
     return S3Area(
-        settings.s3_bucket,
+        configured_bucket(settings),
         local_root=local,
         region=settings.s3_region,
         endpoint=settings.s3_endpoint,
