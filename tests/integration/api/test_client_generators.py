@@ -3,7 +3,8 @@ generators the README names generate from them without a message that drops a mo
 
 openapi-python-client reads the 3.1 document (/schema/openapi.json); openapi-generator's
 ``kotlin`` and ``swift5`` read the 3.0.3 rendering (/schema/openapi-3.0.json). Each generator
-runs once per session (generation only, nothing is compiled): about 20 s in all."""
+runs once per session (generation only; the Python package is imported and type-checked, the
+others are not compiled): about 25 s in all."""
 
 from __future__ import annotations
 
@@ -313,6 +314,24 @@ def test_every_python_client_module_imports(python_client: Generated) -> None:
     )
     assert imported.returncode == 0, imported.stderr[-3000:]
     assert len(modules) > 100, modules
+
+
+def test_the_python_client_type_checks_strictly(python_client: Generated, tmp_path: Path) -> None:
+    """The typed models and functions hold together under mypy --strict, as a team that
+    type-checks its app would run it over the generated package."""
+    (package,) = [
+        path for path in python_client.directory.iterdir() if (path / "__init__.py").is_file()
+    ]
+    checked = subprocess.run(
+        [_tool("mypy"), "--strict", "--cache-dir", str(tmp_path / "mypy"), package.name],
+        cwd=python_client.directory,
+        capture_output=True,
+        text=True,
+        timeout=GENERATOR_TIMEOUT_S,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-1000:]
+    assert "Success: no issues found" in checked.stdout
 
 
 @pytest.mark.parametrize("generator", ["kotlin", "swift5"])
