@@ -130,11 +130,20 @@ def _document_server_errors(document: dict[str, Any]) -> None:
 
 
 def _document_rate_limits(document: dict[str, Any]) -> None:
-    """Every operation the rate limiter counts can answer 429 (``PLAINSIGHT_RATE_LIMITS``)."""
+    """Every operation the rate limiter counts can answer 429 (``PLAINSIGHT_RATE_LIMITS``)
+    with Retry-After. An operation that declares a 429 of its own has another cause as well
+    (``too_many_uploads``: waiting does not help, finishing an upload does), sent without it."""
     for path, method, operation in _operations(document):
-        if rule_for(method.upper(), path, public=False) is not None:
+        if rule_for(method.upper(), path, public=False) is None:
+            continue
+        responses = operation["responses"]
+        if "429" not in responses:
             retry = _retry_after("Whole seconds until a retry can succeed")
-            operation["responses"].setdefault("429", _problem_answer(429, retry))
+            responses["429"] = _problem_answer(429, retry)
+            continue
+        retry = _retry_after("Whole seconds until a retry can succeed; sent with rate_limited")
+        retry["Retry-After"]["required"] = False
+        responses["429"].setdefault("headers", {}).update(retry)
 
 
 def _document_malformed_path_parameters(document: dict[str, Any]) -> None:

@@ -343,9 +343,21 @@ PROBLEMS: Final[list[tuple[int, str, str, str | None]]] = [
     (400, "malformed_multipart", "the multipart body is malformed: no `file` part", "$"),
     (400, "invalid_header", "`Upload-Offset` must be a whole number", "Upload-Offset"),
     (401, "unauthenticated", "a valid bearer token is required", None),
+    (
+        401,
+        "totp_required",
+        "a valid code from the account's authenticator app is required (`totp`)",
+        None,
+    ),
     (403, "forbidden", "your role may not do this", None),
     (403, "kind_not_allowed", "an observer device may not submit an officer_note", "$.kind"),
     (403, "totp_enrolment_required", "enrol a second factor first", None),
+    (
+        403,
+        "totp_required_for_role",
+        "the moderator role must use a second factor (PLAINSIGHT_REQUIRE_TOTP)",
+        None,
+    ),
     (404, "not_found", "there is nothing at this address", None),
     (405, "method_not_allowed", "POST is not allowed here", None),
     (
@@ -357,15 +369,38 @@ PROBLEMS: Final[list[tuple[int, str, str, str | None]]] = [
     ),
     (409, "photo_limit", "this report already has the most photos it may have", None),
     (409, "upload_offset_mismatch", "`Upload-Offset` is 0 but the upload is at 524288", None),
+    (
+        409,
+        "upload_busy",
+        "another request is writing to this upload; try again when it has finished",
+        None,
+    ),
     (410, "gone", "this report was withdrawn by its reporter and cannot be submitted again", None),
     (410, "upload_expired", "the upload expired; start a new one", None),
     (412, "tus_version_unsupported", "only tus 1.0.0 is supported", "Tus-Resumable"),
     (413, "payload_too_large", "the request body is too large", None),
+    (413, "video_too_big", "the video is 2147483904 bytes; at most 2147483648 are accepted", None),
     (415, "unsupported_media_type", "send JPEG, PNG, WebP, HEIC, MP4, MOV or WebM", None),
     (416, "range_not_satisfiable", "the range is outside the 482113 bytes stored", None),
     (422, "validation_failed", "Expected `int` >= 1", "$.agents.count"),
     (422, "undecodable_image", "the image could not be decoded", None),
+    (422, "image_too_large", "the image has 48000000 pixels, more than the 40000000 allowed", None),
+    (422, "undecodable_video", "the file has no video stream", None),
+    (422, "video_too_long", "the video lasts 612.4 s; at most 600 s are accepted", None),
+    (
+        422,
+        "video_resolution_too_large",
+        "the video is 7680x4320; at most 8294400 pixels per frame",
+        None,
+    ),
     (429, "rate_limited", "too many requests; retry in 12 seconds", None),
+    (
+        429,
+        "too_many_uploads",
+        "this device already has 4 unfinished uploads (at most 4): finish or delete one first, "
+        "or wait for it to expire",
+        None,
+    ),
     (460, "checksum_mismatch", "the chunk's checksum does not match `Upload-Checksum`", None),
     (500, "internal_error", "something went wrong on our side", None),
     (
@@ -375,8 +410,12 @@ PROBLEMS: Final[list[tuple[int, str, str, str | None]]] = [
         None,
     ),
     (503, "migrations_pending", "migrations not applied yet: ['0042_example.sql']", None),
+    (503, "unavailable", "every database connection is busy; try again shortly", None),
     (503, "photo_workers_busy", "every photo worker is busy; retry shortly", None),
 ]
+# Where an upload's bytes are checked: a single-request upload, and a tus upload's last
+# append (PATCH or POST /v1/uploads/{upload_id}), which hands the file to the same checks.
+MEDIA_CHECKED: Final = ("/v1/reports/{report_id}/photos", "/v1/uploads/")
 # Codes that only one family of operations answers with, by path prefix.
 _ONLY_UNDER: Final[dict[str, tuple[str, ...]]] = {
     "malformed_multipart": ("/v1/reports/{report_id}/photos",),
@@ -389,10 +428,22 @@ _ONLY_UNDER: Final[dict[str, tuple[str, ...]]] = {
     ),
     "upload_offset_mismatch": ("/v1/uploads",),
     "upload_expired": ("/v1/uploads",),
-    "undecodable_image": ("/v1/reports/{report_id}/photos",),
+    "undecodable_image": MEDIA_CHECKED,
+    "image_too_large": MEDIA_CHECKED,
+    "undecodable_video": MEDIA_CHECKED,
+    "video_too_long": MEDIA_CHECKED,
+    "video_resolution_too_large": MEDIA_CHECKED,
+    "video_too_big": MEDIA_CHECKED,
+    "upload_busy": ("/v1/uploads/",),
     "photo_workers_busy": ("/v1/reports/{report_id}/photos", "/v1/uploads"),
     "migrations_pending": ("/readyz",),
     "conflict": ("/v1/reports", "/v1/accounts", "/v1/uploads"),
+}
+# Codes that only the operations at these exact paths answer with.
+_ONLY_AT: Final[dict[str, tuple[str, ...]]] = {
+    "too_many_uploads": ("/v1/uploads", "/v1/reports/{report_id}/uploads"),
+    "totp_required": ("/v1/sessions",),
+    "totp_required_for_role": ("/v1/accounts/current/totp/disable",),
 }
 
 
@@ -402,6 +453,7 @@ def problem_examples(path: str, status: int) -> dict[str, Any]:
         for s, code, detail, field in PROBLEMS
         if s == status
         and (code not in _ONLY_UNDER or any(path.startswith(p) for p in _ONLY_UNDER[code]))
+        and (code not in _ONLY_AT or path in _ONLY_AT[code])
     ]
     if not chosen:
         detail = "the request could not be handled"

@@ -212,6 +212,24 @@ async def test_every_operation_documents_the_server_errors(api: Api) -> None:
     ]
 
 
+async def test_retry_after_is_required_on_a_429_only_where_every_429_sends_it(api: Api) -> None:
+    """rate_limited always says when to retry; too_many_uploads (tus creation) cannot: waiting
+    does not end it, finishing or deleting an upload does."""
+    document = await fetch_document(api)
+    optional = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            answer = operation["responses"].get("429")
+            if answer is None:
+                continue
+            codes = set(answer["content"]["application/problem+json"]["examples"])
+            required = answer["headers"]["Retry-After"]["required"]
+            assert required is (codes == {"rate_limited"}), (method, path, codes)
+            if not required:
+                optional.append(f"{method.upper()} {path}")
+    assert sorted(optional) == ["POST /v1/reports/{report_id}/uploads", "POST /v1/uploads"]
+
+
 async def test_every_ref_resolves(api: Api) -> None:
     document = await fetch_document(api)
     refs = all_refs(document)

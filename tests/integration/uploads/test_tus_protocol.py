@@ -328,6 +328,9 @@ async def test_uploads_in_flight_are_limited(api: Api, settings: Settings) -> No
         locations.append(created.headers["Location"])
     refused = await tus.create(api.client, token, report_id, 1000)
     assert_problem(refused, 429, "too_many_uploads")
+    # Waiting does not help (finishing or deleting an upload does): no Retry-After, as the
+    # document says (its Retry-After on this 429 is for rate_limited only).
+    assert "retry-after" not in refused.headers
     # Another device is not held back by this one's uploads.
     other = await api.device_token()
     assert (
