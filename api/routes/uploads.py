@@ -42,7 +42,7 @@ from api.routes.reports import OWNERS
 from schemas.auth import Principal
 from schemas.settings import Settings
 from storage.db.pool import Database
-from storage.errors import DomainError
+from storage.errors import DomainError, Unavailable
 from storage.photos import store as photos
 from storage.photos.formats import PhotoRejected, is_video
 from storage.uploads import store as uploads
@@ -516,7 +516,16 @@ async def _append(request: Request[Principal, str, State], upload_id: uuid.UUID)
         if new_offset < upload.length:
             return Response(None, status_code=204, headers=_progress_headers(upload, new_offset))
         finished = replace(upload, offset=new_offset)
-        photo_id = await _complete(request, finished, token)
+        try:
+            photo_id = await _complete(request, finished, token)
+        except Unavailable as exc:
+            # The bytes are stored, so re-sending this PATCH is a 409 (the offset moved on):
+            # say how to have them processed instead.
+            reason = exc.detail.removesuffix("; try again shortly")
+            raise type(exc)(
+                f"{reason}. All {new_offset} bytes are stored: after Retry-After, send an "
+                f"empty PATCH at Upload-Offset {new_offset} to process them"
+            ) from exc
         completed = True
         return Response(
             None,

@@ -7,6 +7,7 @@ import asyncio
 import io
 import os
 import signal
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -19,6 +20,7 @@ from api.app import create_app
 from api.tasks.photo_workers import PhotoWorkers
 from schemas.settings import Settings
 from storage.db.pool import SingleConnectionDatabase
+from tests.support import tus_client as tus
 from tests.support.assertions import assert_problem
 from tests.support.helpers import Api, bearer, observer_report
 from tests.support.live_server import live_server
@@ -114,3 +116,44 @@ async def test_a_worker_killed_mid_photo_costs_one_503_and_the_pool_recovers(
     assert "Retry-After" in answer.headers
     again = await upload(tight_api, token, report_id, noisy_jpeg((320, 240), 4))
     assert again.status_code == 201, again.text
+
+
+async def test_a_completing_patch_refused_as_busy_is_finished_by_an_empty_patch(
+    tight_api: Api, single_worker: PhotoWorkers
+) -> None:
+    """The last PATCH of a tus upload stores its bytes, then finds every photo worker busy:
+    503, and HEAD says the bytes are all there but no photo yet. An empty PATCH at that offset
+    processes them (a tus client that stopped at Upload-Offset == Upload-Length would leave
+    the photo unstored: the 503 says what to do)."""
+    token, report_id = await new_report(tight_api)
+    data = noisy_jpeg((320, 240), 7)
+    created = await tus.create(tight_api.client, token, report_id, len(data))
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    assert (await tus.patch(tight_api.client, token, location, 0, data[:1000])).status_code == 204
+
+    first = asyncio.create_task(upload(tight_api, token, report_id, noisy_jpeg((3000, 2000), 3)))
+    await wait_until_busy(single_worker)
+    refused = await tus.patch(tight_api.client, token, location, 1000, data[1000:])
+    problem = assert_problem(refused, 503)
+    assert problem["code"] == "photo_workers_busy"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert f"empty PATCH at Upload-Offset {len(data)}" in problem["detail"], problem
+    assert (await first).status_code == 201
+
+    head = await tus.head(tight_api.client, token, location)
+    assert int(head.headers["Upload-Offset"]) == len(data)
+    assert "Plainsight-Photo-Id" not in head.headers
+    # Re-sending the last chunk is refused as tus says (the offset moved on) ...
+    again = await tus.patch(tight_api.client, token, location, 1000, data[1000:])
+    assert assert_problem(again, 409)["code"] == "upload_offset_mismatch"
+    # ... and an empty PATCH at the stored offset processes the stored bytes.
+    finished = await tus.patch(tight_api.client, token, location, len(data), b"")
+    assert finished.status_code == 204, finished.text
+    photo_id = finished.headers["Plainsight-Photo-Id"]
+    head = await tus.head(tight_api.client, token, location)
+    assert head.headers["Plainsight-Photo-Id"] == photo_id
+    photos = await tight_api.conn.fetchval(
+        "select count(*) from photos where report_id = $1", uuid.UUID(report_id)
+    )
+    assert photos == 2
