@@ -90,6 +90,17 @@ def one_line(result: Completed) -> str:
     return last
 
 
+def sealed_hashes(data_path: Path) -> dict[str, str]:
+    """The sealed originals under ``data_path``, by relative name, as sha256 hex."""
+    root = data_path / "sealed"
+    if not root.exists():
+        return {}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in root.rglob("*.age")
+    }
+
+
 async def tables(dsn: str) -> list[str]:
     conn = await connect(dsn)
     try:
@@ -166,15 +177,7 @@ async def make_source(
     )
     assert match is not None, verified.stdout
     assert int(match[1]) >= 3  # account created, review, and more
-    sealed_root = data_path / "sealed"
-    sealed = (
-        {
-            str(path.relative_to(sealed_root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sealed_root.rglob("*.age")
-        }
-        if sealed_root.exists()
-        else {}
-    )
+    sealed = sealed_hashes(data_path)
     if with_evidence:
         assert len(sealed) == 3
     return Source(
@@ -217,16 +220,7 @@ async def check_restored(source: Source, env: dict[str, str], log: Path) -> None
     keys = data_path / "keys"
     assert keys.stat().st_mode & 0o777 == 0o700
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in keys.iterdir())
-    sealed_root = data_path / "sealed"
-    sealed = (
-        {
-            str(path.relative_to(sealed_root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sealed_root.rglob("*.age")
-        }
-        if sealed_root.exists()
-        else {}
-    )
-    assert sealed == source.sealed
+    assert sealed_hashes(data_path) == source.sealed
     async with (
         serving(env, log) as server,
         httpx.AsyncClient(base_url=server.base_url, timeout=30.0) as client,
